@@ -1,0 +1,69 @@
+// Command peon-migrate writes and checks the Atlas migration directories
+// from the ent schemas. It is run by `task migrate:diff` and `task verify`.
+//
+//	peon-migrate diff NAME   write migrations/<dialect>/<timestamp>_NAME.sql
+//	peon-migrate check       fail when a directory is out of step
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/peonhq/peon/internal/migrategen"
+)
+
+func main() {
+	dialects := flag.String("dialect", "all", "sqlite, postgres or all (postgres needs $"+migrategen.DevPostgresEnv+")")
+	root := flag.String("dir", "migrations", "the directory holding one migration directory per dialect")
+	flag.Usage = func() {
+		fmt.Fprintf(os.Stderr, "usage: peon-migrate [-dialect D] [-dir DIR] diff NAME | check\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if err := run(context.Background(), *dialects, *root, flag.Args()); err != nil {
+		fmt.Fprintln(os.Stderr, "peon-migrate:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, dialects, root string, args []string) error {
+	names := migrategen.Dialects
+	if dialects != "all" {
+		names = []string{dialects}
+	}
+	if len(args) == 0 {
+		flag.Usage()
+		return fmt.Errorf("missing command")
+	}
+	for _, d := range names {
+		dir := filepath.Join(root, d)
+		if d == "postgres" && os.Getenv(migrategen.DevPostgresEnv) == "" && dialects == "all" {
+			fmt.Fprintf(os.Stderr, "peon-migrate: skipping postgres: $%s is not set\n", migrategen.DevPostgresEnv)
+			continue
+		}
+		switch {
+		case args[0] == "diff" && len(args) == 2:
+			changed, err := migrategen.Diff(ctx, d, dir, args[1])
+			if err != nil {
+				return err
+			}
+			if changed {
+				fmt.Printf("%s: wrote a new migration\n", dir)
+			} else {
+				fmt.Printf("%s: no changes\n", dir)
+			}
+		case args[0] == "check" && len(args) == 1:
+			if err := migrategen.Check(ctx, d, dir); err != nil {
+				return err
+			}
+			fmt.Printf("%s: in step with ent/schema\n", dir)
+		default:
+			flag.Usage()
+			return fmt.Errorf("bad command %q", args)
+		}
+	}
+	return nil
+}
