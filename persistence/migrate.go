@@ -1,0 +1,207 @@
+package persistence
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"sync"
+	"time"
+
+	atlasmigrate "ariga.io/atlas/sql/migrate"
+
+	"github.com/peonhq/peon/migrations"
+)
+
+// OperatorVersion is written to atlas_schema_revisions.operator_version
+// for migrations the store applies (the atlas CLI writes its own name).
+const OperatorVersion = "peon-persistence"
+
+// cloudIdentifier is a row the atlas CLI may keep in its revision table
+// that is not a migration.
+const cloudIdentifier = ".atlas_cloud_identifier"
+
+// migrationDirs holds the embedded directories, read once.
+var migrationDirs sync.Map // dialect name -> *atlasmigrate.MemDir
+
+// migrationDir returns the embedded Atlas directory of a dialect.
+func migrationDir(name string) (atlasmigrate.Dir, error) {
+	if d, ok := migrationDirs.Load(name); ok {
+		return d.(atlasmigrate.Dir), nil
+	}
+	return loadMigrationDir(migrations.FS, name)
+}
+
+func loadMigrationDir(fsys fs.FS, name string) (atlasmigrate.Dir, error) {
+	entries, err := fs.ReadDir(fsys, name)
+	if err != nil {
+		return nil, fmt.Errorf("read embedded migrations: %w", err)
+	}
+	dir := &atlasmigrate.MemDir{}
+	for _, e := range entries {
+		b, err := fs.ReadFile(fsys, path.Join(name, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		if err := dir.WriteFile(e.Name(), b); err != nil {
+			return nil, err
+		}
+	}
+	migrationDirs.Store(name, dir)
+	return dir, nil
+}
+
+// revision is a row of atlas_schema_revisions, as far as we read it.
+type revision struct {
+	version, hash, errText string
+	applied, total        int
+}
+
+// migrate applies the pending files of dir to db, each in its own
+// transaction that also records it in atlas_schema_revisions as the atlas
+// CLI does. What is pending is decided inside that transaction, under the
+// dialect's migration lock, so concurrent first opens apply each file once.
+// It refuses, changing nothing, a dir whose atlas.sum does not match, and a
+// database that records migrations dir does not have.
+func migrate(ctx context.Context, db *sql.DB, d dialect, dir atlasmigrate.Dir) (applied int, err error) {
+	if err := atlasmigrate.Validate(dir); err != nil {
+		return 0, fmt.Errorf("%w: the %s migration directory does not match its atlas.sum: %v", ErrMigration, d.name(), err)
+	}
+	files, err := dir.Files()
+	if err != nil {
+		return 0, err
+	}
+	sums, err := dir.Checksum()
+	if err != nil {
+		return 0, err
+	}
+	for {
+		done, err := migrateNext(ctx, db, d, files, sums)
+		if err != nil || done {
+			return applied, err
+		}
+		applied++
+	}
+}
+
+// migrateNext applies the first pending file, in one transaction; it
+// reports done when there is none.
+func migrateNext(ctx context.Context, db *sql.DB, d dialect, files []atlasmigrate.File, sums atlasmigrate.HashFile) (done bool, err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("migrate: begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if err := d.lockMigrate(ctx, tx); err != nil {
+		return false, fmt.Errorf("migrate: lock: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, d.revisionTable()); err != nil {
+		return false, fmt.Errorf("migrate: create atlas_schema_revisions: %w", err)
+	}
+	revs, err := readRevisions(ctx, tx, d)
+	if err != nil {
+		return false, err
+	}
+	known := make(map[string]atlasmigrate.File, len(files))
+	for _, f := range files {
+		known[f.Version()] = f
+	}
+	for _, r := range revs {
+		f, ok := known[r.version]
+		if !ok {
+			return false, fmt.Errorf("%w: the database records migration %s, which this build does not have: it was written by a newer peon; upgrade peon to open it", ErrMigration, r.version)
+		}
+		if r.errText != "" || r.applied < r.total {
+			return false, fmt.Errorf("%w: migration %s failed earlier (%d of %d statements applied: %s); repair the database by hand, then delete its row from atlas_schema_revisions", ErrMigration, r.version, r.applied, r.total, r.errText)
+		}
+		if want, _ := sums.SumByName(f.Name()); want != r.hash {
+			return false, fmt.Errorf("%w: migration %s was applied with other contents than this build's; the database and this build disagree on its schema", ErrMigration, r.version)
+		}
+	}
+	applied := make(map[string]bool, len(revs))
+	for _, r := range revs {
+		applied[r.version] = true
+	}
+	i := slices.IndexFunc(files, func(f atlasmigrate.File) bool { return !applied[f.Version()] })
+	if i < 0 {
+		return true, tx.Commit()
+	}
+	f := files[i]
+	stmts, err := f.Stmts()
+	if err != nil {
+		return false, fmt.Errorf("migrate: parse %s: %w", f.Name(), err)
+	}
+	start := time.Now()
+	for _, stmt := range stmts {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return false, fmt.Errorf("migrate: %s: %w\n\tin: %s", f.Name(), err, stmt)
+		}
+	}
+	hash, err := sums.SumByName(f.Name())
+	if err != nil {
+		return false, fmt.Errorf("migrate: %s: %w", f.Name(), err)
+	}
+	if err := writeRevision(ctx, tx, d, f, hash, len(stmts), start); err != nil {
+		return false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("migrate: commit %s: %w", f.Name(), err)
+	}
+	return false, nil
+}
+
+func readRevisions(ctx context.Context, q querier, d dialect) ([]revision, error) {
+	rows, err := q.QueryContext(ctx, d.bind(
+		"SELECT version, hash, applied, total, COALESCE(error, '') FROM atlas_schema_revisions WHERE version <> ? ORDER BY version"),
+		cloudIdentifier)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: read atlas_schema_revisions: %w", err)
+	}
+	defer rows.Close()
+	var revs []revision
+	for rows.Next() {
+		var r revision
+		if err := rows.Scan(&r.version, &r.hash, &r.applied, &r.total, &r.errText); err != nil {
+			return nil, fmt.Errorf("migrate: read atlas_schema_revisions: %w", err)
+		}
+		revs = append(revs, r)
+	}
+	return revs, rows.Err()
+}
+
+// executedAtLayout is how the atlas CLI stores executed_at on SQLite, as
+// text; a time.Time in another layout reads back as year 1 in the CLI.
+const executedAtLayout = "2006-01-02 15:04:05.999999999-07:00"
+
+// writeRevision records an applied file exactly as the atlas CLI does
+// after a successful run: type 2 (executed), applied = total, no error,
+// no partial hashes, execution_time in nanoseconds.
+func writeRevision(ctx context.Context, q querier, d dialect, f atlasmigrate.File, hash string, stmts int, start time.Time) error {
+	var executedAt any = start.UTC()
+	if d.name() == "sqlite" {
+		executedAt = start.UTC().Format(executedAtLayout)
+	}
+	_, err := q.ExecContext(ctx, d.bind(
+		"INSERT INTO atlas_schema_revisions (version, description, type, applied, total, executed_at, execution_time, error, error_stmt, hash, partial_hashes, operator_version) "+
+			"VALUES (?, ?, ?, ?, ?, ?, ?, '', '', ?, NULL, ?)"),
+		f.Version(), f.Desc(), int(atlasmigrate.RevisionTypeExecute), stmts, stmts, executedAt,
+		time.Since(start).Nanoseconds(), hash, OperatorVersion)
+	if err != nil {
+		return fmt.Errorf("migrate: record %s in atlas_schema_revisions: %w", f.Name(), err)
+	}
+	return nil
+}
+
+// MigrationStatus describes one migration of the embedded directory.
+type MigrationStatus struct {
+	Version     string
+	Description string
+	Applied     bool
+	ExecutedAt  time.Time // zero when pending
+}

@@ -1,0 +1,297 @@
+package persistence
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	atlasmigrate "ariga.io/atlas/sql/migrate"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+)
+
+// DBFileName is the database file OpenDir keeps in its directory.
+const DBFileName = "peon.db"
+
+// busyTimeout is how long a SQLite connection waits for another process's
+// write lock before it gives up.
+const busyTimeout = 30 * time.Second
+
+// Options are the optional inputs of OpenWith. A nil *Options is the same
+// as the zero value.
+type Options struct {
+	// NoProjections opens a bare log: appends do not maintain the
+	// projection tables and opening does not catch them up. For tools and
+	// benchmarks that need only the log; the tables fall behind.
+	NoProjections bool
+	// MigrationDir replaces the embedded migration directory (for tests of
+	// migration failures). Nil means the embedded one.
+	MigrationDir atlasmigrate.Dir
+}
+
+// OpenMemory opens a private, migrated in-memory SQLite store; it is gone
+// when the store is closed. Tests use it.
+func OpenMemory(ctx context.Context) (*Store, error) {
+	return OpenWith(ctx, ":memory:", nil)
+}
+
+// OpenDir opens (creating it if absent) the store in dataDir/peon.db. A
+// missing dataDir is created with mode 0700, the database file with 0600.
+func OpenDir(ctx context.Context, dataDir string) (*Store, error) {
+	if dataDir == "" {
+		return nil, errors.New("open: empty data directory")
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("open: create data directory: %w", err)
+	}
+	return OpenWith(ctx, filepath.Join(dataDir, DBFileName), nil)
+}
+
+// Open opens the store at dsn, creating and migrating it as needed: a
+// SQLite file path, "sqlite://<path>", ":memory:", or a PostgreSQL URL
+// "postgres://…" / "postgresql://…".
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	return OpenWith(ctx, dsn, nil)
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, dsn string, opts *Options) (*Store, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	target, err := ParseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		db *sql.DB
+		d  dialect
+	)
+	switch target.Dialect {
+	case "postgres":
+		d = postgresDialect{}
+		db, err = openPostgres(ctx, target.DSN)
+	default:
+		d = sqliteDialect{}
+		db, err = openSQLite(ctx, target)
+	}
+	if err != nil {
+		return nil, err
+	}
+	dir := opts.MigrationDir
+	if dir == nil {
+		if dir, err = migrationDir(d.name()); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	if _, err := migrate(ctx, db, d, dir); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", target.Display, err)
+	}
+	s := newStore(db, d, target, opts)
+	if err := s.start(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open %s: %w", target.Display, err)
+	}
+	return s, nil
+}
+
+// Target is a parsed DSN.
+type Target struct {
+	Dialect string // "sqlite" or "postgres"
+	DSN     string // what the driver gets: a file path, ":memory:" or a URL
+	Memory  bool   // a private in-memory SQLite database
+	Display string // the DSN for messages, without a password
+}
+
+// ParseDSN tells which engine a DSN names and what its driver gets. It
+// accepts a SQLite file path, "sqlite://<path>" (Atlas's form; query
+// parameters are ignored, the store sets its own pragmas), ":memory:",
+// and "postgres://" or "postgresql://" URLs.
+func ParseDSN(dsn string) (Target, error) {
+	switch {
+	case strings.TrimSpace(dsn) == "":
+		return Target{}, errors.New("open: empty database path or URL")
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return Target{Dialect: "postgres", DSN: dsn, Display: redact(dsn)}, nil
+	case dsn == ":memory:" || dsn == "sqlite://:memory:" || strings.HasPrefix(dsn, "sqlite://file::memory:"):
+		return Target{Dialect: "sqlite", DSN: ":memory:", Memory: true, Display: ":memory:"}, nil
+	case strings.HasPrefix(dsn, "sqlite://"):
+		p, _, _ := strings.Cut(strings.TrimPrefix(dsn, "sqlite://"), "?")
+		if p == "" {
+			return Target{}, fmt.Errorf("open %q: no file path after sqlite://", dsn)
+		}
+		return Target{Dialect: "sqlite", DSN: p, Display: p}, nil
+	case strings.Contains(dsn, "://"):
+		scheme, _, _ := strings.Cut(dsn, "://")
+		return Target{}, fmt.Errorf("open %q: unsupported scheme %q (want a SQLite path, sqlite:// or postgres://)", redact(dsn), scheme)
+	case strings.ContainsAny(dsn, "?#\x00"):
+		return Target{}, fmt.Errorf("open %q: a SQLite path may not contain '?', '#' or NUL", dsn)
+	}
+	return Target{Dialect: "sqlite", DSN: dsn, Display: dsn}, nil
+}
+
+// redact hides a URL's password.
+func redact(dsn string) string {
+	scheme, rest, ok := strings.Cut(dsn, "://")
+	if !ok {
+		return dsn
+	}
+	userinfo, host, ok := strings.Cut(rest, "@")
+	if !ok {
+		return dsn
+	}
+	if user, _, hasPass := strings.Cut(userinfo, ":"); hasPass {
+		return scheme + "://" + user + ":xxxxx@" + host
+	}
+	return dsn
+}
+
+// sqlitePragmas are set on every connection: foreign keys (ent needs
+// them), waiting for other writers instead of failing, NORMAL sync (safe
+// in WAL mode), UTC timestamps in SQLite's text layout that compare
+// correctly in SQL, and IMMEDIATE write transactions.
+var sqlitePragmas = "_pragma=foreign_keys(1)" +
+	"&_pragma=busy_timeout(" + fmt.Sprint(busyTimeout.Milliseconds()) + ")" +
+	"&_pragma=synchronous(NORMAL)" +
+	"&_time_format=sqlite&_timezone=UTC&_txlock=immediate"
+
+func openSQLite(ctx context.Context, t Target) (*sql.DB, error) {
+	if t.Memory {
+		// A private in-memory database lives as long as its one connection.
+		db, err := sql.Open("sqlite", "file:peon-"+randomName()+"?mode=memory&"+sqlitePragmas)
+		if err != nil {
+			return nil, err
+		}
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+		return db, nil
+	}
+	if err := prepareSQLiteFile(t.DSN); err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("sqlite", t.DSN+"?"+sqlitePragmas)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	db.SetConnMaxIdleTime(0)
+	if err := checkSQLite(ctx, db, t.DSN); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := enableWAL(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: enable WAL: %w", t.DSN, err)
+	}
+	return db, nil
+}
+
+// prepareSQLiteFile creates the database file with mode 0600 (SQLite gives
+// its -wal and -shm files the same mode), and turns the usual mistakes into
+// clear errors.
+func prepareSQLiteFile(path string) error {
+	info, err := os.Stat(path)
+	switch {
+	case err == nil && info.IsDir():
+		return fmt.Errorf("open %s: is a directory, not a database file (use OpenDir or %s)", path, filepath.Join(path, DBFileName))
+	case err == nil:
+		return nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil // another process created it first
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("open %s: the directory %s does not exist", path, filepath.Dir(path))
+	}
+	if err != nil {
+		return fmt.Errorf("open %s: create database file: %w", path, err)
+	}
+	return f.Close()
+}
+
+// checkSQLite makes sure the file is a SQLite database we can read.
+func checkSQLite(ctx context.Context, db *sql.DB, path string) error {
+	if _, err := queryInt64(ctx, db, "PRAGMA schema_version"); err != nil {
+		if strings.Contains(err.Error(), "not a database") || strings.Contains(err.Error(), "malformed") {
+			return fmt.Errorf("open %s: the file is not a SQLite database (or is corrupt): %w", path, err)
+		}
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	return nil
+}
+
+// enableWAL switches the file to write-ahead logging once; the mode
+// persists in the file. Concurrent first opens may find the file busy while
+// another switches it, so it retries.
+func enableWAL(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(busyTimeout)
+	for {
+		var mode string
+		err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode)
+		if err == nil && strings.EqualFold(mode, "wal") {
+			return nil
+		}
+		if err == nil {
+			err = db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode)
+			if err == nil && strings.EqualFold(mode, "wal") {
+				return nil
+			}
+			if err == nil {
+				err = fmt.Errorf("journal mode is %q", mode)
+			}
+		}
+		if time.Now().After(deadline) || !isBusy(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// isBusy reports whether err is SQLite's "database is locked" or "busy".
+func isBusy(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked") || strings.Contains(msg, "(5)") || strings.Contains(msg, "(517)")
+}
+
+func openPostgres(ctx context.Context, url string) (*sql.DB, error) {
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", redact(url), err)
+	}
+	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(32)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", redact(url), err)
+	}
+	return db, nil
+}
+
+func randomName() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

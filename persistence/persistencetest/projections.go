@@ -1,0 +1,5 @@
+package persistencetest
+
+import "testing"
+
+func runProjections(t *testing.T, h Harness) {}

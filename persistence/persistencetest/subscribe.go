@@ -1,0 +1,5 @@
+package persistencetest
+
+import "testing"
+
+func runSubscribe(t *testing.T, h Harness) {}

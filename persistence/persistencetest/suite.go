@@ -1,0 +1,62 @@
+// Package persistencetest is the conformance suite that every dialect of
+// the store runs, and the fixtures its tests share. A dialect's test calls
+// Run with a Harness that hands each test its own empty database.
+package persistencetest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/peonhq/peon/persistence"
+)
+
+// Harness gives the suite fresh databases of one dialect.
+type Harness struct {
+	// NewDSN returns the DSN of an empty database that only the calling
+	// test uses, removed when it ends.
+	NewDSN func(t *testing.T) string
+	// Durable is true when a DSN may be opened again and keeps its data
+	// (false for in-memory SQLite).
+	Durable bool
+	// ValidatesJSON is true when the database itself refuses a payload
+	// that is not JSON (PostgreSQL's json type).
+	ValidatesJSON bool
+	// Large scales the bigger tests; 1 is the default.
+	Large int
+}
+
+// setup is what most tests need.
+type setup struct {
+	ctx   context.Context
+	store *persistence.Store
+	dsn   string
+	h     Harness
+}
+
+func (h Harness) setup(t *testing.T) *setup {
+	t.Helper()
+	dsn := h.NewDSN(t)
+	s := h.open(t, dsn)
+	return &setup{ctx: t.Context(), store: s, dsn: dsn, h: h}
+}
+
+// open opens dsn and closes the store when the test ends.
+func (h Harness) open(t *testing.T, dsn string) *persistence.Store {
+	t.Helper()
+	s, err := persistence.Open(t.Context(), dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Run runs the whole suite.
+func Run(t *testing.T, h Harness) {
+	if h.Large == 0 {
+		h.Large = 1
+	}
+	t.Run("Store", func(t *testing.T) { runStore(t, h) })
+	t.Run("Subscribe", func(t *testing.T) { runSubscribe(t, h) })
+	t.Run("Projections", func(t *testing.T) { runProjections(t, h) })
+}

@@ -1,0 +1,133 @@
+package persistence
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"iter"
+
+	"github.com/peonhq/peon/orchestration"
+)
+
+// pageSize is how many rows a replay or read holds in memory at once.
+const pageSize = 1000
+
+// ReplayAll yields every event of the log in sequence order. See ReplayFrom.
+func (s *Store) ReplayAll(ctx context.Context) iter.Seq2[Recorded, error] {
+	return s.ReplayFrom(ctx, 1)
+}
+
+// ReplayFrom yields the events whose sequence is at least from, in order.
+// It reads the log in pages of bounded size, so memory stays flat however
+// long the log, and holds no connection while the caller's loop body runs.
+// A row that cannot be decoded is yielded with a *DecodeError and the
+// replay goes on; a database error or the end of ctx ends it with that
+// error.
+func (s *Store) ReplayFrom(ctx context.Context, from int64) iter.Seq2[Recorded, error] {
+	return s.pages(ctx, s.db, "sequence >= ?", "sequence", nil, from,
+		func(r *Recorded) int64 { return r.Sequence + 1 })
+}
+
+// ReadStream yields the events of one stream whose version is at least
+// fromVersion, in version order, with ReplayFrom's guarantees.
+func (s *Store) ReadStream(ctx context.Context, streamID string, fromVersion int64) iter.Seq2[Recorded, error] {
+	return s.pages(ctx, s.db, "stream_id = ? AND stream_version >= ?", "stream_version", []any{streamID}, fromVersion,
+		func(r *Recorded) int64 { return r.StreamVersion + 1 })
+}
+
+// pages runs "SELECT … WHERE <where> ORDER BY <order> LIMIT pageSize"
+// repeatedly, with args followed by the key from, which next advances past
+// the last row of each page.
+func (s *Store) pages(ctx context.Context, q querier, where, order string, args []any, from int64, next func(*Recorded) int64) iter.Seq2[Recorded, error] {
+	query := s.d.bind("SELECT " + eventColumns + " FROM events WHERE " + where + " ORDER BY " + order + " LIMIT ?")
+	return func(yield func(Recorded, error) bool) {
+		if s.closed.Load() {
+			yield(Recorded{}, ErrClosed)
+			return
+		}
+		page := make([]Recorded, 0, pageSize)
+		errs := make([]error, 0, pageSize)
+		for {
+			if err := ctx.Err(); err != nil {
+				yield(Recorded{}, err)
+				return
+			}
+			var err error
+			page, errs, err = s.readPage(ctx, q, query, append(args, from, pageSize), page[:0], errs[:0])
+			if err != nil {
+				yield(Recorded{}, fmt.Errorf("read events: %w", err))
+				return
+			}
+			for i := range page {
+				if !yield(page[i], errs[i]) {
+					return
+				}
+			}
+			if len(page) < pageSize {
+				return
+			}
+			from = next(&page[len(page)-1])
+			clear(page) // let the payloads go before the next page
+		}
+	}
+}
+
+// readPage appends the rows of one query to page, with the decode error of
+// each row (nil when it decoded) at the same index of errs.
+func (s *Store) readPage(ctx context.Context, q querier, query string, args []any, page []Recorded, errs []error) ([]Recorded, []error, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return page, errs, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, derr, err := scanRecord(rows)
+		if err != nil {
+			return page, errs, err
+		}
+		page = append(page, r)
+		errs = append(errs, derr)
+	}
+	return page, errs, rows.Err()
+}
+
+// scanRecord reads one row of eventColumns and decodes its payload. A
+// decode failure is returned as derr, with the row's other fields set.
+func scanRecord(rows *sql.Rows) (r Recorded, derr error, err error) {
+	var cmd, corr, cause sql.NullString
+	if err := rows.Scan(&r.Sequence, &r.EventID, &r.StreamID, &r.StreamVersion, &r.Type, &r.SchemaVersion,
+		&r.Payload, &r.OccurredAt, &r.RecordedAt, &cmd, &corr, &cause); err != nil {
+		return r, nil, err
+	}
+	r.CommandID, r.CorrelationID, r.CausationID = cmd.String, corr.String, cause.String
+	r.OccurredAt, r.RecordedAt = r.OccurredAt.UTC(), r.RecordedAt.UTC()
+	e, err := orchestration.Decode(r.Type, r.Payload)
+	if err != nil {
+		return r, &DecodeError{Sequence: r.Sequence, Type: r.Type, Err: err}, nil
+	}
+	r.Event = e
+	r.OccurredAt = e.OccurredAt()
+	return r, nil, nil
+}
+
+// collect reads every event matching where (with ? placeholders), ordered,
+// into memory. Only for small results: the events of one command.
+func (s *Store) collect(ctx context.Context, q querier, where, order string, args ...any) ([]Recorded, error) {
+	rows, err := q.QueryContext(ctx, s.d.bind("SELECT "+eventColumns+" FROM events WHERE "+where+" ORDER BY "+order), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var recs []Recorded
+	for rows.Next() {
+		r, derr, err := scanRecord(rows)
+		if err != nil {
+			return nil, err
+		}
+		if derr != nil {
+			return nil, derr
+		}
+		recs = append(recs, r)
+	}
+	return recs, rows.Err()
+}
