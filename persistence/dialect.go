@@ -2,17 +2,13 @@ package persistence
 
 import (
 	"context"
-	"database/sql"
-	"strconv"
-	"strings"
+	"slices"
+
+	"github.com/peonhq/peon/internal/sqlx"
 )
 
-// querier is what the store needs of a *sql.DB, *sql.Tx, *sql.Conn or an
-// *ent.Tx: raw statements, inside whatever transaction it carries.
-type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
+// querier runs raw statements; see sqlx.Querier.
+type querier = sqlx.Querier
 
 // dialect is the seam between the engines: everything the store does
 // differently on SQLite and PostgreSQL, and nothing else. Statements above
@@ -41,35 +37,20 @@ type dialect interface {
 	lockMigrate(ctx context.Context, tx querier) error
 }
 
-// bindDollar rewrites ? into $1, $2, … (no ? appears in our literals).
-func bindDollar(query string) string {
-	var b strings.Builder
-	b.Grow(len(query) + 16)
-	n := 0
-	for i := 0; i < len(query); i++ {
-		if query[i] == '?' {
-			n++
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-			continue
-		}
-		b.WriteByte(query[i])
-	}
-	return b.String()
-}
+// bindDollar rewrites ? into $1, $2, …
+func bindDollar(query string) string { return sqlx.Dollar(query) }
 
 // queryInt64 runs a query that returns one integer (NULL reads as 0).
 func queryInt64(ctx context.Context, q querier, query string, args ...any) (int64, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return 0, err
+	return sqlx.QueryInt64(ctx, q, query, args...)
+}
+
+// sortedKeys returns the keys of m in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
 	}
-	defer rows.Close()
-	var v sql.NullInt64
-	if rows.Next() {
-		if err := rows.Scan(&v); err != nil {
-			return 0, err
-		}
-	}
-	return v.Int64, rows.Err()
+	slices.Sort(keys)
+	return keys
 }

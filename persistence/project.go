@@ -2,20 +2,420 @@ package persistence
 
 import (
 	"context"
+	"fmt"
+	"strings"
+	"time"
 
 	"github.com/peonhq/peon/ent"
+	"github.com/peonhq/peon/projection"
 )
 
-// project applies recs to the projections inside tx.
-func (s *Store) project(ctx context.Context, tx *ent.Tx, recs []Recorded) error {
+// project applies recs to the projection tables inside tx, the append's
+// own transaction.
+func (s *Store) project(ctx context.Context, tx querier, recs []Recorded) error {
 	if s.opts.NoProjections {
 		return nil
+	}
+	evs := make([]projection.Event, len(recs))
+	for i := range recs {
+		evs[i] = projection.Event{Sequence: recs[i].Sequence, Event: recs[i].Event}
+	}
+	return projection.NewApplier(tx, s.d.name()).Apply(ctx, evs)
+}
+
+// RebuildOpts are the optional inputs of Rebuild. A nil *RebuildOpts is the
+// same as the zero value.
+type RebuildOpts struct {
+	// Progress, when set, is called after each page of events with the
+	// events done so far and the total; the last call has done == total.
+	Progress func(done, total int64)
+}
+
+// writeTx runs fn in a write transaction of its own, holding the store's
+// write lock, and commits when fn returns nil.
+func (s *Store) writeTx(ctx context.Context, fn func(tx *ent.Tx) error) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if s.serial {
+		s.writeMu.Lock()
+		defer s.writeMu.Unlock()
+	}
+	tx, err := s.client.Tx(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.d.lockAppend(ctx, tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// CatchUp brings the projections up to the head of the log, for example
+// after an import or when a projector was added, and returns how many
+// events it applied. Open calls it. When all projectors stand at the same
+// sequence it applies the events after it; when they disagree it rebuilds.
+// It reads the whole rest of the log, in pages, in one transaction.
+func (s *Store) CatchUp(ctx context.Context) (int64, error) {
+	var applied int64
+	err := s.writeTx(ctx, func(tx *ent.Tx) error {
+		head, err := s.d.lastSequence(ctx, tx)
+		if err != nil {
+			return err
+		}
+		from, agree, err := s.projectorStates(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if agree && from == head {
+			return nil
+		}
+		if !agree {
+			applied, err = s.rebuildIn(ctx, tx, head, nil)
+			return err
+		}
+		applied, err = s.applyFrom(ctx, tx, from+1, head, 0, nil)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("catch up projections: %w", err)
+	}
+	return applied, nil
+}
+
+// projectorStates makes sure every projector has its projection_state row
+// (a new one starts at 0) and reports the lowest last_sequence and whether
+// all agree.
+func (s *Store) projectorStates(ctx context.Context, tx querier) (low int64, agree bool, err error) {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	for _, name := range projection.Names {
+		if _, err := tx.ExecContext(ctx, s.d.bind(
+			"INSERT INTO projection_state (projector, last_sequence, updated_at) VALUES (?, 0, ?) ON CONFLICT (projector) DO NOTHING"),
+			name, now); err != nil {
+			return 0, false, err
+		}
+	}
+	lo, err := queryInt64(ctx, tx, "SELECT MIN(last_sequence) FROM projection_state")
+	if err != nil {
+		return 0, false, err
+	}
+	hi, err := queryInt64(ctx, tx, "SELECT MAX(last_sequence) FROM projection_state")
+	return lo, lo == hi, err
+}
+
+// applyFrom applies the events from sequence `from` up to head through tx,
+// page by page, reporting progress as done+n of total.
+func (s *Store) applyFrom(ctx context.Context, tx querier, from, head, total int64, progress func(done, total int64)) (int64, error) {
+	ap := projection.NewApplier(tx, s.d.name())
+	var (
+		n     int64
+		batch = make([]projection.Event, 0, pageSize)
+	)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := ap.Apply(ctx, batch)
+		n += int64(len(batch))
+		batch = batch[:0]
+		if progress != nil {
+			progress(n, total)
+		}
+		return err
+	}
+	for rec, err := range s.pages(ctx, tx, "sequence <= ? AND sequence >= ?", "sequence", []any{head}, from,
+		func(r *Recorded) int64 { return r.Sequence + 1 }) {
+		if err != nil {
+			if rec.Sequence > 0 {
+				continue // undecodable: nothing to apply; Verify reports it
+			}
+			return n, err
+		}
+		batch = append(batch, projection.Event{Sequence: rec.Sequence, Event: rec.Event})
+		if len(batch) == pageSize {
+			if err := flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return n, err
+	}
+	if progress != nil && total == 0 {
+		progress(n, n)
+	}
+	return n, ap.Advance(ctx, head)
+}
+
+// Rebuild recomputes every projection table from the log, in one
+// transaction: readers see the old tables until it commits, then the new
+// ones, never a half-built table. It streams the log in pages, so memory
+// stays flat. Appends wait for it.
+func (s *Store) Rebuild(ctx context.Context, opts *RebuildOpts) error {
+	if opts == nil {
+		opts = &RebuildOpts{}
+	}
+	err := s.writeTx(ctx, func(tx *ent.Tx) error {
+		head, err := s.d.lastSequence(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if _, _, err := s.projectorStates(ctx, tx); err != nil {
+			return err
+		}
+		_, err = s.rebuildIn(ctx, tx, head, opts.Progress)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("rebuild projections: %w", err)
 	}
 	return nil
 }
 
-// CatchUp brings every projector that is behind the log up to date and
-// returns how many events it applied.
-func (s *Store) CatchUp(ctx context.Context) (int64, error) {
-	return 0, nil
+// rebuildIn empties the projection tables and applies the log up to head.
+func (s *Store) rebuildIn(ctx context.Context, tx querier, head int64, progress func(done, total int64)) (int64, error) {
+	for _, t := range projection.Tables {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t.Name); err != nil {
+			return 0, err
+		}
+	}
+	if progress != nil {
+		progress(0, head)
+	}
+	return s.applyFrom(ctx, tx, 1, head, head, progress)
+}
+
+// Problem is one thing Verify found wrong.
+type Problem struct {
+	Kind     string // "sequence", "stream", "decode", "projection", "state"
+	Table    string // for projection problems
+	Key      string // the row's primary key, or the stream or sequence
+	Column   string // "" when the whole row is missing or extra
+	Stored   string
+	Expected string
+	Detail   string
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	b.WriteString(p.Kind)
+	if p.Table != "" {
+		b.WriteString(" " + p.Table)
+	}
+	if p.Key != "" {
+		b.WriteString(" " + p.Key)
+	}
+	if p.Column != "" {
+		b.WriteString("." + p.Column)
+	}
+	if p.Detail != "" {
+		b.WriteString(": " + p.Detail)
+	}
+	if p.Stored != "" || p.Expected != "" {
+		fmt.Fprintf(&b, ": stored %s, expected %s", p.Stored, p.Expected)
+	}
+	return b.String()
+}
+
+// VerifyReport is what Verify found.
+type VerifyReport struct {
+	Events   int64 // events in the log
+	Streams  int64
+	Problems []Problem
+}
+
+// OK reports whether Verify found nothing wrong.
+func (r *VerifyReport) OK() bool { return len(r.Problems) == 0 }
+
+// maxProblems bounds a report: a broken store could list millions.
+const maxProblems = 1000
+
+func (r *VerifyReport) add(p Problem) {
+	if len(r.Problems) < maxProblems {
+		r.Problems = append(r.Problems, p)
+	}
+}
+
+// Verify checks the store: sequences run 1..head without gaps, each stream's
+// versions run 1..n, every payload decodes, and the projection tables equal
+// a rebuild from the log. It changes nothing: the rebuild it compares with
+// is rolled back.
+func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
+	r := &VerifyReport{}
+	errDone := fmt.Errorf("verify done")
+	err := s.writeTx(ctx, func(tx *ent.Tx) error {
+		head, err := s.d.lastSequence(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if r.Events, err = queryInt64(ctx, tx, "SELECT COUNT(*) FROM events"); err != nil {
+			return err
+		}
+		maxSeq, err := queryInt64(ctx, tx, "SELECT MAX(sequence) FROM events")
+		if err != nil {
+			return err
+		}
+		if r.Events != maxSeq {
+			r.add(Problem{Kind: "sequence", Detail: fmt.Sprintf("%d events but the last sequence is %d: the log has gaps", r.Events, maxSeq)})
+		}
+		if maxSeq != head {
+			r.add(Problem{Kind: "sequence", Detail: fmt.Sprintf("the last sequence is %d but %d was taken", maxSeq, head)})
+		}
+		if err := s.verifyStreams(ctx, tx, r); err != nil {
+			return err
+		}
+		for rec, err := range s.pages(ctx, tx, "sequence >= ?", "sequence", nil, 1, func(r *Recorded) int64 { return r.Sequence + 1 }) {
+			if err != nil && rec.Sequence == 0 {
+				return err
+			}
+			if err != nil {
+				r.add(Problem{Kind: "decode", Key: fmt.Sprint(rec.Sequence), Detail: err.Error()})
+			}
+		}
+		stored, err := snapshot(ctx, tx)
+		if err != nil {
+			return err
+		}
+		low, agree, err := s.projectorStates(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if !agree || low != head {
+			r.add(Problem{Kind: "state", Table: "projection_state", Detail: fmt.Sprintf("projectors stand at %d (agree: %v), the log at %d", low, agree, head)})
+		}
+		if _, err := s.rebuildIn(ctx, tx, head, nil); err != nil {
+			return err
+		}
+		expected, err := snapshot(ctx, tx)
+		if err != nil {
+			return err
+		}
+		diff(stored, expected, r)
+		return errDone // roll the rebuild back
+	})
+	if err != nil && err != errDone {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	return r, nil
+}
+
+func (s *Store) verifyStreams(ctx context.Context, tx querier, r *VerifyReport) error {
+	rows, err := tx.QueryContext(ctx, "SELECT stream_id, COUNT(*), MIN(stream_version), MAX(stream_version) FROM events GROUP BY stream_id")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var stream string
+		var n, lo, hi int64
+		if err := rows.Scan(&stream, &n, &lo, &hi); err != nil {
+			return err
+		}
+		r.Streams++
+		if lo != 1 || hi != n {
+			r.add(Problem{Kind: "stream", Key: stream, Detail: fmt.Sprintf("%d events with versions %d..%d, want 1..%d", n, lo, hi, n)})
+		}
+	}
+	return rows.Err()
+}
+
+// tableRows maps a table to its rows by primary key, each row a map from
+// column to its value as text.
+type tableRows map[string]map[string]map[string]string
+
+// snapshot reads every projection table. It holds the projection tables
+// (not the log) in memory.
+func snapshot(ctx context.Context, q querier) (tableRows, error) {
+	out := tableRows{}
+	for _, t := range projection.Tables {
+		rows, err := q.QueryContext(ctx, "SELECT * FROM "+t.Name)
+		if err != nil {
+			return nil, err
+		}
+		cols, err := rows.Columns()
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		keys := strings.Split(t.Key, ", ")
+		byKey := map[string]map[string]string{}
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		for rows.Next() {
+			if err := rows.Scan(ptrs...); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			row := make(map[string]string, len(cols))
+			for i, c := range cols {
+				if c == "id" {
+					continue // checkpoints' surrogate key
+				}
+				row[c] = text(vals[i])
+			}
+			var k []string
+			for _, kc := range keys {
+				k = append(k, row[kc])
+			}
+			byKey[strings.Join(k, "/")] = row
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		out[t.Name] = byKey
+	}
+	return out, nil
+}
+
+// text renders a column value for comparison and reports.
+func text(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "NULL"
+	case time.Time:
+		return v.UTC().Format(time.RFC3339Nano)
+	case []byte:
+		return string(v)
+	case bool:
+		if v {
+			return "1"
+		}
+		return "0"
+	}
+	return fmt.Sprint(v)
+}
+
+// diff adds a problem for each row and column where stored and expected
+// differ.
+func diff(stored, expected tableRows, r *VerifyReport) {
+	for _, t := range projection.Tables {
+		st, ex := stored[t.Name], expected[t.Name]
+		for _, key := range sortedKeys(ex) {
+			srow, ok := st[key]
+			if !ok {
+				r.add(Problem{Kind: "projection", Table: t.Name, Key: key, Detail: "row missing"})
+				continue
+			}
+			erow := ex[key]
+			for _, col := range sortedKeys(erow) {
+				if srow[col] != erow[col] {
+					r.add(Problem{Kind: "projection", Table: t.Name, Key: key, Column: col, Stored: srow[col], Expected: erow[col]})
+				}
+			}
+		}
+		for _, key := range sortedKeys(st) {
+			if _, ok := ex[key]; !ok {
+				r.add(Problem{Kind: "projection", Table: t.Name, Key: key, Detail: "row not in a rebuild"})
+			}
+		}
+	}
 }

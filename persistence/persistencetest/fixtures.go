@@ -3,6 +3,7 @@ package persistencetest
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/peonhq/peon/orchestration"
@@ -52,6 +53,59 @@ func Deltas(threadID string, n int) []orchestration.Event {
 	for i := range n {
 		evs = append(evs, orchestration.MessageDelta{ThreadID: threadID, TurnID: turn, MessageID: msg,
 			Delta: fmt.Sprintf("token %d ", i), At: at(2 + i)})
+	}
+	return evs
+}
+
+// RandomEvents returns n structurally valid events over a small pool of
+// ids, so that many refer to rows that exist and some to rows that do not
+// (or not yet), with repeats of created events.
+func RandomEvents(rng *rand.Rand, n int) []orchestration.Event {
+	pick := func(prefix string, k int) string { return fmt.Sprintf("%s%d", prefix, rng.IntN(k)) }
+	roles := []orchestration.Role{orchestration.RoleUser, orchestration.RoleAssistant, orchestration.RoleSystem, orchestration.RoleTool}
+	evs := make([]orchestration.Event, 0, n)
+	for i := range n {
+		when := at(i)
+		p, t, u, m := pick("p", 3), pick("t", 4), pick("u", 8), pick("m", 12)
+		var e orchestration.Event
+		switch rng.IntN(20) {
+		case 0:
+			e = orchestration.ProjectCreated{ProjectID: p, Name: "name " + p, WorkspaceRoot: "/w/" + p, At: when}
+		case 1:
+			e = orchestration.ProjectRenamed{ProjectID: p, Name: pick("renamed", 100), At: when}
+		case 2:
+			e = orchestration.ProjectDeleted{ProjectID: p, At: when}
+		case 3:
+			e = orchestration.ThreadCreated{ThreadID: t, ProjectID: p, Title: "title " + t, Model: "m", At: when}
+		case 4:
+			e = orchestration.ThreadRenamed{ThreadID: t, Title: pick("title", 100), At: when}
+		case 5:
+			e = orchestration.ThreadArchived{ThreadID: t, At: when}
+		case 6:
+			e = orchestration.ThreadDeleted{ThreadID: t, At: when}
+		case 7, 8:
+			e = orchestration.TurnStarted{ThreadID: t, TurnID: u, At: when}
+		case 9:
+			e = orchestration.TurnCompleted{ThreadID: t, TurnID: u, At: when}
+		case 10:
+			e = orchestration.TurnFailed{ThreadID: t, TurnID: u, Error: "boom", At: when}
+		case 11:
+			e = orchestration.TurnInterrupted{ThreadID: t, TurnID: u, At: when}
+		case 12:
+			e = orchestration.MessageAdded{ThreadID: t, TurnID: u, MessageID: m, Role: roles[rng.IntN(4)],
+				Text: pick("text", 10), Streaming: rng.IntN(2) == 0, At: when}
+		case 13, 14, 15:
+			e = orchestration.MessageDelta{ThreadID: t, TurnID: u, MessageID: m, Delta: pick("δ", 10), At: when}
+		case 16:
+			e = orchestration.MessageCompleted{ThreadID: t, TurnID: u, MessageID: m, At: when}
+		case 17:
+			e = orchestration.CheckpointCreated{ThreadID: t, TurnID: u, GitRef: pick("ref", 4), Message: "cp", At: when}
+		case 18:
+			e = orchestration.CheckpointReverted{ThreadID: t, GitRef: pick("ref", 4), At: when}
+		default:
+			e = orchestration.SettingChanged{Key: pick("k", 3), Value: json.RawMessage(fmt.Sprint(rng.IntN(100))), At: when}
+		}
+		evs = append(evs, e)
 	}
 	return evs
 }

@@ -1,5 +1,282 @@
 package persistencetest
 
-import "testing"
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
 
-func runProjections(t *testing.T, h Harness) {}
+	"github.com/stretchr/testify/require"
+
+	"github.com/peonhq/peon/orchestration"
+	"github.com/peonhq/peon/persistence"
+	"github.com/peonhq/peon/projection"
+)
+
+// views is everything the read models show, for before/after comparisons.
+type views struct {
+	Projects []projection.Project
+	Threads  []projection.Thread
+	Details  []projection.ThreadDetail
+	Settings []projection.Setting
+}
+
+func readViews(t *testing.T, s *setup) views {
+	t.Helper()
+	r := projection.NewReader(s.store.Client())
+	var v views
+	var err error
+	v.Projects, err = r.Projects(s.ctx, &projection.ProjectFilter{IncludeDeleted: true})
+	require.NoError(t, err)
+	v.Threads, err = r.Threads(s.ctx, &projection.ThreadFilter{IncludeArchived: true, IncludeDeleted: true})
+	require.NoError(t, err)
+	for _, th := range v.Threads {
+		d, err := r.Thread(s.ctx, th.ID)
+		require.NoError(t, err)
+		v.Details = append(v.Details, d)
+	}
+	v.Settings, err = r.Settings(s.ctx)
+	require.NoError(t, err)
+	return v
+}
+
+func requireVerified(t *testing.T, s *setup) {
+	t.Helper()
+	rep, err := s.store.Verify(s.ctx)
+	require.NoError(t, err)
+	require.True(t, rep.OK(), "verify: %v", rep.Problems)
+}
+
+// ptr returns a pointer to the time at n seconds after T0.
+func ptr(n int) *time.Time { t := at(n); return &t }
+
+func runProjections(t *testing.T, h Harness) {
+	t.Run("Scenario", func(t *testing.T) {
+		t.Parallel()
+		s := h.setup(t)
+		p := func(evs ...orchestration.Event) {
+			_, err := s.store.Append(s.ctx, nil, evs...)
+			require.NoError(t, err)
+		}
+		p(Catalogue()[:16]...) // project p1 and thread t1 up to the revert
+		p(
+			orchestration.ProjectCreated{ProjectID: "p2", Name: "docs", WorkspaceRoot: "/src/docs", At: at(20)},
+			orchestration.ThreadCreated{ThreadID: "t2", ProjectID: "p2", Title: "Typos", Model: "m", At: at(21)},
+			orchestration.TurnStarted{ThreadID: "t2", TurnID: "v1", At: at(22)},
+			orchestration.MessageAdded{ThreadID: "t2", TurnID: "v1", MessageID: "n1", Role: orchestration.RoleAssistant, Text: "Fix", Streaming: true, At: at(23)},
+			orchestration.MessageDelta{ThreadID: "t2", TurnID: "v1", MessageID: "n1", Delta: "ing ", At: at(24)},
+		)
+		p(orchestration.MessageDelta{ThreadID: "t2", TurnID: "v1", MessageID: "n1", Delta: "typos", At: at(25)})
+		p(
+			orchestration.MessageCompleted{ThreadID: "t2", TurnID: "v1", MessageID: "n1", At: at(26)},
+			orchestration.MessageDelta{ThreadID: "t2", TurnID: "v1", MessageID: "n1", Delta: " (ignored: completed)", At: at(27)},
+			orchestration.MessageAdded{ThreadID: "t2", TurnID: "nope", MessageID: "n2", Role: orchestration.RoleUser, Text: "orphan", At: at(28)},
+			orchestration.ThreadCreated{ThreadID: "t2", ProjectID: "p2", Title: "Second create is ignored", Model: "m", At: at(29)},
+			orchestration.ProjectDeleted{ProjectID: "p2", At: at(30)},
+			orchestration.SettingChanged{Key: "theme", Value: json.RawMessage(`"light"`), At: at(31)},
+			orchestration.SettingChanged{Key: "theme", Value: json.RawMessage(`"dark"`), At: at(32)},
+			orchestration.SettingChanged{Key: "editor", Value: json.RawMessage(`{"tabs":4}`), At: at(33)},
+		)
+		v := readViews(t, s)
+		require.Equal(t, []projection.Project{
+			{ID: "p1", Name: "peon-core", WorkspaceRoot: "/src/peon", CreatedAt: at(0), UpdatedAt: at(1), LastSequence: 2},
+			{ID: "p2", Name: "docs", WorkspaceRoot: "/src/docs", CreatedAt: at(20), UpdatedAt: at(30), DeletedAt: ptr(30), LastSequence: 27},
+		}, v.Projects)
+		t1 := projection.Thread{ID: "t1", ProjectID: "p1", Title: "Fix the CI build", Model: "gpt-5", Status: "idle",
+			TurnCount: 3, MessageCount: 2, LatestTurnID: "u3", CreatedAt: at(2), UpdatedAt: at(15), LastSequence: 16}
+		t2 := projection.Thread{ID: "t2", ProjectID: "p2", Title: "Typos", Model: "m", Status: "running",
+			TurnCount: 1, MessageCount: 1, LatestTurnID: "v1", CreatedAt: at(21), UpdatedAt: at(23), LastSequence: 20}
+		require.Equal(t, []projection.Thread{t1, t2}, v.Threads)
+		require.Equal(t, projection.ThreadDetail{
+			Thread: t1,
+			Turns: []projection.Turn{
+				{ID: "u1", ThreadID: "t1", Ordinal: 1, Status: "completed", CheckpointRef: "refs/peon/u1", StartedAt: at(4), EndedAt: ptr(9), LastSequence: 11,
+					Messages: []projection.Message{
+						{ID: "m1", ThreadID: "t1", TurnID: "u1", Role: "user", Text: "Why does CI fail?", CreatedAt: at(5), UpdatedAt: at(5), LastSequence: 6},
+						{ID: "m2", ThreadID: "t1", TurnID: "u1", Role: "assistant", Text: "It is \"gofmt\" — ünïcode ✓", CreatedAt: at(6), UpdatedAt: at(8), LastSequence: 9},
+					}},
+				{ID: "u2", ThreadID: "t1", Ordinal: 2, Status: "reverted", Error: "provider timeout", StartedAt: at(11), EndedAt: ptr(12), LastSequence: 16, Messages: []projection.Message{}},
+				{ID: "u3", ThreadID: "t1", Ordinal: 3, Status: "reverted", StartedAt: at(13), EndedAt: ptr(14), LastSequence: 16, Messages: []projection.Message{}},
+			},
+			Checkpoints: []projection.Checkpoint{
+				{ThreadID: "t1", TurnID: "u1", GitRef: "refs/peon/u1", Message: "after turn 1", CreatedAt: at(10), LastSequence: 11},
+			},
+		}, v.Details[0])
+		require.Equal(t, []projection.Message{
+			{ID: "n1", ThreadID: "t2", TurnID: "v1", Role: "assistant", Text: "Fixing typos", CreatedAt: at(23), UpdatedAt: at(26), LastSequence: 23},
+		}, v.Details[1].Turns[0].Messages)
+		require.Equal(t, []projection.Setting{
+			{Key: "editor", Value: json.RawMessage(`{"tabs":4}`), UpdatedAt: at(33), LastSequence: 30},
+			{Key: "theme", Value: json.RawMessage(`"dark"`), UpdatedAt: at(32), LastSequence: 29},
+		}, v.Settings)
+
+		// Archive and delete hide a thread unless asked.
+		p(Catalogue()[16:18]...)
+		r := projection.NewReader(s.store.Client())
+		visible, err := r.Threads(s.ctx, nil)
+		require.NoError(t, err)
+		require.Equal(t, []string{"t2"}, threadIDs(visible))
+		archived, err := r.Threads(s.ctx, &projection.ThreadFilter{ProjectID: "p1", IncludeArchived: true})
+		require.NoError(t, err)
+		require.Empty(t, archived, "t1 is deleted too")
+		projects, err := r.Projects(s.ctx, nil)
+		require.NoError(t, err)
+		require.Len(t, projects, 1)
+		_, err = r.Thread(s.ctx, "missing")
+		require.ErrorIs(t, err, projection.ErrNotFound)
+		requireVerified(t, s)
+	})
+
+	t.Run("RevertMarksLaterTurnsAndCheckpoints", func(t *testing.T) {
+		t.Parallel()
+		s := h.setup(t)
+		evs := []orchestration.Event{
+			orchestration.ProjectCreated{ProjectID: "p", Name: "p", WorkspaceRoot: "/p", At: at(0)},
+			orchestration.ThreadCreated{ThreadID: "t", ProjectID: "p", Title: "t", Model: "m", At: at(0)},
+		}
+		for i := 1; i <= 4; i++ {
+			u := fmt.Sprintf("u%d", i)
+			evs = append(evs,
+				orchestration.TurnStarted{ThreadID: "t", TurnID: u, At: at(i)},
+				orchestration.TurnCompleted{ThreadID: "t", TurnID: u, At: at(i)},
+				orchestration.CheckpointCreated{ThreadID: "t", TurnID: u, GitRef: "ref" + u, At: at(i)})
+		}
+		evs = append(evs, orchestration.CheckpointReverted{ThreadID: "t", GitRef: "refu2", At: at(9)},
+			orchestration.CheckpointReverted{ThreadID: "t", GitRef: "unknown", At: at(10)})
+		_, err := s.store.Append(s.ctx, nil, evs...)
+		require.NoError(t, err)
+		d, err := projection.NewReader(s.store.Client()).Thread(s.ctx, "t")
+		require.NoError(t, err)
+		var statuses []string
+		for _, u := range d.Turns {
+			statuses = append(statuses, u.Status)
+		}
+		require.Equal(t, []string{"completed", "completed", "reverted", "reverted"}, statuses)
+		var reverted []bool
+		for _, c := range d.Checkpoints {
+			reverted = append(reverted, c.RevertedAt != nil)
+		}
+		require.Equal(t, []bool{false, false, true, true}, reverted)
+		require.Equal(t, at(9), d.UpdatedAt)
+		requireVerified(t, s)
+	})
+
+	t.Run("FailedAppendLeavesProjectionsUntouched", func(t *testing.T) {
+		t.Parallel()
+		s := h.setup(t)
+		_, err := s.store.Append(s.ctx, nil, Catalogue()[:10]...)
+		require.NoError(t, err)
+		before := readViews(t, s)
+		_, err = s.store.Append(s.ctx, &persistence.AppendOpts{ExpectedVersions: map[string]int64{"thread:t1": 3}},
+			orchestration.MessageDelta{ThreadID: "t1", TurnID: "u1", MessageID: "m2", Delta: "x", At: at(50)})
+		require.ErrorIs(t, err, persistence.ErrVersionConflict)
+		_, err = s.store.Append(s.ctx, nil,
+			orchestration.ThreadRenamed{ThreadID: "t1", Title: "changed", At: at(50)},
+			orchestration.TurnStarted{ThreadID: "t1", At: at(51)})
+		require.ErrorIs(t, err, persistence.ErrInvalidEvent)
+		require.Equal(t, before, readViews(t, s))
+		requireVerified(t, s)
+	})
+
+	t.Run("IncrementalEqualsRebuild", func(t *testing.T) {
+		t.Parallel()
+		for seed := range uint64(4 * h.Large) {
+			s := h.setup(t)
+			rng := rand.New(rand.NewPCG(seed, 42))
+			evs := RandomEvents(rng, 400)
+			for len(evs) > 0 {
+				n := min(len(evs), 1+rng.IntN(40))
+				_, err := s.store.Append(s.ctx, nil, evs[:n]...)
+				require.NoError(t, err)
+				evs = evs[n:]
+			}
+			rep, err := s.store.Verify(s.ctx)
+			require.NoError(t, err)
+			require.True(t, rep.OK(), "seed %d: %v", seed, rep.Problems)
+			before := readViews(t, s)
+			require.NoError(t, s.store.Rebuild(s.ctx, nil))
+			require.Equal(t, before, readViews(t, s), "seed %d", seed)
+		}
+	})
+
+	t.Run("RebuildReportsProgressAndRestoresTables", func(t *testing.T) {
+		t.Parallel()
+		s := h.setup(t)
+		_, err := s.store.Append(s.ctx, nil, Catalogue()...)
+		require.NoError(t, err)
+		_, err = s.store.Append(s.ctx, nil, append([]orchestration.Event{
+			orchestration.ProjectCreated{ProjectID: "p", Name: "p", WorkspaceRoot: "/p", At: at(0)},
+			orchestration.ThreadCreated{ThreadID: "big", ProjectID: "p", Title: "t", Model: "m", At: at(0)},
+		}, Deltas("big", 2300)...)...)
+		require.NoError(t, err)
+		before := readViews(t, s)
+		_, err = s.store.Client().ExecContext(s.ctx, "DELETE FROM projection_messages")
+		require.NoError(t, err)
+		var calls [][2]int64
+		require.NoError(t, s.store.Rebuild(s.ctx, &persistence.RebuildOpts{Progress: func(done, total int64) {
+			calls = append(calls, [2]int64{done, total})
+		}}))
+		require.Equal(t, before, readViews(t, s))
+		require.GreaterOrEqual(t, len(calls), 3)
+		require.Equal(t, [2]int64{0, 2324}, calls[0])
+		require.Equal(t, [2]int64{2324, 2324}, calls[len(calls)-1])
+		for i := 1; i < len(calls); i++ {
+			require.Greater(t, calls[i][0], calls[i-1][0])
+		}
+	})
+
+	t.Run("VerifyListsDifferences", func(t *testing.T) {
+		t.Parallel()
+		s := h.setup(t)
+		_, err := s.store.Append(s.ctx, nil, Catalogue()...)
+		require.NoError(t, err)
+		requireVerified(t, s)
+		exec := func(q string) {
+			_, err := s.store.Client().ExecContext(s.ctx, q)
+			require.NoError(t, err)
+		}
+		exec("UPDATE projection_threads SET title = 'tampered' WHERE thread_id = 't1'")
+		exec("DELETE FROM settings")
+		exec("DELETE FROM events WHERE sequence = 5")
+		rep, err := s.store.Verify(s.ctx)
+		require.NoError(t, err)
+		require.False(t, rep.OK())
+		var got []string
+		for _, p := range rep.Problems {
+			got = append(got, p.String())
+		}
+		require.Contains(t, got, "projection projection_threads t1.title: stored tampered, expected Fix the CI build")
+		require.Contains(t, got, "projection settings theme: row missing")
+		require.Contains(t, got, "stream thread:t1: 15 events with versions 1..16, want 1..15")
+		require.Contains(t, got, "sequence: 19 events but the last sequence is 20: the log has gaps")
+		// Verify changed nothing.
+		rep2, err := s.store.Verify(s.ctx)
+		require.NoError(t, err)
+		require.Equal(t, rep.Problems, rep2.Problems)
+	})
+
+	t.Run("OpenCatchesUpProjections", func(t *testing.T) {
+		t.Parallel()
+		if !h.Durable {
+			t.Skip("needs a database that outlives its store")
+		}
+		dsn := h.NewDSN(t)
+		bare, err := persistence.OpenWith(t.Context(), dsn, &persistence.Options{NoProjections: true})
+		require.NoError(t, err)
+		_, err = bare.Append(t.Context(), nil, Catalogue()[:12]...)
+		require.NoError(t, err)
+		require.NoError(t, bare.Close())
+		s := &setup{ctx: t.Context(), store: h.open(t, dsn), dsn: dsn, h: h}
+		require.Len(t, readViews(t, s).Threads, 1)
+		requireVerified(t, s)
+	})
+}
+
+func threadIDs(ts []projection.Thread) []string {
+	var out []string
+	for _, t := range ts {
+		out = append(out, t.ID)
+	}
+	return out
+}

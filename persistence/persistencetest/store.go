@@ -308,6 +308,7 @@ func runStore(t *testing.T, h Harness) {
 		_, err := s.store.Append(s.ctx, nil, Deltas("t", 3000)...)
 		require.NoError(t, err)
 		ctx, cancel := context.WithCancel(s.ctx)
+		defer cancel()
 		n := 0
 		var last error
 		for _, err := range s.store.ReplayAll(ctx) {

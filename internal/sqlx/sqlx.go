@@ -1,0 +1,62 @@
+// Package sqlx holds the small SQL plumbing that the persistence and
+// projection packages share: the querier both run statements through and
+// the rewriting of ? placeholders for PostgreSQL.
+package sqlx
+
+import (
+	"context"
+	"database/sql"
+	"strconv"
+	"strings"
+)
+
+// Querier is what the store needs of a *sql.DB, *sql.Tx, *sql.Conn or an
+// *ent.Tx: raw statements, inside whatever transaction it carries.
+type Querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// Dollar rewrites the ? placeholders of query into $1, $2, … for
+// PostgreSQL. Statements of this module never hold a literal '?'.
+func Dollar(query string) string {
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
+
+// Bind returns query with placeholders for the dialect ("sqlite" or
+// "postgres").
+func Bind(dialect, query string) string {
+	if dialect == "postgres" {
+		return Dollar(query)
+	}
+	return query
+}
+
+// QueryInt64 runs a query that returns one integer (no row or NULL read
+// as 0).
+func QueryInt64(ctx context.Context, q Querier, query string, args ...any) (int64, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	var v sql.NullInt64
+	if rows.Next() {
+		if err := rows.Scan(&v); err != nil {
+			return 0, err
+		}
+	}
+	return v.Int64, rows.Err()
+}
