@@ -56,7 +56,7 @@ func loadMigrationDir(fsys fs.FS, name string) (atlasmigrate.Dir, error) {
 // revision is a row of atlas_schema_revisions, as far as we read it.
 type revision struct {
 	version, hash, errText string
-	applied, total        int
+	applied, total         int
 }
 
 // migrate applies the pending files of dir to db, each in its own

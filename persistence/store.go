@@ -30,9 +30,9 @@ type Store struct {
 
 	grew        signal // fired after each commit that appended events
 	subscribers atomic.Int64
-	closed atomic.Bool
-	stop   context.CancelFunc // stops background work
-	wg     sync.WaitGroup
+	closed      atomic.Bool
+	stop        context.CancelFunc // stops background work
+	wg          sync.WaitGroup
 }
 
 func newStore(db *sql.DB, d dialect, t Target, opts *Options) *Store {

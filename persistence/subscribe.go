@@ -2,9 +2,7 @@ package persistence
 
 import (
 	"context"
-	"errors"
 	"iter"
-	"sync/atomic"
 	"time"
 )
 
@@ -111,5 +109,3 @@ func (s *Store) watchDataVersion(ctx context.Context) {
 	}
 }
 
-var _ = errors.New
-var _ atomic.Int64
