@@ -108,4 +108,3 @@ func (s *Store) watchDataVersion(ctx context.Context) {
 		conn.Close()
 	}
 }
-
