@@ -3,6 +3,7 @@
 //
 //	peon-migrate diff NAME   write migrations/<dialect>/<timestamp>_NAME.sql
 //	peon-migrate check       fail when a directory is out of step
+//	peon-migrate lint        replay each directory and flag destructive changes
 package main
 
 import (
@@ -19,7 +20,7 @@ func main() {
 	dialects := flag.String("dialect", "all", "sqlite, postgres or all (postgres needs $"+migrategen.DevPostgresEnv+")")
 	root := flag.String("dir", "migrations", "the directory holding one migration directory per dialect")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: peon-migrate [-dialect D] [-dir DIR] diff NAME | check\n")
+		fmt.Fprintf(os.Stderr, "usage: peon-migrate [-dialect D] [-dir DIR] diff NAME | check | lint\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -40,7 +41,7 @@ func run(ctx context.Context, dialects, root string, args []string) error {
 	}
 	for _, d := range names {
 		dir := filepath.Join(root, d)
-		if d == "postgres" && os.Getenv(migrategen.DevPostgresEnv) == "" && dialects == "all" {
+		if d == "postgres" && os.Getenv(migrategen.DevPostgresEnv) == "" && dialects == "all" && args[0] != "diff" {
 			fmt.Fprintf(os.Stderr, "peon-migrate: skipping postgres: $%s is not set\n", migrategen.DevPostgresEnv)
 			continue
 		}
@@ -60,6 +61,18 @@ func run(ctx context.Context, dialects, root string, args []string) error {
 				return err
 			}
 			fmt.Printf("%s: in step with ent/schema\n", dir)
+		case args[0] == "lint" && len(args) == 1:
+			findings, err := migrategen.Lint(ctx, d, dir)
+			if err != nil {
+				return err
+			}
+			for _, f := range findings {
+				fmt.Println(f)
+			}
+			if len(findings) > 0 {
+				return fmt.Errorf("%s: %d finding(s); mark an intended change with `-- atlas:nolint destructive`", dir, len(findings))
+			}
+			fmt.Printf("%s: sum valid, every file applies, nothing destructive\n", dir)
 		default:
 			flag.Usage()
 			return fmt.Errorf("bad command %q", args)
