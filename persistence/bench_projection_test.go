@@ -1,0 +1,126 @@
+package persistence_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/peonhq/peon/orchestration"
+	"github.com/peonhq/peon/persistence"
+)
+
+// sessionMix returns n events of a realistic agent session: per turn a
+// user message, an assistant reply streamed as many deltas, a completion
+// and a checkpoint, over several threads. About 90% are message.delta.
+func sessionMix(n int) []orchestration.Event {
+	at := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
+	evs := []orchestration.Event{orchestration.ProjectCreated{ProjectID: "p", Name: "bench", WorkspaceRoot: "/w", At: at}}
+	for t := 0; len(evs) < n; t++ {
+		th := fmt.Sprintf("t%d", t%8)
+		if t < 8 {
+			evs = append(evs, orchestration.ThreadCreated{ThreadID: th, ProjectID: "p", Title: "bench", Model: "m", At: at})
+		}
+		turn, user, asst := fmt.Sprintf("u%d", t), fmt.Sprintf("m%d-u", t), fmt.Sprintf("m%d-a", t)
+		evs = append(evs,
+			orchestration.TurnStarted{ThreadID: th, TurnID: turn, At: at},
+			orchestration.MessageAdded{ThreadID: th, TurnID: turn, MessageID: user, Role: orchestration.RoleUser, Text: "please fix the failing test in persistence", At: at},
+			orchestration.MessageAdded{ThreadID: th, TurnID: turn, MessageID: asst, Role: orchestration.RoleAssistant, Streaming: true, At: at})
+		for d := range 60 {
+			evs = append(evs, orchestration.MessageDelta{ThreadID: th, TurnID: turn, MessageID: asst, Delta: fmt.Sprintf("token%d ", d), At: at})
+		}
+		evs = append(evs,
+			orchestration.MessageCompleted{ThreadID: th, TurnID: turn, MessageID: asst, At: at},
+			orchestration.TurnCompleted{ThreadID: th, TurnID: turn, At: at},
+			orchestration.CheckpointCreated{ThreadID: th, TurnID: turn, GitRef: "refs/peon/" + turn, Message: "cp", At: at})
+	}
+	return evs[:n]
+}
+
+// BenchmarkProjectedAppend compares appends that maintain the projection
+// tables with bare appends of the same session, on a file database, one
+// event per Append (a streamed reply as it arrives) and in batches of 100.
+func BenchmarkProjectedAppend(b *testing.B) {
+	for _, batch := range []int{1, 100} {
+		for _, mode := range []string{"bare", "projected"} {
+			b.Run(fmt.Sprintf("batch=%d/%s", batch, mode), func(b *testing.B) {
+				ctx := context.Background()
+				s, err := persistence.OpenWith(ctx, filepath.Join(b.TempDir(), "peon.db"),
+					&persistence.Options{NoProjections: mode == "bare"})
+				require.NoError(b, err)
+				defer s.Close()
+				evs := sessionMix(200_000)
+				i := 0
+				for b.Loop() {
+					if i+batch > len(evs) {
+						b.Fatal("session too short for b.N; lower -benchtime")
+					}
+					if _, err := s.Append(ctx, nil, evs[i:i+batch]...); err != nil {
+						b.Fatal(err)
+					}
+					i += batch
+				}
+				b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "events/s")
+			})
+		}
+	}
+}
+
+// BenchmarkRebuild rebuilds the projections of a session of 100,000 events
+// (1,000,000 with PEON_BENCH_LARGE=1) and reports events/s and the peak Go
+// heap seen during the rebuild.
+func BenchmarkRebuild(b *testing.B) {
+	n := 100_000
+	if os.Getenv("PEON_BENCH_LARGE") != "" {
+		n = 1_000_000
+	}
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "peon.db")
+	s, err := persistence.OpenWith(ctx, path, &persistence.Options{NoProjections: true})
+	require.NoError(b, err)
+	evs := sessionMix(n)
+	for len(evs) > 0 {
+		k := min(len(evs), 10_000)
+		_, err := s.Append(ctx, nil, evs[:k]...)
+		require.NoError(b, err)
+		evs = evs[k:]
+	}
+	evs = nil
+	require.NoError(b, s.Close())
+	s, err = persistence.OpenWith(ctx, path, &persistence.Options{NoProjections: true})
+	require.NoError(b, err)
+	defer s.Close()
+
+	runtime.GC()
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // sample the heap while rebuilding
+		defer close(done)
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	for b.Loop() {
+		require.NoError(b, s.Rebuild(ctx, nil))
+	}
+	close(stop)
+	<-done
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
+}
