@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 )
 
@@ -44,9 +45,10 @@ func register[T Event]() {
 	if _, dup := catalogue[name]; dup {
 		panic("orchestration: event type registered twice: " + name)
 	}
+	plan := planFor(reflect.TypeFor[T]())
 	catalogue[name] = func(payload []byte) (Event, error) {
 		var e T
-		if err := decodeFast(payload, &e); err != nil {
+		if err := decodeWith(plan, payload, &e); err != nil {
 			return nil, err
 		}
 		return e, nil
