@@ -2,11 +2,11 @@ package persistence
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -85,7 +85,10 @@ func (s *Store) Append(ctx context.Context, opts *AppendOpts, events ...orchestr
 		s.writeMu.Lock()
 		defer s.writeMu.Unlock()
 	}
-	tx, err := s.client.Tx(ctx)
+	// A plain *sql.Tx, not an ent one: the append runs raw statements only,
+	// and through it they reuse the statements prepared on its connection.
+	s.stmts.warm(ctx, s.db, s.d, b)
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("append to %s: begin: %w", b.streams[0], err)
 	}
@@ -135,7 +138,7 @@ func (s *Store) AppendTx(ctx context.Context, tx *ent.Tx, opts *AppendOpts, even
 
 // appendIn does the work of an append inside tx. fresh is false when the
 // command was stored before and recs are that first append's records.
-func (s *Store) appendIn(ctx context.Context, tx *ent.Tx, b *batch) (recs []Recorded, fresh bool, err error) {
+func (s *Store) appendIn(ctx context.Context, tx querier, b *batch) (recs []Recorded, fresh bool, err error) {
 	d := s.d
 	wrap := func(what string, err error) error {
 		return fmt.Errorf("append to %s: %s: %w", b.streams[0], what, err)
@@ -152,20 +155,14 @@ func (s *Store) appendIn(ctx context.Context, tx *ent.Tx, b *batch) (recs []Reco
 			return prior, false, nil
 		}
 	}
-	versions := make(map[string]int64, len(b.streams))
-	for _, st := range b.streams {
-		v, err := queryInt64(ctx, tx, d.bind("SELECT MAX(stream_version) FROM events WHERE stream_id = ?"), st)
-		if err != nil {
-			return nil, false, wrap("read version", err)
-		}
-		if want, ok := b.opts.ExpectedVersions[st]; ok && want != v {
-			return nil, false, &VersionConflictError{Stream: st, Expected: want, Actual: v}
-		}
-		versions[st] = v
-	}
-	last, err := d.lastSequence(ctx, tx)
+	last, versions, err := s.readHead(ctx, tx, b.streams)
 	if err != nil {
-		return nil, false, wrap("read last sequence", err)
+		return nil, false, wrap("read versions", err)
+	}
+	for _, st := range b.streams {
+		if want, ok := b.opts.ExpectedVersions[st]; ok && want != versions[st] {
+			return nil, false, &VersionConflictError{Stream: st, Expected: want, Actual: versions[st]}
+		}
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	recs = make([]Recorded, len(b.events))
@@ -188,7 +185,7 @@ func (s *Store) appendIn(ctx context.Context, tx *ent.Tx, b *batch) (recs []Reco
 			Payload:       b.payload[i],
 		}
 	}
-	if err := insertEvents(ctx, tx, d, recs); err != nil {
+	if err := s.insertEvents(ctx, tx, recs); err != nil {
 		return nil, false, wrap("insert", err)
 	}
 	if err := s.project(ctx, tx, recs); err != nil {
@@ -209,20 +206,16 @@ const eventArgs = 12 // the number of eventColumns
 // insertRows is how many events one INSERT statement carries at most.
 const insertRows = 500
 
-var insertSQL sync.Map // key{dialect, rows} -> string
-
-type insertKey struct {
-	dialect string
-	rows    int
+// insertChunk is how many rows each INSERT of a batch of n events writes
+// (the last one the rest), within what the dialect allows per statement.
+func insertChunk(d dialect, n int) int {
+	return min(n, insertRows, d.maxArgs()/eventArgs)
 }
 
 // insertStatement returns a multi-row INSERT of n events.
 func insertStatement(d dialect, n int) string {
-	k := insertKey{d.name(), n}
-	if q, ok := insertSQL.Load(k); ok {
-		return q.(string)
-	}
 	var sb strings.Builder
+	sb.Grow(64 + len(eventColumns) + n*26)
 	sb.WriteString("INSERT INTO events (" + eventColumns + ") VALUES ")
 	for i := range n {
 		if i > 0 {
@@ -230,18 +223,14 @@ func insertStatement(d dialect, n int) string {
 		}
 		sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?)")
 	}
-	q := d.bind(sb.String())
-	if n == insertRows || n <= 16 {
-		insertSQL.Store(k, q) // cache the shapes that recur
-	}
-	return q
+	return d.bind(sb.String())
 }
 
 // insertEvents writes recs with their sequences as given, in multi-row
 // statements of at most insertRows rows (and the dialect's argument limit).
-func insertEvents(ctx context.Context, q querier, d dialect, recs []Recorded) error {
-	per := min(insertRows, d.maxArgs()/eventArgs)
-	args := make([]any, 0, min(len(recs), per)*eventArgs)
+func (s *Store) insertEvents(ctx context.Context, q querier, recs []Recorded) error {
+	per := insertChunk(s.d, len(recs))
+	args := make([]any, 0, per*eventArgs)
 	for start := 0; start < len(recs); start += per {
 		chunk := recs[start:min(start+per, len(recs))]
 		args = args[:0]
@@ -251,11 +240,77 @@ func insertEvents(ctx context.Context, q querier, d dialect, recs []Recorded) er
 				string(r.Payload), r.OccurredAt, r.RecordedAt,
 				nullable(r.CommandID), nullable(r.CorrelationID), nullable(r.CausationID))
 		}
-		if _, err := q.ExecContext(ctx, insertStatement(d, len(chunk)), args...); err != nil {
+		if _, err := s.stmts.exec(ctx, q, s.stmts.insert(s.d, len(chunk)), args...); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// headStreams is how many streams one readHead statement looks up at most.
+const headStreams = 500
+
+// readHead returns, inside the append lock, the last sequence taken and
+// the current version of each stream (0 for a new one), in one statement
+// when the dialect can read the last sequence as an expression and there
+// are at most headStreams streams.
+func (s *Store) readHead(ctx context.Context, q querier, streams []string) (last int64, versions map[string]int64, err error) {
+	versions = make(map[string]int64, len(streams))
+	seqExpr := ""
+	if se, ok := s.d.(lastSequenceExpr); ok {
+		seqExpr = se.lastSequenceSQL()
+	} else if last, err = s.d.lastSequence(ctx, q); err != nil {
+		return 0, nil, err
+	}
+	for start := 0; start < len(streams); start += headStreams {
+		chunk := streams[start:min(start+headStreams, len(streams))]
+		withSeq := start == 0 && seqExpr != ""
+		vals := make([]sql.NullInt64, len(chunk)+1)
+		dest := make([]any, 0, len(vals))
+		args := make([]any, len(chunk))
+		for i, st := range chunk {
+			args[i] = st
+		}
+		if withSeq {
+			dest = append(dest, &vals[len(chunk)])
+		}
+		for i := range chunk {
+			dest = append(dest, &vals[i])
+		}
+		if err := s.stmts.queryRow(ctx, q, s.stmts.head(s.d, len(chunk), withSeq, seqExpr), args, dest...); err != nil {
+			return 0, nil, err
+		}
+		if withSeq {
+			last = vals[len(chunk)].Int64
+		}
+		for i, st := range chunk {
+			versions[st] = vals[i].Int64
+		}
+	}
+	return last, versions, nil
+}
+
+// lastSequenceExpr is implemented by a dialect that can read the last
+// sequence as a scalar expression, which readHead folds into its query.
+type lastSequenceExpr interface {
+	// lastSequenceSQL is an expression with the value of lastSequence.
+	lastSequenceSQL() string
+}
+
+// headStatement returns the query of readHead for n streams.
+func headStatement(d dialect, n int, withSeq bool, seqExpr string) string {
+	var sb strings.Builder
+	sb.WriteString("SELECT ")
+	if withSeq {
+		sb.WriteString(seqExpr + ", ")
+	}
+	for i := range n {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString("(SELECT MAX(stream_version) FROM events WHERE stream_id = ?)")
+	}
+	return d.bind(sb.String())
 }
 
 // nullable maps "" to SQL NULL.

@@ -24,6 +24,11 @@ func (sqliteDialect) lastSequence(ctx context.Context, tx querier) (int64, error
 	return queryInt64(ctx, tx, "SELECT seq FROM sqlite_sequence WHERE name = 'events'")
 }
 
+// lastSequenceSQL is lastSequence as an expression, for readHead.
+func (sqliteDialect) lastSequenceSQL() string {
+	return "(SELECT seq FROM sqlite_sequence WHERE name = 'events')"
+}
+
 // notify does nothing: other processes watch PRAGMA data_version.
 func (sqliteDialect) notify(context.Context, querier, int64) error { return nil }
 
@@ -39,3 +44,8 @@ func (sqliteDialect) revisionTable() string {
 		"`hash` text NOT NULL, `partial_hashes` json NULL, `operator_version` text NOT NULL, " +
 		"PRIMARY KEY (`version`))"
 }
+
+// textTime selects a datetime column as its stored text: an expression
+// has no declared type, so modernc hands over the text instead of parsing
+// it (see storedTime). Unary + is SQLite's no-op.
+func (sqliteDialect) textTime(col string) string { return "+" + col }

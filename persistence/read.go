@@ -39,7 +39,7 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, fromVersion int
 // repeatedly, with args followed by the key from, which next advances past
 // the last row of each page.
 func (s *Store) pages(ctx context.Context, q querier, where, order string, args []any, from int64, next func(*Recorded) int64) iter.Seq2[Recorded, error] {
-	query := s.d.bind("SELECT " + eventColumns + " FROM events WHERE " + where + " ORDER BY " + order + " LIMIT ?")
+	query := s.d.bind("SELECT " + readColumns(s.d) + " FROM events WHERE " + where + " ORDER BY " + order + " LIMIT ?")
 	return func(yield func(Recorded, error) bool) {
 		if s.closed.Load() {
 			yield(Recorded{}, ErrClosed)
@@ -91,19 +91,29 @@ func (s *Store) readPage(ctx context.Context, q querier, query string, args []an
 	return page, errs, rows.Err()
 }
 
-// scanRecord reads one row of eventColumns and decodes its payload. A
+// scanRecord reads one row of readColumns and decodes its payload. A
 // decode failure is returned as derr, with the row's other fields set.
 func scanRecord(rows *sql.Rows) (r Recorded, derr error, err error) {
-	var cmd, corr, cause sql.NullString
+	var (
+		cmd, corr, cause     sql.NullString
+		occurred, recordedAt storedTime
+	)
 	if err := rows.Scan(&r.Sequence, &r.EventID, &r.StreamID, &r.StreamVersion, &r.Type, &r.SchemaVersion,
-		&r.Payload, &r.OccurredAt, &r.RecordedAt, &cmd, &corr, &cause); err != nil {
+		&r.Payload, &occurred, &recordedAt, &cmd, &corr, &cause); err != nil {
 		return r, nil, err
 	}
 	r.CommandID, r.CorrelationID, r.CausationID = cmd.String, corr.String, cause.String
-	r.OccurredAt, r.RecordedAt = r.OccurredAt.UTC(), r.RecordedAt.UTC()
-	e, err := orchestration.Decode(r.Type, r.Payload)
-	if err != nil {
-		return r, &DecodeError{Sequence: r.Sequence, Type: r.Type, Err: err}, nil
+	if r.RecordedAt, err = recordedAt.time(); err != nil {
+		return r, nil, fmt.Errorf("event %d: recorded_at: %w", r.Sequence, err)
+	}
+	e, decErr := orchestration.Decode(r.Type, r.Payload)
+	if decErr != nil {
+		// occurred_at is the event's `at`: only a row that does not decode
+		// needs the column.
+		if r.OccurredAt, err = occurred.time(); err != nil {
+			return r, nil, fmt.Errorf("event %d: occurred_at: %w", r.Sequence, err)
+		}
+		return r, &DecodeError{Sequence: r.Sequence, Type: r.Type, Err: decErr}, nil
 	}
 	r.Event = e
 	r.OccurredAt = e.OccurredAt()
@@ -113,7 +123,7 @@ func scanRecord(rows *sql.Rows) (r Recorded, derr error, err error) {
 // collect reads every event matching where (with ? placeholders), ordered,
 // into memory. Only for small results: the events of one command.
 func (s *Store) collect(ctx context.Context, q querier, where, order string, args ...any) ([]Recorded, error) {
-	rows, err := q.QueryContext(ctx, s.d.bind("SELECT "+eventColumns+" FROM events WHERE "+where+" ORDER BY "+order), args...)
+	rows, err := q.QueryContext(ctx, s.d.bind("SELECT "+readColumns(s.d)+" FROM events WHERE "+where+" ORDER BY "+order), args...)
 	if err != nil {
 		return nil, err
 	}

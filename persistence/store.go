@@ -27,6 +27,7 @@ type Store struct {
 	// queue in Go instead of spinning in SQLite's busy handler.
 	writeMu sync.Mutex
 	serial  bool
+	stmts   stmtCache // the append path's prepared statements
 
 	grew        signal // fired after each commit that appended events
 	subscribers atomic.Int64

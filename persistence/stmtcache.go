@@ -1,0 +1,156 @@
+package persistence
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+)
+
+// The append path's statements, prepared once. SQLite spends as long
+// parsing and planning a small statement as running it, and an append is
+// a few small statements: the read of the head and the INSERTs. Statements
+// prepared on the store's *sql.DB are run in an Append's *sql.Tx through
+// Tx.StmtContext, which reuses the copy already prepared on the
+// transaction's connection. AppendTx runs in the caller's ent transaction,
+// which cannot do that, so there they run unprepared.
+
+// cachedShapes is up to how many rows (events of an INSERT, streams of a
+// head read) a statement shape is kept, besides the full INSERT chunk.
+const cachedShapes = 8
+
+// stmtCache holds the texts and prepared statements of the append path.
+// The set of shapes is bounded, so it never grows past a few dozen.
+type stmtCache struct {
+	mu       sync.Mutex
+	texts    map[shape]string
+	prepared map[string]*sql.Stmt
+}
+
+type shape struct {
+	kind    byte // 'i' insert, 'h' head read
+	n       int
+	withSeq bool
+}
+
+// text returns the statement of k, built once when the shape is kept.
+func (c *stmtCache) text(k shape, keep bool, build func() string) string {
+	if !keep {
+		return build()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	q, ok := c.texts[k]
+	if !ok {
+		if c.texts == nil {
+			c.texts = map[shape]string{}
+		}
+		q = build()
+		c.texts[k] = q
+	}
+	return q
+}
+
+// insert returns the INSERT of n events.
+func (c *stmtCache) insert(d dialect, n int) string {
+	return c.text(shape{kind: 'i', n: n}, n <= cachedShapes || n == insertChunk(d, insertRows),
+		func() string { return insertStatement(d, n) })
+}
+
+// head returns the head read of n streams.
+func (c *stmtCache) head(d dialect, n int, withSeq bool, seqExpr string) string {
+	return c.text(shape{kind: 'h', n: n, withSeq: withSeq}, n <= cachedShapes,
+		func() string { return headStatement(d, n, withSeq, seqExpr) })
+}
+
+// warm prepares on db the statements an append of b will run, when their
+// shapes are kept. It runs before the append's transaction begins: a
+// private in-memory database has a single connection, which the
+// transaction then holds. A statement that fails to prepare runs
+// unprepared, and reports its error then.
+func (c *stmtCache) warm(ctx context.Context, db *sql.DB, d dialect, b *batch) {
+	var queries []string
+	if k := len(b.streams); k <= cachedShapes {
+		seqExpr := ""
+		if se, ok := d.(lastSequenceExpr); ok {
+			seqExpr = se.lastSequenceSQL()
+		}
+		queries = append(queries, c.head(d, k, seqExpr != "", seqExpr))
+	}
+	n := len(b.events)
+	per := insertChunk(d, n)
+	if n/per > 0 && (per <= cachedShapes || per == insertChunk(d, insertRows)) {
+		queries = append(queries, c.insert(d, per))
+	}
+	if rest := n % per; rest > 0 && rest <= cachedShapes {
+		queries = append(queries, c.insert(d, rest))
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, q := range queries {
+		if _, ok := c.prepared[q]; ok {
+			continue
+		}
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			continue
+		}
+		if c.prepared == nil {
+			c.prepared = map[string]*sql.Stmt{}
+		}
+		c.prepared[q] = st
+	}
+}
+
+// stmt returns the prepared statement of query for q, or nil when q is
+// not a *sql.Tx or query was not prepared. The caller closes it.
+func (c *stmtCache) stmt(ctx context.Context, q querier, query string) *sql.Stmt {
+	tx, ok := q.(*sql.Tx)
+	if !ok {
+		return nil
+	}
+	c.mu.Lock()
+	st := c.prepared[query]
+	c.mu.Unlock()
+	if st == nil {
+		return nil
+	}
+	return tx.StmtContext(ctx, st)
+}
+
+// exec runs query in q, prepared when it can.
+func (c *stmtCache) exec(ctx context.Context, q querier, query string, args ...any) (sql.Result, error) {
+	if st := c.stmt(ctx, q, query); st != nil {
+		defer st.Close()
+		return st.ExecContext(ctx, args...)
+	}
+	return q.ExecContext(ctx, query, args...)
+}
+
+// queryRow runs query in q, prepared when it can, and scans its one row
+// into dest.
+func (c *stmtCache) queryRow(ctx context.Context, q querier, query string, args []any, dest ...any) error {
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if st := c.stmt(ctx, q, query); st != nil {
+		defer st.Close()
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = q.QueryContext(ctx, query, args...)
+	}
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return err
+	}
+	return rows.Close()
+}
