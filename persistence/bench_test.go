@@ -1,10 +1,12 @@
 package persistence_test
 
-// Benchmarks of the store against hand-written database/sql on the same
-// driver (modernc), the same pragmas and the same kind of file database.
-// See docs/BENCHMARKS.md for the figures and how to run them:
+// Benchmarks of the store (impl=store) against hand-written database/sql
+// (impl=raw) on the same driver (modernc), the same pragmas and the same
+// kind of file database. See docs/BENCHMARKS.md for the figures and how to
+// run them; in short:
 //
-//	go test ./persistence -run '^$' -bench . -count 5 | tee bench.txt
+//	for i in 1 2 3 4 5 6; do go test ./persistence -run '^$' -bench . -count 1; done | tee bench.txt
+//	go run golang.org/x/perf/cmd/benchstat@latest -col /impl bench.txt
 //
 // PEON_BENCH_LARGE=1 replays 1,000,000 events instead of 100,000.
 
@@ -193,22 +195,22 @@ func BenchmarkAppendBatch10k(b *testing.B) {
 	const n = 10_000
 	events := benchEvents(0, n)
 	ctx := context.Background()
-	b.Run("store", func(b *testing.B) {
-		s := openBenchStore(b, filepath.Join(b.TempDir(), "store.db"))
-		defer s.Close()
+	b.Run("impl=raw", func(b *testing.B) {
+		a := newRawAppender(openRaw(b, newRawFile(b)))
 		m := startMeter(b)
 		for b.Loop() {
-			if _, err := s.Append(ctx, nil, events...); err != nil {
+			if err := a.append(ctx, events); err != nil {
 				b.Fatal(err)
 			}
 		}
 		m.report(n)
 	})
-	b.Run("raw", func(b *testing.B) {
-		a := newRawAppender(openRaw(b, newRawFile(b)))
+	b.Run("impl=store", func(b *testing.B) {
+		s := openBenchStore(b, filepath.Join(b.TempDir(), "store.db"))
+		defer s.Close()
 		m := startMeter(b)
 		for b.Loop() {
-			if err := a.append(ctx, events); err != nil {
+			if _, err := s.Append(ctx, nil, events...); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -220,25 +222,25 @@ func BenchmarkAppendBatch10k(b *testing.B) {
 func BenchmarkAppendSingle(b *testing.B) {
 	events := benchEvents(0, 10_000)
 	ctx := context.Background()
-	b.Run("store", func(b *testing.B) {
-		s := openBenchStore(b, filepath.Join(b.TempDir(), "store.db"))
-		defer s.Close()
+	b.Run("impl=raw", func(b *testing.B) {
+		a := newRawAppender(openRaw(b, newRawFile(b)))
 		i := 0
 		m := startMeter(b)
 		for b.Loop() {
-			if _, err := s.Append(ctx, nil, events[i%len(events)]); err != nil {
+			if err := a.append(ctx, events[i%len(events):i%len(events)+1]); err != nil {
 				b.Fatal(err)
 			}
 			i++
 		}
 		m.report(1)
 	})
-	b.Run("raw", func(b *testing.B) {
-		a := newRawAppender(openRaw(b, newRawFile(b)))
+	b.Run("impl=store", func(b *testing.B) {
+		s := openBenchStore(b, filepath.Join(b.TempDir(), "store.db"))
+		defer s.Close()
 		i := 0
 		m := startMeter(b)
 		for b.Loop() {
-			if err := a.append(ctx, events[i%len(events):i%len(events)+1]); err != nil {
+			if _, err := s.Append(ctx, nil, events[i%len(events)]); err != nil {
 				b.Fatal(err)
 			}
 			i++
@@ -389,7 +391,22 @@ func BenchmarkReplay(b *testing.B) {
 			b.Fatalf("replayed %d events, want %d", got, n)
 		}
 	}
-	b.Run("store", func(b *testing.B) {
+	b.Run("impl=raw", func(b *testing.B) {
+		db := openRaw(b, path)
+		runtime.GC()
+		peak := heapPeak()
+		m := startMeter(b)
+		for b.Loop() {
+			got := 0
+			if err := rawReplay(ctx, db, func(r persistence.Recorded) { last = r; got++ }); err != nil {
+				b.Fatal(err)
+			}
+			check(b, got)
+		}
+		b.ReportMetric(peak(), "peak-MiB")
+		m.report(n)
+	})
+	b.Run("impl=store", func(b *testing.B) {
 		s := openBenchStore(b, path)
 		defer s.Close()
 		runtime.GC()
@@ -403,21 +420,6 @@ func BenchmarkReplay(b *testing.B) {
 				}
 				last = rec
 				got++
-			}
-			check(b, got)
-		}
-		b.ReportMetric(peak(), "peak-MiB")
-		m.report(n)
-	})
-	b.Run("raw", func(b *testing.B) {
-		db := openRaw(b, path)
-		runtime.GC()
-		peak := heapPeak()
-		m := startMeter(b)
-		for b.Loop() {
-			got := 0
-			if err := rawReplay(ctx, db, func(r persistence.Recorded) { last = r; got++ }); err != nil {
-				b.Fatal(err)
 			}
 			check(b, got)
 		}
