@@ -5,7 +5,7 @@ package persistence_test
 // kind of file database. See docs/BENCHMARKS.md for the figures and how to
 // run them; in short:
 //
-//	for i in 1 2 3 4 5 6; do go test ./persistence -run '^$' -bench . -count 1; done | tee bench.txt
+//	for i in 1 2 3 4 5 6; do go test ./persistence -run '^$' -bench 'AppendBatch10k|AppendSingle|Replay' -count 1; done | tee bench.txt
 //	go run golang.org/x/perf/cmd/benchstat@latest -col /impl bench.txt
 //
 // PEON_BENCH_LARGE=1 replays 1,000,000 events instead of 100,000.
