@@ -147,7 +147,7 @@ func (s *Store) appendIn(ctx context.Context, tx querier, b *batch) (recs []Reco
 		return nil, false, wrap("lock", err)
 	}
 	if id := b.opts.CommandID; id != "" {
-		prior, err := s.collect(ctx, tx, "command_id = ?", "sequence", id)
+		prior, err := s.collect(ctx, tx, id)
 		if err != nil {
 			return nil, false, wrap("look up command "+id, err)
 		}

@@ -120,14 +120,14 @@ func scanRecord(rows *sql.Rows) (r Recorded, derr error, err error) {
 	return r, nil, nil
 }
 
-// collect reads every event matching where (with ? placeholders), ordered,
-// into memory. Only for small results: the events of one command.
-func (s *Store) collect(ctx context.Context, q querier, where, order string, args ...any) ([]Recorded, error) {
-	rows, err := q.QueryContext(ctx, s.d.bind("SELECT "+readColumns(s.d)+" FROM events WHERE "+where+" ORDER BY "+order), args...)
+// collect reads the events of one command, in order, into memory (a
+// small result) inside q.
+func (s *Store) collect(ctx context.Context, q querier, commandID string) ([]Recorded, error) {
+	rows, done, err := s.stmts.query(ctx, q, s.stmts.command(s.d), commandID)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	defer done()
 	var recs []Recorded
 	for rows.Next() {
 		r, derr, err := scanRecord(rows)
@@ -140,4 +140,9 @@ func (s *Store) collect(ctx context.Context, q querier, where, order string, arg
 		recs = append(recs, r)
 	}
 	return recs, rows.Err()
+}
+
+// commandStatement is the query of collect.
+func commandStatement(d dialect) string {
+	return d.bind("SELECT " + readColumns(d) + " FROM events WHERE command_id = ? ORDER BY sequence")
 }

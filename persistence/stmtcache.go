@@ -62,6 +62,11 @@ func (c *stmtCache) head(d dialect, n int, withSeq bool, seqExpr string) string 
 		func() string { return headStatement(d, n, withSeq, seqExpr) })
 }
 
+// command returns the look-up of a command's events (see Store.collect).
+func (c *stmtCache) command(d dialect) string {
+	return c.text(shape{kind: 'c'}, true, func() string { return commandStatement(d) })
+}
+
 // warm prepares on db the statements an append of b will run, when their
 // shapes are kept. It runs before the append's transaction begins: a
 // private in-memory database has a single connection, which the
@@ -69,6 +74,9 @@ func (c *stmtCache) head(d dialect, n int, withSeq bool, seqExpr string) string 
 // unprepared, and reports its error then.
 func (c *stmtCache) warm(ctx context.Context, db *sql.DB, d dialect, b *batch) {
 	var queries []string
+	if b.opts.CommandID != "" {
+		queries = append(queries, c.command(d))
+	}
 	if k := len(b.streams); k <= cachedShapes {
 		seqExpr := ""
 		if se, ok := d.(lastSequenceExpr); ok {
@@ -126,23 +134,32 @@ func (c *stmtCache) exec(ctx context.Context, q querier, query string, args ...a
 	return q.ExecContext(ctx, query, args...)
 }
 
+// query runs query in q, prepared when it can. The caller calls done
+// when it is through with rows.
+func (c *stmtCache) query(ctx context.Context, q querier, query string, args ...any) (rows *sql.Rows, done func(), err error) {
+	if st := c.stmt(ctx, q, query); st != nil {
+		rows, err = st.QueryContext(ctx, args...)
+		if err != nil {
+			st.Close()
+			return nil, nil, err
+		}
+		return rows, func() { rows.Close(); st.Close() }, nil
+	}
+	rows, err = q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rows, func() { rows.Close() }, nil
+}
+
 // queryRow runs query in q, prepared when it can, and scans its one row
 // into dest.
 func (c *stmtCache) queryRow(ctx context.Context, q querier, query string, args []any, dest ...any) error {
-	var (
-		rows *sql.Rows
-		err  error
-	)
-	if st := c.stmt(ctx, q, query); st != nil {
-		defer st.Close()
-		rows, err = st.QueryContext(ctx, args...)
-	} else {
-		rows, err = q.QueryContext(ctx, query, args...)
-	}
+	rows, done, err := c.query(ctx, q, query, args...)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
+	defer done()
 	if !rows.Next() {
 		if err := rows.Err(); err != nil {
 			return err
