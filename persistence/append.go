@@ -188,7 +188,11 @@ func (s *Store) appendIn(ctx context.Context, tx querier, b *batch) (recs []Reco
 	if err := s.insertEvents(ctx, tx, recs); err != nil {
 		return nil, false, wrap("insert", err)
 	}
-	if err := s.project(ctx, tx, recs); err != nil {
+	projTx := tx
+	if t, ok := tx.(*sql.Tx); ok {
+		projTx = preparedTx{t, &s.stmts}
+	}
+	if err := s.project(ctx, projTx, recs); err != nil {
 		return nil, false, wrap("project", err)
 	}
 	if err := d.notify(ctx, tx, recs[len(recs)-1].Sequence); err != nil {

@@ -92,21 +92,7 @@ func (c *stmtCache) warm(ctx context.Context, db *sql.DB, d dialect, b *batch) {
 	if rest := n % per; rest > 0 && rest <= cachedShapes {
 		queries = append(queries, c.insert(d, rest))
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, q := range queries {
-		if _, ok := c.prepared[q]; ok {
-			continue
-		}
-		st, err := db.PrepareContext(ctx, q)
-		if err != nil {
-			continue
-		}
-		if c.prepared == nil {
-			c.prepared = map[string]*sql.Stmt{}
-		}
-		c.prepared[q] = st
-	}
+	c.prepareAll(ctx, db, queries)
 }
 
 // stmt returns the prepared statement of query for q, or nil when q is
@@ -170,4 +156,46 @@ func (c *stmtCache) queryRow(ctx context.Context, q querier, query string, args 
 		return err
 	}
 	return rows.Close()
+}
+
+// prepareAll prepares queries on db, once each. A query that fails to
+// prepare runs unprepared and reports its error then.
+func (c *stmtCache) prepareAll(ctx context.Context, db *sql.DB, queries []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, q := range queries {
+		if _, ok := c.prepared[q]; ok {
+			continue
+		}
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			continue
+		}
+		if c.prepared == nil {
+			c.prepared = map[string]*sql.Stmt{}
+		}
+		c.prepared[q] = st
+	}
+}
+
+// preparedTx runs statements in tx through the statements prepared in c,
+// and unprepared when they were not. Statements taken into tx are closed
+// with it.
+type preparedTx struct {
+	tx *sql.Tx
+	c  *stmtCache
+}
+
+func (p preparedTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := p.c.stmt(ctx, p.tx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return p.tx.ExecContext(ctx, query, args...)
+}
+
+func (p preparedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := p.c.stmt(ctx, p.tx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return p.tx.QueryContext(ctx, query, args...)
 }

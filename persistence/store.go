@@ -10,6 +10,7 @@ import (
 	entsql "entgo.io/ent/dialect/sql"
 
 	"github.com/peonhq/peon/ent"
+	"github.com/peonhq/peon/projection"
 )
 
 // Store is an event store: the append-only log and the projection tables
@@ -57,6 +58,7 @@ func (s *Store) start(ctx context.Context) error {
 		return err
 	}
 	if !s.opts.NoProjections {
+		s.stmts.prepareAll(ctx, s.db, projection.Statements(s.d.name()))
 		if _, err := s.CatchUp(ctx); err != nil {
 			return fmt.Errorf("catch up projections: %w", err)
 		}

@@ -57,17 +57,30 @@ const (
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, last_sequence = excluded.last_sequence`
 )
 
+// statements lists every statement of the projectors.
+var statements = []string{sqlAdvance, sqlProjectCreated, sqlProjectRenamed, sqlProjectDeleted,
+	sqlThreadCreated, sqlThreadRenamed, sqlThreadArchived, sqlThreadDeleted, sqlThreadTurnStarted,
+	sqlThreadIdle, sqlThreadMessageAdded, sqlThreadTouched, sqlTurnStarted, sqlTurnEnded,
+	sqlTurnCheckpoint, sqlTurnsReverted, sqlMessageAdded, sqlDelta, sqlMessageCompleted,
+	sqlCheckpointCreated, sqlCheckpointOrdinal, sqlHasProject, sqlHasThread, sqlHasTurn, sqlCheckpointsReverted, sqlSettingChanged}
+
 // postgres holds the statements rewritten for PostgreSQL.
 var postgres = map[string]string{}
 
 func init() {
-	for _, q := range []string{sqlAdvance, sqlProjectCreated, sqlProjectRenamed, sqlProjectDeleted,
-		sqlThreadCreated, sqlThreadRenamed, sqlThreadArchived, sqlThreadDeleted, sqlThreadTurnStarted,
-		sqlThreadIdle, sqlThreadMessageAdded, sqlThreadTouched, sqlTurnStarted, sqlTurnEnded,
-		sqlTurnCheckpoint, sqlTurnsReverted, sqlMessageAdded, sqlDelta, sqlMessageCompleted,
-		sqlCheckpointCreated, sqlCheckpointOrdinal, sqlHasProject, sqlHasThread, sqlHasTurn, sqlCheckpointsReverted, sqlSettingChanged} {
+	for _, q := range statements {
 		postgres[q] = sqlx.Dollar(q)
 	}
+}
+
+// Statements returns every statement the projectors run, bound for the
+// dialect, so that a store can prepare them once.
+func Statements(dialect string) []string {
+	out := make([]string, len(statements))
+	for i, q := range statements {
+		out[i] = stmt(dialect, q)
+	}
+	return out
 }
 
 // stmt returns query bound for dialect.
