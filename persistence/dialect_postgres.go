@@ -5,12 +5,19 @@ import (
 	"strconv"
 )
 
-// appendLockKey is the transaction-scoped advisory lock that serializes
-// appenders on PostgreSQL, and migrateLockKey the one of migrations.
+// The transaction-scoped advisory locks of PostgreSQL, in the two-key
+// space with 0x70656f6e ("peon") as the first key. appendLock serializes
+// the appenders of one events table: its second key is the table's OID,
+// resolved through the search_path exactly as the INSERT that follows, so
+// stores in different schemas of one database do not wait for each other
+// and every session that writes to the same table takes the same lock.
+// migrateLock serializes migrations of one schema (the first of the
+// search_path), before the tables exist; a hash collision only makes two
+// schemas wait for each other.
 const (
-	appendLockKey  = 0x70656f6e01 // "peon" 1
-	migrateLockKey = 0x70656f6e02
-	notifyChannel  = "peon_events"
+	appendLock    = "SELECT pg_advisory_xact_lock(1885695854, 'events'::regclass::oid::int4)"
+	migrateLock   = "SELECT pg_advisory_xact_lock(1885695854, hashtext('migrate:' || current_schema()))"
+	notifyChannel = "peon_events"
 )
 
 // postgresDialect is the server engine, through pgx's database/sql driver.
@@ -27,7 +34,7 @@ func (postgresDialect) bind(query string) string { return bindDollar(query) }
 func (postgresDialect) maxArgs() int             { return 65000 }
 
 func (postgresDialect) lockAppend(ctx context.Context, tx querier) error {
-	_, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock("+strconv.Itoa(appendLockKey)+")")
+	_, err := tx.ExecContext(ctx, appendLock)
 	return err
 }
 
@@ -41,7 +48,7 @@ func (postgresDialect) notify(ctx context.Context, tx querier, head int64) error
 }
 
 func (postgresDialect) lockMigrate(ctx context.Context, tx querier) error {
-	_, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock("+strconv.Itoa(migrateLockKey)+")")
+	_, err := tx.ExecContext(ctx, migrateLock)
 	return err
 }
 

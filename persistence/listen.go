@@ -1,6 +1,67 @@
 package persistence
 
-import "context"
+import (
+	"context"
+	"time"
 
-// listen fires s.grew on PostgreSQL notifications of other processes.
-func (s *Store) listen(ctx context.Context) {}
+	"github.com/jackc/pgx/v5"
+)
+
+// The listener's reconnect delays: it starts at listenRetryMin after a
+// failure and doubles up to listenRetryMax.
+const (
+	listenRetryMin = 100 * time.Millisecond
+	listenRetryMax = 5 * time.Second
+)
+
+// listen fires s.grew on PostgreSQL notifications of other processes'
+// appends (postgresDialect.notify sends one in every append transaction).
+// It holds one dedicated connection, outside the pool, LISTENing on
+// notifyChannel; when that connection fails it reconnects with backoff,
+// and it returns when ctx ends. Notifications sent while it is not
+// listening are lost, so it fires s.grew each time it starts listening:
+// subscribers re-read the log and miss nothing (see Subscribe).
+func (s *Store) listen(ctx context.Context) {
+	delay := listenRetryMin
+	for {
+		listening := s.listenOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if listening {
+			delay = listenRetryMin // it worked for a while: retry soon
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, listenRetryMax)
+	}
+}
+
+// listenOnce connects, listens and fires s.grew on each notification
+// until the connection fails or ctx ends. It reports whether it got as far
+// as LISTEN. Its errors only end the attempt: the fallback poll of
+// Subscribe covers the time until the next one succeeds.
+func (s *Store) listenOnce(ctx context.Context) (listening bool) {
+	conn, err := pgx.Connect(ctx, s.target.DSN)
+	if err != nil {
+		return false
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		conn.Close(closeCtx)
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+		return false
+	}
+	s.grew.fire() // whatever committed while nobody listened
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return true
+		}
+		s.grew.fire()
+	}
+}

@@ -18,21 +18,32 @@ const (
 // each new one as it commits, until ctx ends (it then returns without an
 // error). It reads from the log, so a slow subscriber is never dropped and
 // never skips: it catches up. Appends of this process wake it at once;
-// appends of other processes within pollInterval (SQLite) or on
-// PostgreSQL's NOTIFY.
+// appends of other processes within pollInterval (SQLite, through PRAGMA
+// data_version) or on PostgreSQL's NOTIFY, with a poll every fallbackPoll
+// as the safety net. A row that cannot be decoded is yielded with a
+// *DecodeError and the subscription goes on; a database error ends it with
+// that error, and closing the store ends it with ErrClosed.
 func (s *Store) Subscribe(ctx context.Context, after int64) iter.Seq2[Recorded, error] {
 	return func(yield func(Recorded, error) bool) {
 		s.subscribers.Add(1)
 		defer s.subscribers.Add(-1)
+		poll := time.NewTimer(fallbackPoll)
+		defer poll.Stop()
 		next := after + 1
 		for {
-			wake := s.grew.wait() // before reading: no append goes unnoticed
+			// Take the wake-up channel before reading: an append that
+			// commits after the read below began fires it, so none goes
+			// unnoticed.
+			wake := s.grew.wait()
 			for rec, err := range s.ReplayFrom(ctx, next) {
-				if err != nil && rec.Sequence == 0 {
-					if ctx.Err() != nil {
-						return
+				if err != nil && rec.Sequence == 0 { // not a DecodeError: the read failed
+					switch {
+					case ctx.Err() != nil:
+					case s.closed.Load():
+						yield(Recorded{}, ErrClosed)
+					default:
+						yield(Recorded{}, err)
 					}
-					yield(Recorded{}, err)
 					return
 				}
 				next = rec.Sequence + 1
@@ -40,15 +51,16 @@ func (s *Store) Subscribe(ctx context.Context, after int64) iter.Seq2[Recorded, 
 					return
 				}
 			}
+			poll.Reset(fallbackPoll)
 			select {
 			case <-ctx.Done():
 				return
 			case <-wake:
-				if s.closed.Load() {
-					yield(Recorded{}, ErrClosed)
-					return
-				}
-			case <-time.After(fallbackPoll):
+			case <-poll.C:
+			}
+			if s.closed.Load() && ctx.Err() == nil {
+				yield(Recorded{}, ErrClosed)
+				return
 			}
 		}
 	}
@@ -95,7 +107,10 @@ func (s *Store) watchDataVersion(ctx context.Context) {
 			if err != nil {
 				break
 			}
-			if last >= 0 && v != last {
+			// A change fires; so does the first reading, which stands for
+			// whatever committed before it, unseen by a subscriber that
+			// read the log before this watcher started.
+			if v != last {
 				s.grew.fire()
 			}
 			last = v
