@@ -237,41 +237,100 @@ func BenchmarkPostgresAppendSingle(b *testing.B) {
 // BenchmarkPostgresAppendConcurrent has 1, 4 and 16 writers append to
 // their own streams at once, one event or ten per Append. One iteration is
 // 16 Appends shared among the writers, so ns/op compares across them.
+//
+// raw-identity is the baseline the append lock gives up: each writer on
+// its own connection inserts with the identity column's numbers and no
+// lock, so PostgreSQL can share WAL flushes among concurrent commits
+// (group commit), and readers could miss a late commit (docs/ORDERING.md).
 func BenchmarkPostgresAppendConcurrent(b *testing.B) {
 	const appends = 16
 	ctx := context.Background()
 	for _, per := range []int{1, 10} {
 		for _, writers := range []int{1, 4, 16} {
-			b.Run(fmt.Sprintf("events=%d/writers=%d", per, writers), func(b *testing.B) {
+			batches := make([][]orchestration.Event, writers)
+			for w := range batches {
+				batches[w] = pgBenchEvents(fmt.Sprint("w", w), per)
+			}
+			name := fmt.Sprintf("events=%d/writers=%d", per, writers)
+			b.Run(name+"/store", func(b *testing.B) {
 				s, _ := openPostgresBench(b)
-				batches := make([][]orchestration.Event, writers)
-				for w := range batches {
-					batches[w] = pgBenchEvents(fmt.Sprint("w", w), per)
-				}
-				for b.Loop() {
-					var wg sync.WaitGroup
-					errs := make([]error, writers)
-					for w := range writers {
-						wg.Go(func() {
-							for range appends / writers {
-								if _, err := s.Append(ctx, nil, batches[w]...); err != nil {
-									errs[w] = err
-									return
-								}
-							}
-						})
+				pgParallel(b, writers, appends, func(w int) error {
+					_, err := s.Append(ctx, nil, batches[w]...)
+					return err
+				})
+				pgEventsPerSec(b, appends*per)
+			})
+			b.Run(name+"/raw-identity", func(b *testing.B) {
+				_, dsn := openPostgresBench(b)
+				raws := make([]*pgRaw, writers)
+				for w := range raws {
+					conn, err := pgx.Connect(ctx, dsn)
+					if err != nil {
+						b.Fatal(err)
 					}
-					wg.Wait()
-					for _, err := range errs {
-						if err != nil {
-							b.Fatal(err)
-						}
-					}
+					b.Cleanup(func() { conn.Close(context.Background()) })
+					raws[w] = &pgRaw{conn: conn, versions: map[string]int64{}}
 				}
+				pgParallel(b, writers, appends, func(w int) error {
+					return raws[w].insertIdentity(ctx, batches[w])
+				})
 				pgEventsPerSec(b, appends*per)
 			})
 		}
 	}
+}
+
+// pgParallel runs b.Loop with writers goroutines sharing the given number
+// of calls of do per iteration.
+func pgParallel(b *testing.B, writers, calls int, do func(w int) error) {
+	for b.Loop() {
+		var wg sync.WaitGroup
+		errs := make([]error, writers)
+		for w := range writers {
+			wg.Go(func() {
+				for range calls / writers {
+					if err := do(w); err != nil {
+						errs[w] = err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// insertIdentity writes events in one transaction, numbered by the
+// identity column: the naive store, without the append lock.
+func (r *pgRaw) insertIdentity(ctx context.Context, events []orchestration.Event) error {
+	rows, err := r.rows(events)
+	if err != nil {
+		return err
+	}
+	var sb strings.Builder
+	sb.WriteString("INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, payload, occurred_at, recorded_at) VALUES ")
+	args := make([]any, 0, len(rows)*8)
+	for i, row := range rows {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, "($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", 8*i+1, 8*i+2, 8*i+3, 8*i+4, 8*i+5, 8*i+6, 8*i+7, 8*i+8)
+		args = append(args, row[1:]...) // all but the sequence
+	}
+	tx, err := r.conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, sb.String(), args...); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }
 
 // BenchmarkPostgresReplay1M replays 1,000,000 events and reports the peak
