@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"context"
+	"errors"
 	"iter"
 	"time"
 )
@@ -36,7 +37,8 @@ func (s *Store) Subscribe(ctx context.Context, after int64) iter.Seq2[Recorded, 
 			// unnoticed.
 			wake := s.grew.wait()
 			for rec, err := range s.ReplayFrom(ctx, next) {
-				if err != nil && rec.Sequence == 0 { // not a DecodeError: the read failed
+				var de *DecodeError
+				if err != nil && !errors.As(err, &de) { // the read failed
 					switch {
 					case ctx.Err() != nil:
 					case s.closed.Load():
