@@ -72,5 +72,6 @@ func TestPostgres(t *testing.T) {
 		NewDSN:        func(t *testing.T) string { return newSchema(t, base) },
 		Durable:       true,
 		ValidatesJSON: true,
+		TimePrecision: time.Microsecond,
 	})
 }

@@ -48,10 +48,11 @@ func requireVerified(t *testing.T, s *setup) {
 	require.True(t, rep.OK(), "verify: %v", rep.Problems)
 }
 
-// ptr returns a pointer to the time at n seconds after T0.
-func ptr(n int) *time.Time { t := at(n); return &t }
-
 func runProjections(t *testing.T, h Harness) {
+	// The read models hold times at the database's precision; ptr points
+	// at such a time.
+	at := func(n int) time.Time { return at(n).Truncate(h.TimePrecision) }
+	ptr := func(n int) *time.Time { t := at(n); return &t }
 	t.Run("Scenario", func(t *testing.T) {
 		t.Parallel()
 		s := h.setup(t)

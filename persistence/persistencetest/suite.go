@@ -6,6 +6,7 @@ package persistencetest
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -23,6 +24,11 @@ type Harness struct {
 	// ValidatesJSON is true when the database itself refuses a payload
 	// that is not JSON (PostgreSQL's json type).
 	ValidatesJSON bool
+	// TimePrecision is the finest time the database's timestamp columns
+	// hold (a microsecond on PostgreSQL); 0 means nanoseconds. The log
+	// keeps event times exact either way (they come from the payload); the
+	// projection tables hold them at this precision.
+	TimePrecision time.Duration
 	// Large scales the bigger tests; 1 is the default.
 	Large int
 }
