@@ -373,6 +373,36 @@ func (r *pgRaw) insertIdentity(ctx context.Context, events []orchestration.Event
 	return tx.Commit(ctx)
 }
 
+// BenchmarkPostgresProjectedAppend is BenchmarkProjectedAppend on
+// PostgreSQL: appends of a realistic session that maintain the projection
+// tables against bare ones, one event per Append and in batches of 100.
+func BenchmarkPostgresProjectedAppend(b *testing.B) {
+	ctx := context.Background()
+	evs := sessionMix(200_000)
+	for _, batch := range []int{1, 100} {
+		for _, mode := range []string{"bare", "projected"} {
+			b.Run(fmt.Sprintf("batch=%d/%s", batch, mode), func(b *testing.B) {
+				s, err := persistence.OpenWith(ctx, newSchema(b, postgresURL(b)), &persistence.Options{NoProjections: mode == "bare"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				i := 0
+				for b.Loop() {
+					if i+batch > len(evs) {
+						b.Fatal("session too short for b.N; lower -benchtime")
+					}
+					if _, err := s.Append(ctx, nil, evs[i:i+batch]...); err != nil {
+						b.Fatal(err)
+					}
+					i += batch
+				}
+				b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "events/s")
+			})
+		}
+	}
+}
+
 // BenchmarkPostgresReplay1M replays 1,000,000 events and reports the peak
 // heap; opt-in with PEON_BENCH_LARGE=1, as filling the log takes a while.
 func BenchmarkPostgresReplay1M(b *testing.B) {
