@@ -4,14 +4,18 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io/fs"
 	"net/url"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/peonhq/peon/migrations"
+	"github.com/peonhq/peon/persistence"
 	"github.com/peonhq/peon/persistence/persistencetest"
 )
 
@@ -74,4 +78,39 @@ func TestPostgres(t *testing.T) {
 		ValidatesJSON: true,
 		TimePrecision: time.Microsecond,
 	})
+}
+
+// TestPostgresConcurrentFirstOpens opens one empty schema from several
+// goroutines at once: the migration lock lets one of them migrate, each
+// file is recorded once, and every store works.
+func TestPostgresConcurrentFirstOpens(t *testing.T) {
+	t.Parallel()
+	dsn := newSchema(t, postgresURL(t))
+	const n = 4
+	stores := make([]*persistence.Store, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { stores[i], errs[i] = persistence.Open(t.Context(), dsn) })
+	}
+	wg.Wait()
+	for i := range n {
+		require.NoError(t, errs[i])
+		t.Cleanup(func() { stores[i].Close() })
+	}
+	files, err := fs.Glob(migrations.FS, "postgres/*.sql")
+	require.NoError(t, err)
+	rows, err := stores[0].Client().QueryContext(t.Context(),
+		"SELECT count(*) FROM atlas_schema_revisions WHERE error = '' AND applied = total")
+	require.NoError(t, err)
+	var recorded int
+	require.True(t, rows.Next())
+	require.NoError(t, rows.Scan(&recorded))
+	require.NoError(t, rows.Close())
+	require.Equal(t, len(files), recorded)
+	for i, s := range stores {
+		recs, err := s.Append(t.Context(), nil, persistencetest.Catalogue()[i])
+		require.NoError(t, err)
+		require.Equal(t, int64(i+1), recs[0].Sequence)
+	}
 }
