@@ -13,7 +13,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"runtime/metrics"
 	"strings"
 	"sync"
 	"testing"
@@ -419,7 +418,7 @@ func BenchmarkPostgresReplay1M(b *testing.B) {
 	}
 	var peak float64
 	for b.Loop() {
-		stop := pgHeapPeak()
+		stop := heapPeak()
 		count := 0
 		for _, err := range s.ReplayAll(ctx) {
 			if err != nil {
@@ -434,37 +433,4 @@ func BenchmarkPostgresReplay1M(b *testing.B) {
 	}
 	pgEventsPerSec(b, n)
 	b.ReportMetric(peak, "peak-heap-MiB")
-}
-
-// pgHeapPeak samples the heap in use every millisecond until stop is
-// called, which returns the peak in MiB.
-func pgHeapPeak() (stop func() float64) {
-	samples := []metrics.Sample{
-		{Name: "/memory/classes/heap/objects:bytes"},
-		{Name: "/memory/classes/heap/unused:bytes"},
-	}
-	read := func() uint64 {
-		metrics.Read(samples)
-		return samples[0].Value.Uint64() + samples[1].Value.Uint64()
-	}
-	done := make(chan struct{})
-	result := make(chan uint64)
-	go func() {
-		peak := read()
-		t := time.NewTicker(time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				result <- max(peak, read())
-				return
-			case <-t.C:
-				peak = max(peak, read())
-			}
-		}
-	}()
-	return func() float64 {
-		close(done)
-		return float64(<-result) / (1 << 20)
-	}
 }
