@@ -1,0 +1,302 @@
+package persistence
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/peonhq/peon/ent"
+	"github.com/peonhq/peon/orchestration"
+)
+
+// ErrNotEmpty: an Import into a store that already holds events, without
+// ImportOpts.Force. Nothing was written.
+var ErrNotEmpty = errors.New("store is not empty")
+
+// ImportOpts are the optional inputs of Import. A nil *ImportOpts is the
+// same as the zero value.
+type ImportOpts struct {
+	// Force imports into a store that already holds events. The imported
+	// sequences must then all be greater than the store's head, and each
+	// stream must continue from the version it has in the store. The
+	// default refuses a non-empty store with ErrNotEmpty.
+	Force bool
+	// Progress, when set, is called now and then with the number of
+	// events read so far.
+	Progress func(events int64)
+}
+
+// ImportResult says what an Import wrote.
+type ImportResult struct {
+	Events    int64 // events imported
+	First     int64 // sequence of the first imported event, 0 when none
+	Last      int64 // sequence of the last imported event, 0 when none
+	Projected int64 // events the projections caught up on afterwards
+}
+
+// ImportError says which line of an import is wrong and why. Nothing of
+// the import was written.
+type ImportError struct {
+	Line int // from 1
+	Err  error
+}
+
+func (e *ImportError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
+
+// Unwrap returns the reason.
+func (e *ImportError) Unwrap() error { return e.Err }
+
+// maxImportLine is the longest line Import accepts: the largest payload,
+// escaped, and the metadata around it.
+const maxImportLine = 2*MaxPayloadBytes + 64<<10
+
+// Import reads events in the export format (see AppendJSONL) from r and
+// stores them with their sequences, ids, versions, times and metadata ids
+// as they are, then catches the projections up. It streams: memory stays
+// bounded whatever the length of r (apart from one version counter per
+// stream).
+//
+// Every line is checked before it is stored: a known type whose data
+// decodes and is valid, a stream and occurred_at that agree with the data,
+// a UUID event id, sequences strictly increasing, and each stream's
+// versions 1, 2, 3… (continuing the store's, with Force). The whole import
+// is one transaction: a wrong line (an *ImportError naming it), a
+// duplicate id or a database error writes nothing. Appends of other
+// writers wait until it ends.
+func (s *Store) Import(ctx context.Context, r io.Reader, opts *ImportOpts) (ImportResult, error) {
+	var res ImportResult
+	if s.closed.Load() {
+		return res, ErrClosed
+	}
+	if opts == nil {
+		opts = &ImportOpts{}
+	}
+	if s.serial {
+		s.writeMu.Lock()
+		defer s.writeMu.Unlock()
+	}
+	tx, err := s.client.Tx(ctx)
+	if err != nil {
+		return res, fmt.Errorf("import: begin: %w", err)
+	}
+	res, err = s.importIn(ctx, tx, r, opts)
+	if err != nil {
+		tx.Rollback()
+		return ImportResult{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return ImportResult{}, fmt.Errorf("import: commit: %w", err)
+	}
+	if res.Events > 0 {
+		s.grew.fire()
+	}
+	if !s.opts.NoProjections {
+		if res.Projected, err = s.CatchUp(ctx); err != nil {
+			return res, fmt.Errorf("import: the events are stored, catching the projections up failed (run `peon-store rebuild`): %w", err)
+		}
+	}
+	return res, nil
+}
+
+func (s *Store) importIn(ctx context.Context, tx *ent.Tx, r io.Reader, opts *ImportOpts) (ImportResult, error) {
+	var res ImportResult
+	d := s.d
+	if err := d.lockAppend(ctx, tx); err != nil {
+		return res, fmt.Errorf("import: lock: %w", err)
+	}
+	head, err := d.lastSequence(ctx, tx)
+	if err != nil {
+		return res, fmt.Errorf("import: read last sequence: %w", err)
+	}
+	if n, err := queryInt64(ctx, tx, "SELECT COUNT(*) FROM events"); err != nil {
+		return res, fmt.Errorf("import: count events: %w", err)
+	} else if n > 0 && !opts.Force {
+		return res, fmt.Errorf("import: %w: it holds %d events (import into a new store, or force it)", ErrNotEmpty, n)
+	}
+	v := importValidator{last: head, versions: make(map[string]int64)}
+	if head > 0 {
+		v.version = func(stream string) (int64, error) {
+			return queryInt64(ctx, tx, d.bind("SELECT MAX(stream_version) FROM events WHERE stream_id = ?"), stream)
+		}
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), maxImportLine)
+	chunk := make([]Recorded, 0, insertRows)
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		if err := insertEvents(ctx, tx, d, chunk); err != nil {
+			return fmt.Errorf("import: insert events %d to %d: %w", chunk[0].Sequence, chunk[len(chunk)-1].Sequence, err)
+		}
+		clear(chunk)
+		chunk = chunk[:0]
+		if opts.Progress != nil {
+			opts.Progress(res.Events)
+		}
+		return ctx.Err()
+	}
+	line := 0
+	for sc.Scan() {
+		line++
+		b := sc.Bytes()
+		if len(bytes.TrimSpace(b)) == 0 {
+			continue
+		}
+		rec, err := v.line(b)
+		if err != nil {
+			return ImportResult{}, fmt.Errorf("import: %w", &ImportError{Line: line, Err: err})
+		}
+		chunk = append(chunk, rec)
+		res.Events++
+		if res.First == 0 {
+			res.First = rec.Sequence
+		}
+		res.Last = rec.Sequence
+		if len(chunk) == cap(chunk) {
+			if err := flush(); err != nil {
+				return ImportResult{}, err
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			err = fmt.Errorf("longer than %d bytes", maxImportLine)
+		}
+		return ImportResult{}, fmt.Errorf("import: %w", &ImportError{Line: line + 1, Err: err})
+	}
+	if err := flush(); err != nil {
+		return ImportResult{}, err
+	}
+	if res.Events > 0 {
+		if err := d.notify(ctx, tx, res.Last); err != nil {
+			return ImportResult{}, fmt.Errorf("import: notify: %w", err)
+		}
+	}
+	return res, nil
+}
+
+// exportLine is a line of the export format as Import reads it.
+type exportLine struct {
+	Sequence      *int64          `json:"sequence"`
+	EventID       string          `json:"event_id"`
+	Stream        string          `json:"stream"`
+	Version       *int64          `json:"version"`
+	Type          string          `json:"type"`
+	OccurredAt    *time.Time      `json:"occurred_at"`
+	RecordedAt    *time.Time      `json:"recorded_at"`
+	CommandID     *string         `json:"command_id"`
+	CorrelationID *string         `json:"correlation_id"`
+	CausationID   *string         `json:"causation_id"`
+	Data          json.RawMessage `json:"data"`
+}
+
+// importValidator checks lines in order against what came before.
+type importValidator struct {
+	last     int64            // the last sequence seen (or the store's head)
+	versions map[string]int64 // stream -> last version seen
+	// version returns a stream's version in the store; nil when the store
+	// is empty.
+	version func(stream string) (int64, error)
+}
+
+// line parses and checks one line and returns it as a record to insert.
+func (v *importValidator) line(b []byte) (Recorded, error) {
+	var l exportLine
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&l); err != nil {
+		return Recorded{}, fmt.Errorf("not an event object: %w", err)
+	}
+	if dec.More() {
+		return Recorded{}, errors.New("more than one JSON value on the line")
+	}
+	switch {
+	case l.Sequence == nil:
+		return Recorded{}, errors.New(`"sequence" is missing`)
+	case l.Version == nil:
+		return Recorded{}, errors.New(`"version" is missing`)
+	case l.OccurredAt == nil:
+		return Recorded{}, errors.New(`"occurred_at" is missing`)
+	case l.RecordedAt == nil:
+		return Recorded{}, errors.New(`"recorded_at" is missing`)
+	case len(l.Data) == 0:
+		return Recorded{}, errors.New(`"data" is missing`)
+	case l.Type == "":
+		return Recorded{}, errors.New(`"type" is missing`)
+	case !orchestration.Known(l.Type):
+		return Recorded{}, fmt.Errorf("unknown event type %q (written by a newer peon?)", l.Type)
+	}
+	id, err := uuid.Parse(l.EventID)
+	if err != nil {
+		return Recorded{}, fmt.Errorf("event_id %q is not a UUID", l.EventID)
+	}
+	if seq := *l.Sequence; seq < 1 {
+		return Recorded{}, fmt.Errorf("sequence %d is not positive", seq)
+	} else if seq <= v.last {
+		if len(v.versions) == 0 {
+			return Recorded{}, fmt.Errorf("sequence %d is not after the store's last sequence %d", seq, v.last)
+		}
+		return Recorded{}, fmt.Errorf("sequence %d does not follow %d", seq, v.last)
+	}
+	e, err := orchestration.Decode(l.Type, l.Data)
+	if err != nil {
+		return Recorded{}, fmt.Errorf("data: %w", err)
+	}
+	if err := e.Validate(); err != nil {
+		return Recorded{}, fmt.Errorf("data of %s: %w", l.Type, err)
+	}
+	e = orchestration.Normalize(e)
+	if e.StreamID() != l.Stream {
+		return Recorded{}, fmt.Errorf("stream %q does not match the data, whose stream is %q", l.Stream, e.StreamID())
+	}
+	if !e.OccurredAt().Equal(*l.OccurredAt) {
+		return Recorded{}, fmt.Errorf("occurred_at %s differs from the data's at %s", l.OccurredAt.Format(time.RFC3339Nano), e.OccurredAt().Format(time.RFC3339Nano))
+	}
+	prev, seen := v.versions[l.Stream]
+	if !seen && v.version != nil {
+		if prev, err = v.version(l.Stream); err != nil {
+			return Recorded{}, fmt.Errorf("read version of %s: %w", l.Stream, err)
+		}
+	}
+	if *l.Version != prev+1 {
+		return Recorded{}, fmt.Errorf("version %d of %s does not follow %d", *l.Version, l.Stream, prev)
+	}
+	payload, err := orchestration.Encode(e)
+	if err != nil {
+		return Recorded{}, err
+	}
+	if len(payload) > MaxPayloadBytes {
+		return Recorded{}, fmt.Errorf("payload is %d bytes, more than the limit of %d", len(payload), MaxPayloadBytes)
+	}
+	v.last, v.versions[l.Stream] = *l.Sequence, *l.Version
+	return Recorded{
+		Sequence:      *l.Sequence,
+		EventID:       id.String(),
+		StreamID:      l.Stream,
+		StreamVersion: *l.Version,
+		Type:          l.Type,
+		SchemaVersion: 1,
+		Event:         e,
+		OccurredAt:    e.OccurredAt(),
+		RecordedAt:    l.RecordedAt.UTC(),
+		CommandID:     deref(l.CommandID),
+		CorrelationID: deref(l.CorrelationID),
+		CausationID:   deref(l.CausationID),
+		Payload:       payload,
+	}, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

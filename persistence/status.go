@@ -1,0 +1,181 @@
+package persistence
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"time"
+)
+
+// Migrations reports, for each migration of this build's embedded
+// directory, whether the database at dsn has applied it, without opening
+// the store, migrating or creating anything: a SQLite file that does not
+// exist has every migration pending. Migrations the database records but
+// this build does not know (a newer peon wrote them) are listed after the
+// known ones, applied, with the description the database holds.
+func Migrations(ctx context.Context, dsn string) ([]MigrationStatus, error) {
+	target, err := ParseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	d := dialectOf(target)
+	dir, err := migrationDir(d.name())
+	if err != nil {
+		return nil, err
+	}
+	files, err := dir.Files()
+	if err != nil {
+		return nil, err
+	}
+	statuses := make([]MigrationStatus, len(files))
+	for i, f := range files {
+		statuses[i] = MigrationStatus{Version: f.Version(), Description: f.Desc()}
+	}
+	db, err := openExisting(ctx, target)
+	if err != nil || db == nil {
+		return statuses, err
+	}
+	defer db.Close()
+	revs, err := readStatusRevisions(ctx, db, d)
+	if err != nil {
+		return nil, fmt.Errorf("migration status of %s: %w", target.Display, err)
+	}
+	for _, r := range revs {
+		i := slices.IndexFunc(statuses, func(s MigrationStatus) bool { return s.Version == r.Version })
+		if i < 0 {
+			statuses = append(statuses, r)
+			continue
+		}
+		statuses[i].Applied, statuses[i].ExecutedAt = r.Applied, r.ExecutedAt
+	}
+	return statuses, nil
+}
+
+// Migrate applies the pending migrations of this build to the database at
+// dsn, as opening a store does, and returns the ones it applied (none when
+// the database was up to date). It refuses what opening refuses.
+func Migrate(ctx context.Context, dsn string) ([]MigrationStatus, error) {
+	before, err := Migrations(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	s, err := OpenWith(ctx, dsn, &Options{NoProjections: true})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Close(); err != nil {
+		return nil, err
+	}
+	if s.target.Memory {
+		return before, nil // a fresh in-memory database applied everything
+	}
+	after, err := Migrations(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	var applied []MigrationStatus
+	for _, a := range after {
+		i := slices.IndexFunc(before, func(b MigrationStatus) bool { return b.Version == a.Version })
+		if a.Applied && (i < 0 || !before[i].Applied) {
+			applied = append(applied, a)
+		}
+	}
+	return applied, nil
+}
+
+// dialectOf returns the dialect of a parsed DSN.
+func dialectOf(t Target) dialect {
+	if t.Dialect == "postgres" {
+		return postgresDialect{}
+	}
+	return sqliteDialect{}
+}
+
+// openExisting opens the database of t for reading without creating,
+// migrating or changing it. It returns a nil *sql.DB when there is nothing
+// to read: a SQLite file that does not exist, or a fresh in-memory one.
+func openExisting(ctx context.Context, t Target) (*sql.DB, error) {
+	if t.Dialect == "postgres" {
+		return openPostgres(ctx, t.DSN)
+	}
+	if t.Memory {
+		return nil, nil
+	}
+	info, err := os.Stat(t.DSN)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("open %s: %w", t.DSN, err)
+	case info.IsDir():
+		return nil, fmt.Errorf("open %s: is a directory, not a database file", t.DSN)
+	}
+	db, err := sql.Open("sqlite", t.DSN+"?"+sqlitePragmas)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSQLite(ctx, db, t.DSN); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// readStatusRevisions reads atlas_schema_revisions, if the table exists,
+// as statuses. A row with an error or fewer statements applied than it
+// has is not applied.
+func readStatusRevisions(ctx context.Context, db *sql.DB, d dialect) ([]MigrationStatus, error) {
+	exists := "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'atlas_schema_revisions'"
+	if d.name() == "postgres" {
+		exists = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'atlas_schema_revisions'"
+	}
+	n, err := queryInt64(ctx, db, exists)
+	if err != nil || n == 0 {
+		return nil, err
+	}
+	rows, err := db.QueryContext(ctx, d.bind(
+		"SELECT version, description, executed_at, applied, total, COALESCE(error, '') FROM atlas_schema_revisions WHERE version <> ? ORDER BY version"),
+		cloudIdentifier)
+	if err != nil {
+		return nil, fmt.Errorf("read atlas_schema_revisions: %w", err)
+	}
+	defer rows.Close()
+	var out []MigrationStatus
+	for rows.Next() {
+		var (
+			s              MigrationStatus
+			executedAt     any
+			applied, total int
+			errText        string
+		)
+		if err := rows.Scan(&s.Version, &s.Description, &executedAt, &applied, &total, &errText); err != nil {
+			return nil, fmt.Errorf("read atlas_schema_revisions: %w", err)
+		}
+		s.Applied = errText == "" && applied >= total
+		s.ExecutedAt = parseExecutedAt(executedAt)
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// parseExecutedAt reads executed_at as the driver returns it: a time, or
+// on SQLite the atlas CLI's text layout. It is zero when unreadable.
+func parseExecutedAt(v any) time.Time {
+	switch v := v.(type) {
+	case time.Time:
+		return v.UTC()
+	case []byte:
+		return parseExecutedAt(string(v))
+	case string:
+		for _, layout := range []string{executedAtLayout, time.RFC3339Nano, "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05"} {
+			if t, err := time.Parse(layout, v); err == nil {
+				return t.UTC()
+			}
+		}
+	}
+	return time.Time{}
+}
