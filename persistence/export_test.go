@@ -159,8 +159,10 @@ func TestImport(t *testing.T) {
 			line int
 			msg  string
 		}{
-			"BrokenJSON":       {swap(3, func(l string) string { return l[:len(l)-2] }), 4, "not an event object"},
-			"UnknownType":      {swap(2, func(l string) string { return strings.Replace(l, `"type":"thread.created"`, `"type":"thread.exploded"`, 1) }), 3, "unknown event type"},
+			"BrokenJSON": {swap(3, func(l string) string { return l[:len(l)-2] }), 4, "not an event object"},
+			"UnknownType": {swap(2, func(l string) string {
+				return strings.Replace(l, `"type":"thread.created"`, `"type":"thread.exploded"`, 1)
+			}), 3, "unknown event type"},
 			"InvalidData":      {swap(2, func(l string) string { return strings.Replace(l, `"title":"Fix the build"`, `"title":""`, 1) }), 3, `"title" is empty`},
 			"WrongStream":      {swap(2, func(l string) string { return strings.Replace(l, `"stream":"thread:t1"`, `"stream":"thread:t2"`, 1) }), 3, "does not match"},
 			"SequenceBackward": {swap(5, func(l string) string { return strings.Replace(l, `"sequence":6`, `"sequence":5`, 1) }), 6, "does not follow 5"},
