@@ -78,21 +78,13 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts *ImportOpts) (Impo
 	if opts == nil {
 		opts = &ImportOpts{}
 	}
-	if s.serial {
-		s.writeMu.Lock()
-		defer s.writeMu.Unlock()
-	}
-	tx, err := s.client.Tx(ctx)
+	err := s.writeTx(ctx, func(tx *ent.Tx) error {
+		var err error
+		res, err = s.importIn(ctx, tx, r, opts)
+		return err
+	})
 	if err != nil {
-		return res, fmt.Errorf("import: begin: %w", err)
-	}
-	res, err = s.importIn(ctx, tx, r, opts)
-	if err != nil {
-		tx.Rollback()
 		return ImportResult{}, err
-	}
-	if err := tx.Commit(); err != nil {
-		return ImportResult{}, fmt.Errorf("import: commit: %w", err)
 	}
 	if res.Events > 0 {
 		s.grew.fire()
@@ -108,9 +100,6 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts *ImportOpts) (Impo
 func (s *Store) importIn(ctx context.Context, tx *ent.Tx, r io.Reader, opts *ImportOpts) (ImportResult, error) {
 	var res ImportResult
 	d := s.d
-	if err := d.lockAppend(ctx, tx); err != nil {
-		return res, fmt.Errorf("import: lock: %w", err)
-	}
 	head, err := d.lastSequence(ctx, tx)
 	if err != nil {
 		return res, fmt.Errorf("import: read last sequence: %w", err)
@@ -118,7 +107,7 @@ func (s *Store) importIn(ctx context.Context, tx *ent.Tx, r io.Reader, opts *Imp
 	if n, err := queryInt64(ctx, tx, "SELECT COUNT(*) FROM events"); err != nil {
 		return res, fmt.Errorf("import: count events: %w", err)
 	} else if n > 0 && !opts.Force {
-		return res, fmt.Errorf("import: %w: it holds %d events (import into a new store, or force it)", ErrNotEmpty, n)
+		return res, fmt.Errorf("import: %w: it holds %d events", ErrNotEmpty, n)
 	}
 	v := importValidator{last: head, versions: make(map[string]int64)}
 	if head > 0 {
