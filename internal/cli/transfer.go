@@ -134,4 +134,3 @@ given; then the imported sequences must follow the store's.`,
 	cmd.Flags().BoolVar(&force, "force", false, "import into a store that already holds events")
 	return cmd
 }
-
