@@ -185,7 +185,7 @@ func TestDemoAndViews(t *testing.T) {
 		for _, tu := range d[0].Turns {
 			statuses = append(statuses, tu.Status)
 		}
-		require.Equal(t, []string{"completed", "failed", "completed", "reverted", "interrupted"}, statuses)
+		require.Equal(t, []string{"failed", "completed", "completed", "reverted", "interrupted"}, statuses)
 		require.Len(t, d[0].Checkpoints, 3)
 		require.NotNil(t, d[0].Checkpoints[2].RevertedAt)
 	})
@@ -193,15 +193,15 @@ func TestDemoAndViews(t *testing.T) {
 	t.Run("VerifyAndRebuild", func(t *testing.T) {
 		t.Parallel()
 		out := e.ok("verify")
-		require.True(t, strings.HasPrefix(out, "OK: 394 events in 8 streams"), out)
+		require.True(t, strings.HasPrefix(out, "OK: 393 events in 8 streams"), out)
 		r := e.run("rebuild")
 		require.Equal(t, 0, r.code, r.stderr)
-		require.Contains(t, r.stdout, "Rebuilt the projections from 394 events")
-		require.Contains(t, r.stderr, "Rebuilding projections: 394/394 events (100%)\n")
+		require.Contains(t, r.stdout, "Rebuilt the projections from 393 events")
+		require.Contains(t, r.stderr, "Rebuilding projections: 393/393 events (100%)\n")
 		term := &env{t: t, db: e.db, vars: e.vars, terminal: new(true)}
 		r = term.run("rebuild")
 		require.Equal(t, 0, r.code, r.stderr)
-		require.Contains(t, r.stderr, "\rRebuilding projections  [##############################] 100%  394/394 events\n")
+		require.Contains(t, r.stderr, "\rRebuilding projections  [##############################] 100%  393/393 events\n")
 	})
 }
 
@@ -291,7 +291,7 @@ func TestExportImport(t *testing.T) {
 		r := src.run("export", "-o", first)
 		require.Equal(t, 0, r.code, r.stderr)
 		require.Empty(t, r.stdout)
-		require.Contains(t, r.stderr, "Exported 394 events to "+first)
+		require.Contains(t, r.stderr, "Exported 393 events to "+first)
 		info, err := os.Stat(first)
 		require.NoError(t, err)
 		require.Equal(t, os.FileMode(0o600), info.Mode().Perm())
@@ -301,9 +301,9 @@ func TestExportImport(t *testing.T) {
 
 		dst := newEnv(t)
 		out := dst.ok("import", first)
-		require.Contains(t, out, "Imported 394 events (sequences 1 to 394) into "+dst.db)
-		require.Contains(t, out, "the projections caught up on 394 events")
-		require.True(t, strings.HasPrefix(dst.ok("verify"), "OK: 394 events"))
+		require.Contains(t, out, "Imported 393 events (sequences 1 to 393) into "+dst.db)
+		require.Contains(t, out, "the projections caught up on 393 events")
+		require.True(t, strings.HasPrefix(dst.ok("verify"), "OK: 393 events"))
 		require.Equal(t, string(firstBytes), dst.ok("export"))
 		require.Equal(t, src.ok("thread", jsonLines[projection.Thread](t, src.ok("threads", "--json"))[0].ID),
 			dst.ok("thread", jsonLines[projection.Thread](t, dst.ok("threads", "--json"))[0].ID))
@@ -336,10 +336,10 @@ func TestExportImport(t *testing.T) {
 		src.ok("export", "-o", file)
 		r := src.run("import", file)
 		require.Equal(t, ExitFailure, r.code)
-		require.Equal(t, "peon-store: import: store is not empty: it holds 394 events; import into a new --db, or pass --force to add the events after the store's\n", r.stderr)
+		require.Equal(t, "peon-store: import: store is not empty: it holds 393 events; import into a new --db, or pass --force to add the events after the store's\n", r.stderr)
 		r = src.run("import", "--force", file)
 		require.Equal(t, ExitFailure, r.code)
-		require.Contains(t, r.stderr, "line 1: sequence 1 is not after the store's last sequence 394")
+		require.Contains(t, r.stderr, "line 1: sequence 1 is not after the store's last sequence 393")
 	})
 
 	t.Run("MissingFile", func(t *testing.T) {

@@ -221,8 +221,9 @@ func (w *demoWriter) settings() error {
 }
 
 // thread writes thread number t with n turns. The first thread of a session
-// shows everything: a failed turn (the second), a revert to an earlier
-// checkpoint before the last turn, and an interrupted last turn.
+// shows everything: a first turn that fails (the provider is overloaded) and
+// is sent again, a revert to the checkpoint before the last good turn, and
+// an interrupted last turn.
 func (w *demoWriter) thread(t int, projectID string, topic demoTopic, n int) (string, error) {
 	id := w.id("thr")
 	model := demoModels[w.rng.IntN(len(demoModels))]
@@ -231,32 +232,32 @@ func (w *demoWriter) thread(t int, projectID string, topic demoTopic, n int) (st
 		return "", err
 	}
 	w.res.Threads++
+	showcase := t == 0
 	var refs []string // checkpoint ref of each turn, "" when it has none
 	for k := 1; k <= n; k++ {
-		kind := turnCompleted
-		if t == 0 && k == 2 && n >= 3 {
-			kind = turnFailed
-		}
-		if t == 0 && k == n && n >= 2 {
-			kind = turnInterrupted
-		}
-		if t == 0 && k == n && n >= 4 {
-			// Back to the last good checkpoint before turn n-1.
-			for j := n - 2; j >= 1; j-- {
-				if refs[j-1] != "" {
-					if err := w.append("", nil, orchestration.CheckpointReverted{ThreadID: id, GitRef: refs[j-1],
-						At: w.tick(10*time.Second, 2*time.Minute)}); err != nil {
-						return "", err
-					}
-					break
-				}
+		kind, p := turnCompleted, k-1
+		if showcase && n >= 3 {
+			if k == 1 {
+				kind = turnFailed
+			} else {
+				p-- // the failed prompt is sent again
 			}
 		}
-		prompt := topic.prompts[(k-1)%len(topic.prompts)]
-		if k > len(topic.prompts) {
+		if showcase && k == n && n >= 2 {
+			kind = turnInterrupted
+		}
+		if showcase && k == n && n >= 4 {
+			// Back to the checkpoint before turn n-1, which is undone.
+			if err := w.append("", nil, orchestration.CheckpointReverted{ThreadID: id, GitRef: refs[n-3],
+				At: w.tick(10*time.Second, 2*time.Minute)}); err != nil {
+				return "", err
+			}
+		}
+		prompt := topic.prompts[p%len(topic.prompts)]
+		if p >= len(topic.prompts) {
 			prompt = demoFollowUps[w.rng.IntN(len(demoFollowUps))]
 		}
-		ref, err := w.turn(id, topic, k, prompt, kind)
+		ref, err := w.turn(id, topic, k, p, prompt, kind)
 		if err != nil {
 			return "", err
 		}
@@ -267,7 +268,7 @@ func (w *demoWriter) thread(t int, projectID string, topic demoTopic, n int) (st
 
 // turn writes one turn: the user's prompt, the assistant's streamed reply
 // and its end. It returns the checkpoint ref taken after it, if any.
-func (w *demoWriter) turn(threadID string, topic demoTopic, ordinal int, prompt string, kind demoTurn) (string, error) {
+func (w *demoWriter) turn(threadID string, topic demoTopic, ordinal, step int, prompt string, kind demoTurn) (string, error) {
 	turnID, userMsg, reply := w.id("trn"), w.id("msg"), w.id("msg")
 	w.res.Turns++
 	if err := w.append(turnID, nil,
@@ -286,7 +287,7 @@ func (w *demoWriter) turn(threadID string, topic demoTopic, ordinal int, prompt 
 		Role: orchestration.RoleAssistant, Streaming: true, At: w.tick(300*time.Millisecond, 2*time.Second)}); err != nil {
 		return "", err
 	}
-	chunks := w.chunks(w.reply(topic, ordinal))
+	chunks := w.chunks(w.reply(topic, step))
 	if kind == turnInterrupted {
 		chunks = chunks[:max(1, len(chunks)/3)]
 	}
@@ -310,14 +311,15 @@ func (w *demoWriter) turn(threadID string, topic demoTopic, ordinal int, prompt 
 	)
 }
 
-// reply composes an assistant reply: an opening on the first turn, one or
-// two sentences on the topic, sometimes a remark of any topic.
-func (w *demoWriter) reply(topic demoTopic, ordinal int) string {
+// reply composes the reply to the prompt of step (from 0): an opening to
+// the first, one or two sentences on the topic, sometimes a remark of any
+// topic.
+func (w *demoWriter) reply(topic demoTopic, step int) string {
 	var parts []string
-	if ordinal == 1 {
+	if step == 0 {
 		parts = append(parts, demoOpenings[w.rng.IntN(len(demoOpenings))])
 	}
-	first := (ordinal - 1) % len(topic.replies)
+	first := step % len(topic.replies)
 	parts = append(parts, topic.replies[first])
 	if w.rng.IntN(2) == 0 {
 		parts = append(parts, topic.replies[(first+1)%len(topic.replies)])
