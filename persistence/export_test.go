@@ -59,6 +59,24 @@ func TestExport(t *testing.T) {
 		require.Contains(t, string(first), `"data":{"project_id":"p1","name":"peon","workspace_root":"/src/peon","at":"2026-11-28T09:00:00.123456789Z"}}`)
 	})
 
+	t.Run("UndecodableRowStopsIt", func(t *testing.T) {
+		t.Parallel()
+		path := filepath.Join(t.TempDir(), "peon.db")
+		s, err := persistence.Open(t.Context(), path)
+		require.NoError(t, err)
+		defer s.Close()
+		_, err = s.Append(t.Context(), nil, persistencetest.Catalogue()...)
+		require.NoError(t, err)
+		_, err = s.Client().ExecContext(t.Context(), "UPDATE events SET payload = '{broken' WHERE sequence = 3")
+		require.NoError(t, err)
+		var buf bytes.Buffer
+		n, err := s.Export(t.Context(), &buf, nil)
+		var de *persistence.DecodeError
+		require.ErrorAs(t, err, &de)
+		require.EqualValues(t, 3, de.Sequence)
+		require.EqualValues(t, 2, n)
+	})
+
 	t.Run("StringsEscapeLikeEncodingJSON", func(t *testing.T) {
 		t.Parallel()
 		for _, s := range []string{"plain", "quote\" back\\slash", "ctl\x00\x01\n\r\t\x1f", "ünï ✓", "bad\xffutf8", "sep\u2028\u2029"} {

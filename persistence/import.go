@@ -38,7 +38,7 @@ type ImportResult struct {
 	Events    int64 // events imported
 	First     int64 // sequence of the first imported event, 0 when none
 	Last      int64 // sequence of the last imported event, 0 when none
-	Projected int64 // events the projections caught up on afterwards
+	Projected int64 // events applied to the projections, in the import or after it
 }
 
 // ImportError says which line of an import is wrong and why. Nothing of
@@ -59,7 +59,9 @@ const maxImportLine = 2*MaxPayloadBytes + 64<<10
 
 // Import reads events in the export format (see AppendJSONL) from r and
 // stores them with their sequences, ids, versions, times and metadata ids
-// as they are, then catches the projections up. It streams: memory stays
+// as they are, with their projection updates in the same transaction when
+// the projections are up to date (else it catches them up after the
+// import). It streams: memory stays
 // bounded whatever the length of r (apart from one version counter per
 // stream).
 //
@@ -90,7 +92,9 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts *ImportOpts) (Impo
 		s.grew.fire()
 	}
 	if !s.opts.NoProjections {
-		if res.Projected, err = s.CatchUp(ctx); err != nil {
+		caught, err := s.CatchUp(ctx)
+		res.Projected += caught
+		if err != nil {
 			return res, fmt.Errorf("import: the events are stored, catching the projections up failed (run `peon-store rebuild`): %w", err)
 		}
 	}
@@ -109,6 +113,17 @@ func (s *Store) importIn(ctx context.Context, tx *ent.Tx, r io.Reader, opts *Imp
 	} else if n > 0 && !opts.Force {
 		return res, fmt.Errorf("import: %w: it holds %d events", ErrNotEmpty, n)
 	}
+	// When the projections stand at the head, they follow the import in
+	// its own transaction, chunk by chunk, as they follow an append;
+	// otherwise the catch-up after the import brings them up.
+	inline := false
+	if !s.opts.NoProjections {
+		low, agree, err := s.projectorStates(ctx, tx)
+		if err != nil {
+			return res, fmt.Errorf("import: read projection state: %w", err)
+		}
+		inline = agree && low == head
+	}
 	v := importValidator{last: head, versions: make(map[string]int64)}
 	if head > 0 {
 		v.version = func(stream string) (int64, error) {
@@ -124,6 +139,12 @@ func (s *Store) importIn(ctx context.Context, tx *ent.Tx, r io.Reader, opts *Imp
 		}
 		if err := insertEvents(ctx, tx, d, chunk); err != nil {
 			return fmt.Errorf("import: insert events %d to %d: %w", chunk[0].Sequence, chunk[len(chunk)-1].Sequence, err)
+		}
+		if inline {
+			if err := s.project(ctx, tx, chunk); err != nil {
+				return fmt.Errorf("import: project events %d to %d: %w", chunk[0].Sequence, chunk[len(chunk)-1].Sequence, err)
+			}
+			res.Projected += int64(len(chunk))
 		}
 		clear(chunk)
 		chunk = chunk[:0]

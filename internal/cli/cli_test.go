@@ -474,6 +474,27 @@ func TestErrors(t *testing.T) {
 		require.Equal(t, 1, strings.Count(r.stderr, "\n"))
 	})
 
+	t.Run("UndecodableEvent", func(t *testing.T) {
+		t.Parallel()
+		e, _ := demoEnv(t)
+		db, err := sql.Open("sqlite", e.db)
+		require.NoError(t, err)
+		_, err = db.Exec("UPDATE events SET payload = '{broken' WHERE sequence = 2")
+		require.NoError(t, err)
+		require.NoError(t, db.Close())
+
+		out := e.ok("events", "--limit", "3")
+		require.Regexp(t, `(?m)^      2  .* setting.changed      \(cannot decode: decode setting.changed: .*\)$`, out)
+		lines := jsonLines[map[string]any](t, e.ok("events", "--limit", "3", "--json"))
+		require.Contains(t, lines[1]["error"], "decode setting.changed")
+		r := e.run("export")
+		require.Equal(t, ExitFailure, r.code)
+		require.Contains(t, r.stderr, "decode event 2 (setting.changed)")
+		r = e.run("verify")
+		require.Equal(t, ExitFailure, r.code)
+		require.Contains(t, r.stdout, "problem")
+	})
+
 	t.Run("VerifyListsProblems", func(t *testing.T) {
 		t.Parallel()
 		e, _ := demoEnv(t)
