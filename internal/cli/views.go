@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -203,18 +204,11 @@ func writeThreads(w io.Writer, threads []projection.Thread, projectNames map[str
 		} else if withState && t.ArchivedAt != nil {
 			state = "archived"
 		}
-		project := cmpOr(projectNames[t.ProjectID], t.ProjectID)
+		project := cmp.Or(projectNames[t.ProjectID], t.ProjectID)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", t.ID, project, shorten(t.Title, 40), t.Model, state,
 			t.TurnCount, t.MessageCount, t.UpdatedAt.Format(timeLayout))
 	}
 	tw.Flush()
-}
-
-func cmpOr(s, fallback string) string {
-	if s == "" {
-		return fallback
-	}
-	return s
 }
 
 // writeTranscript prints a thread: a header, each turn with its messages,
@@ -228,7 +222,7 @@ func writeTranscript(w io.Writer, d projection.ThreadDetail, projectName string,
 		state += ", archived"
 	}
 	fmt.Fprintf(w, "  project %s · model %s · %s · %d turns · %d messages · created %s\n",
-		cmpOr(projectName, d.ProjectID), d.Model, state, d.TurnCount, d.MessageCount, d.CreatedAt.Format(timeLayout))
+		cmp.Or(projectName, d.ProjectID), d.Model, state, d.TurnCount, d.MessageCount, d.CreatedAt.Format(timeLayout))
 	for _, t := range d.Turns {
 		fmt.Fprintln(w)
 		line := fmt.Sprintf("Turn %d · %s · %s", t.Ordinal, t.Status, t.StartedAt.Format(timeLayout))
