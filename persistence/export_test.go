@@ -208,6 +208,35 @@ func TestImport(t *testing.T) {
 		}
 	})
 
+	t.Run("BadLineAfterManyChunksWritesNothing", func(t *testing.T) {
+		t.Parallel()
+		src, err := persistence.OpenMemory(t.Context())
+		require.NoError(t, err)
+		defer src.Close()
+		_, err = src.Append(t.Context(), nil, persistencetest.Deltas("t1", 1200)...)
+		require.NoError(t, err)
+		var buf bytes.Buffer
+		_, err = src.Export(t.Context(), &buf, nil)
+		require.NoError(t, err)
+		lines := strings.SplitAfter(buf.String(), "\n")
+		lines[1150] = strings.Replace(lines[1150], `"type":"message.delta"`, `"type":"message.deleted"`, 1)
+
+		s := open(t)
+		var progress []int64
+		_, err = s.Import(t.Context(), strings.NewReader(strings.Join(lines, "")), &persistence.ImportOpts{
+			Progress: func(n int64) { progress = append(progress, n) }})
+		var ie *persistence.ImportError
+		require.ErrorAs(t, err, &ie)
+		require.Equal(t, 1151, ie.Line)
+		require.Equal(t, []int64{500, 1000}, progress, "two chunks were inserted before the bad line")
+		head, err := s.Head(t.Context())
+		require.NoError(t, err)
+		require.Zero(t, head)
+		n, err := s.Export(t.Context(), &buf, nil)
+		require.NoError(t, err)
+		require.Zero(t, n)
+	})
+
 	t.Run("DuplicateEventIDWritesNothing", func(t *testing.T) {
 		t.Parallel()
 		lines := strings.Split(strings.TrimSuffix(string(exported(t)), "\n"), "\n")
