@@ -137,7 +137,7 @@ func (s *Store) importIn(ctx context.Context, tx *ent.Tx, r io.Reader, opts *Imp
 		if len(chunk) == 0 {
 			return nil
 		}
-		if err := insertEvents(ctx, tx, d, chunk); err != nil {
+		if err := s.insertEvents(ctx, tx, chunk); err != nil {
 			return fmt.Errorf("import: insert events %d to %d: %w", chunk[0].Sequence, chunk[len(chunk)-1].Sequence, err)
 		}
 		if inline {
