@@ -61,9 +61,8 @@ const maxImportLine = 2*MaxPayloadBytes + 64<<10
 // stores them with their sequences, ids, versions, times and metadata ids
 // as they are, with their projection updates in the same transaction when
 // the projections are up to date (else it catches them up after the
-// import). It streams: memory stays
-// bounded whatever the length of r (apart from one version counter per
-// stream).
+// import). It streams: memory stays bounded whatever the length of r,
+// apart from one version counter per stream.
 //
 // Every line is checked before it is stored: a known type whose data
 // decodes and is valid, a stream and occurred_at that agree with the data,
