@@ -43,6 +43,14 @@
 //   - Honest on bad data: an undecodable stored row is yielded with a
 //     *DecodeError naming its sequence and type, and the replay goes on.
 //
+// # Moving a store
+//
+// Export writes the log as JSON Lines, one event per line with its
+// sequence, ids and metadata; Import reads that format into an empty store
+// in one transaction (a malformed line, named by its number, writes
+// nothing) and catches the projections up. Migrations reports which
+// embedded migrations a database has applied, without migrating it.
+//
 // # Projections
 //
 // Rebuild recomputes the projection tables from the log in one
