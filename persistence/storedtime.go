@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/peonhq/peon/internal/timefmt"
 )
 
 // Reading datetime columns. modernc's driver turns a DATETIME column into a
@@ -92,52 +94,6 @@ var sqliteTimeLayouts = []string{
 }
 
 // parseSQLiteUTC parses the layout the store writes through modernc with
-// _time_format=sqlite&_timezone=UTC, "2006-01-02 15:04:05.999999999+00:00"
-// (no fraction, or 1 to 9 digits), with time.Parse's range checks. Any
-// other text is false.
-func parseSQLiteUTC(s string) (time.Time, bool) {
-	if len(s) < 25 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':' ||
-		s[len(s)-6:] != "+00:00" {
-		return time.Time{}, false
-	}
-	year, ok1 := atoi(s[0:4])
-	month, ok2 := atoi(s[5:7])
-	day, ok3 := atoi(s[8:10])
-	hour, ok4 := atoi(s[11:13])
-	minute, ok5 := atoi(s[14:16])
-	sec, ok6 := atoi(s[17:19])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || month < 1 || month > 12 || day < 1 ||
-		hour > 23 || minute > 59 || sec > 59 {
-		return time.Time{}, false
-	}
-	if t := time.Date(year, time.Month(month), day, 0, 0, 0, 0, time.UTC); t.Day() != day {
-		return time.Time{}, false // past the end of the month
-	}
-	nsec := 0
-	if frac := s[19 : len(s)-6]; frac != "" {
-		if frac[0] != '.' || len(frac) < 2 || len(frac) > 10 {
-			return time.Time{}, false
-		}
-		n, ok := atoi(frac[1:])
-		if !ok {
-			return time.Time{}, false
-		}
-		for range 10 - len(frac) {
-			n *= 10
-		}
-		nsec = n
-	}
-	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), true
-}
-
-// atoi parses a run of ASCII digits.
-func atoi(s string) (int, bool) {
-	n := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-		n = n*10 + int(s[i]-'0')
-	}
-	return n, true
-}
+// _time_format=sqlite&_timezone=UTC, "2006-01-02 15:04:05.999999999+00:00",
+// with time.Parse's range checks. Any other text is false.
+func parseSQLiteUTC(s string) (time.Time, bool) { return timefmt.ParseUTC(s, ' ', "+00:00") }
