@@ -42,6 +42,10 @@ func (postgresDialect) lastSequence(ctx context.Context, tx querier) (int64, err
 	return queryInt64(ctx, tx, "SELECT MAX(sequence) FROM events")
 }
 
+// lastSequenceSQL is lastSequence as an expression, so readHead reads it
+// with the streams' versions in one round trip.
+func (postgresDialect) lastSequenceSQL() string { return "(SELECT MAX(sequence) FROM events)" }
+
 func (postgresDialect) notify(ctx context.Context, tx querier, head int64) error {
 	_, err := tx.ExecContext(ctx, "SELECT pg_notify('"+notifyChannel+"', $1)", strconv.FormatInt(head, 10))
 	return err
