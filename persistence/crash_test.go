@@ -1,0 +1,272 @@
+package persistence_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/peonhq/peon/migrations"
+	"github.com/peonhq/peon/orchestration"
+	"github.com/peonhq/peon/persistence"
+)
+
+// reliabilitySeed returns PEON_RELIABILITY_SEED, or a fresh seed, and logs
+// it so that a failing run can be repeated.
+func reliabilitySeed(t *testing.T) uint64 {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("PEON_RELIABILITY_SEED"); v != "" {
+		var err error
+		seed, err = strconv.ParseUint(v, 10, 64)
+		require.NoError(t, err, "PEON_RELIABILITY_SEED")
+	}
+	t.Logf("seed %d (repeat with PEON_RELIABILITY_SEED=%d)", seed, seed)
+	return seed
+}
+
+// reliabilityKills returns PEON_RELIABILITY_KILLS, or def.
+func reliabilityKills(t *testing.T, def int) int {
+	t.Helper()
+	if v := os.Getenv("PEON_RELIABILITY_KILLS"); v != "" {
+		n, err := strconv.Atoi(v)
+		require.NoError(t, err, "PEON_RELIABILITY_KILLS")
+		return n
+	}
+	if testing.Short() {
+		return def / 5
+	}
+	return def
+}
+
+// logChecker reads a log written by tagged batches and checks, as it goes,
+// that sequences and stream versions have no holes and that every batch
+// is whole: its events all present, in order, at contiguous sequences,
+// once.
+type logChecker struct {
+	head     int64            // checked up to here
+	versions map[string]int64 // last version seen per stream
+	batches  map[batchKey]*batchSeen
+}
+
+type batchSeen struct {
+	n, seen int
+	first   int64
+}
+
+func newLogChecker() *logChecker {
+	return &logChecker{versions: map[string]int64{}, batches: map[batchKey]*batchSeen{}}
+}
+
+// scan checks the events after c.head and returns how many it read.
+func (c *logChecker) scan(t *testing.T, ctx context.Context, s *persistence.Store) int {
+	t.Helper()
+	read := 0
+	touched := map[batchKey]bool{}
+	for rec, err := range s.ReplayFrom(ctx, c.head+1) {
+		require.NoError(t, err)
+		require.Equal(t, c.head+1, rec.Sequence, "sequence hole after %d", c.head)
+		c.versions[rec.StreamID]++
+		require.Equal(t, c.versions[rec.StreamID], rec.StreamVersion, "stream version hole in %s at sequence %d", rec.StreamID, rec.Sequence)
+		g, err := tagged(rec.Event)
+		require.NoError(t, err, "sequence %d", rec.Sequence)
+		k := batchKey{g.run, g.batch}
+		b := c.batches[k]
+		if b == nil {
+			require.Zero(t, g.i, "batch r%d.b%d starts at event %d (sequence %d)", g.run, g.batch, g.i, rec.Sequence)
+			b = &batchSeen{n: g.n, first: rec.Sequence}
+			c.batches[k] = b
+		}
+		require.Equal(t, b.seen, g.i, "batch r%d.b%d: event %d at sequence %d, after %d of its %d events (written twice?)", g.run, g.batch, g.i, rec.Sequence, b.seen, b.n)
+		require.Equal(t, b.first+int64(g.i), rec.Sequence, "batch r%d.b%d is not contiguous", g.run, g.batch)
+		b.seen++
+		touched[k] = true
+		c.head = rec.Sequence
+		read++
+	}
+	for k := range touched {
+		b := c.batches[k]
+		require.Equal(t, b.n, b.seen, "batch r%d.b%d is half-written: %d of %d events", k.run, k.batch, b.seen, b.n)
+	}
+	head, err := s.Head(ctx)
+	require.NoError(t, err)
+	require.Equal(t, c.head, head, "Head")
+	return read
+}
+
+// ack is what a helper printed after an Append returned.
+type ack struct {
+	key   batchKey
+	n     int
+	first int64
+}
+
+func parseAcks(t *testing.T, lines []string) []ack {
+	t.Helper()
+	var acks []ack
+	for _, l := range lines {
+		var a ack
+		if _, err := fmt.Sscanf(l, "ack %d %d %d %d", &a.key.run, &a.key.batch, &a.n, &a.first); err == nil {
+			acks = append(acks, a)
+		}
+	}
+	return acks
+}
+
+// crashStats are the figures of a crash run, logged for docs/RELIABILITY.md.
+type crashStats struct {
+	kills, beforeOpen, acked, inFlightCommitted, inFlightLost int
+	events                                                    int64
+}
+
+// TestCrashAppend kills a process that appends batches with SIGKILL at
+// random moments, PEON_RELIABILITY_KILLS times (50), and after each kill
+// reopens the store and checks that every acknowledged batch is there with
+// its sequences, no batch is half-written, sequences and stream versions
+// have no holes, the projections equal a rebuild and the next append
+// works. The helper's next life first sends again the batch that was in
+// flight, with its command id: it must not be written twice.
+func TestCrashAppend(t *testing.T) {
+	t.Parallel()
+	seed := reliabilitySeed(t)
+	kills := reliabilityKills(t, 50)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	ctx := t.Context()
+	dsn := filepath.Join(t.TempDir(), "crash.db")
+	check := newLogChecker()
+	var (
+		st    crashStats
+		retry string
+	)
+	start := time.Now()
+	for run := range kills {
+		env := []string{envDSN + "=" + dsn, fmt.Sprintf("%s=%d", envSeed, seed), fmt.Sprintf("%s=%d", envRun, run)}
+		if retry != "" {
+			env = append(env, envRetry+"="+retry)
+		}
+		c := startHelper(t, "append", env...)
+		var lines []string
+		opened := false
+		if rng.IntN(100) < 15 {
+			// Early: while the process starts, opens, migrates, catches up.
+			c.waitLine(t, "start", 30*time.Second)
+			time.Sleep(time.Duration(rng.IntN(10_000)) * time.Microsecond)
+		} else {
+			c.waitLine(t, "opened", 30*time.Second)
+			opened = true
+			time.Sleep(time.Duration(rng.IntN(200_000)) * time.Microsecond)
+		}
+		lines = c.kill()
+		st.kills++
+		acks := parseAcks(t, lines)
+		if !opened && !slicesContains(lines, "opened") {
+			st.beforeOpen++
+		}
+
+		s, err := persistence.Open(ctx, dsn)
+		require.NoError(t, err, "reopen after kill %d", run)
+		st.events += int64(check.scan(t, ctx, s))
+		for _, a := range acks {
+			b := check.batches[a.key]
+			require.NotNil(t, b, "acknowledged batch r%d.b%d is missing after kill %d", a.key.run, a.key.batch, run)
+			require.Equal(t, a.n, b.n, "acknowledged batch r%d.b%d", a.key.run, a.key.batch)
+			require.Equal(t, a.first, b.first, "acknowledged batch r%d.b%d moved", a.key.run, a.key.batch)
+		}
+		// The batch after the last acknowledged one was in flight (or
+		// not yet begun); it is sent again by the next life.
+		next := 0
+		for _, a := range acks {
+			if a.key.run == run {
+				next = a.key.batch + 1
+			}
+		}
+		st.acked += len(acks)
+		if _, ok := check.batches[batchKey{run, next}]; ok {
+			st.inFlightCommitted++
+		} else if opened {
+			st.inFlightLost++
+		}
+		retry = fmt.Sprintf("%d.%d", run, next)
+		verifyProjections(t, ctx, s)
+
+		// The next append works and takes the next sequence.
+		probe := batchKey{1_000_000 + run, 0}
+		recs, err := s.Append(ctx, nil, batchEvents(seed, probe.run, probe.batch, 1)...)
+		require.NoError(t, err, "append after kill %d", run)
+		require.Equal(t, check.head+1, recs[0].Sequence)
+		check.scan(t, ctx, s)
+		require.NoError(t, s.Close())
+	}
+
+	// Finally, the whole log from the start, with a fresh checker.
+	s, err := persistence.Open(ctx, dsn)
+	require.NoError(t, err)
+	defer s.Close()
+	whole := newLogChecker()
+	whole.scan(t, ctx, s)
+	require.Equal(t, check.head, whole.head)
+	verifyProjections(t, ctx, s)
+	t.Logf("%d kills (%d before the store was open), %d acknowledged batches, %d events, %d in-flight batches committed and %d not, in %v",
+		st.kills, st.beforeOpen, st.acked, st.events, st.inFlightCommitted, st.inFlightLost, time.Since(start).Round(time.Millisecond))
+}
+
+func slicesContains(lines []string, s string) bool {
+	for _, l := range lines {
+		if l == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestCrashMigration kills a process while it creates and migrates a
+// brand-new database file, at random moments within the time a first
+// open takes, and checks that the next open completes the migration and
+// the store works.
+func TestCrashMigration(t *testing.T) {
+	t.Parallel()
+	seed := reliabilitySeed(t)
+	kills := reliabilityKills(t, 20)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	ctx := t.Context()
+	dir := t.TempDir()
+
+	// How long a first open takes here, to aim the kills.
+	begin := time.Now()
+	s, err := persistence.Open(ctx, filepath.Join(dir, "probe.db"))
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	window := 2 * time.Since(begin)
+	t.Logf("a first open takes about %v; killing within %v of it", window/2, window)
+
+	files, err := migrations.FS.ReadDir("sqlite")
+	require.NoError(t, err)
+	wantRevisions := len(files) - 1 // without atlas.sum
+
+	before := 0
+	for run := range kills {
+		dsn := filepath.Join(dir, fmt.Sprintf("fresh-%d.db", run))
+		c := startHelper(t, "append", envDSN+"="+dsn, envRun+"=0")
+		c.waitLine(t, "start", 30*time.Second)
+		time.Sleep(time.Duration(rng.Int64N(int64(window))))
+		if !slicesContains(c.kill(), "opened") {
+			before++
+		}
+		s, err := persistence.Open(ctx, dsn)
+		require.NoError(t, err, "open after a kill during the first open (%d)", run)
+		require.Equal(t, wantRevisions, queryInt(t, dsn, "SELECT COUNT(*) FROM atlas_schema_revisions"))
+		check := newLogChecker()
+		check.scan(t, ctx, s)
+		_, err = s.Append(ctx, nil, orchestration.SettingChanged{Key: "after", Value: []byte("1"), At: time.Now()})
+		require.NoError(t, err)
+		verifyProjections(t, ctx, s)
+		require.NoError(t, s.Close())
+	}
+	t.Logf("%d kills during a first open, %d of them before it completed", kills, before)
+}
