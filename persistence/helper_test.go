@@ -401,6 +401,13 @@ type child struct {
 func startHelper(t testing.TB, role string, env ...string) *child {
 	t.Helper()
 	c := helperCommand(t, role, env...)
+	startChild(t, c)
+	return c
+}
+
+// startChild starts a child made by helperCommand and reads its stdout.
+func startChild(t testing.TB, c *child) {
+	t.Helper()
 	stdout, err := c.cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, c.cmd.Start())
@@ -413,7 +420,6 @@ func startHelper(t testing.TB, role string, env ...string) *child {
 		}
 		io.Copy(io.Discard, stdout)
 	}()
-	return c
 }
 
 func helperCommand(t testing.TB, role string, env ...string) *child {
