@@ -4,7 +4,10 @@ import (
 	"database/sql"
 	"testing"
 
+	atlasmigrate "ariga.io/atlas/sql/migrate"
 	"github.com/stretchr/testify/require"
+
+	"github.com/peonhq/peon/migrations"
 )
 
 // rawDB opens a SQLite file directly, beside the store, for what the
@@ -26,4 +29,21 @@ func queryInt(t *testing.T, path, query string, args ...any) int {
 	var n int
 	require.NoError(t, db.QueryRow(query, args...).Scan(&n), query)
 	return n
+}
+
+// migrationDirWith returns the embedded SQLite migration directory with
+// each file passed through edit; a nil result leaves the file out.
+func migrationDirWith(t *testing.T, edit func(name string, b []byte) []byte) *atlasmigrate.MemDir {
+	t.Helper()
+	entries, err := migrations.FS.ReadDir("sqlite")
+	require.NoError(t, err)
+	dir := &atlasmigrate.MemDir{}
+	for _, e := range entries {
+		b, err := migrations.FS.ReadFile("sqlite/" + e.Name())
+		require.NoError(t, err)
+		if b = edit(e.Name(), b); b != nil {
+			require.NoError(t, dir.WriteFile(e.Name(), b))
+		}
+	}
+	return dir
 }
