@@ -38,6 +38,7 @@ const (
 	envCount = "PEON_HELPER_COUNT"
 	envProcs = "PEON_HELPER_GOROUTINES"
 	envUmask = "PEON_HELPER_UMASK"
+	envHold  = "PEON_HELPER_HOLD" // keep the store open until killed
 )
 
 // TestHelperProcess is not a test: it is the body of the child processes
@@ -371,6 +372,9 @@ func helperOpen(ctx context.Context) error {
 		return nil
 	}
 	say("ok %d", recs[0].Sequence)
+	if os.Getenv(envHold) != "" {
+		<-ctx.Done()
+	}
 	return nil
 }
 
@@ -424,7 +428,11 @@ func startChild(t testing.TB, c *child) {
 
 func helperCommand(t testing.TB, role string, env ...string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
+	return helperCommandOf(os.Args[0], role, env...)
+}
+
+func helperCommandOf(exe, role string, env ...string) *child {
+	cmd := exec.Command(exe, "-test.run=^TestHelperProcess$")
 	cmd.Env = append(os.Environ(), envRole+"="+role)
 	cmd.Env = append(cmd.Env, env...)
 	stderr := &lockedBuffer{}
