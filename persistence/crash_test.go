@@ -121,7 +121,7 @@ func parseAcks(t *testing.T, lines []string) []ack {
 
 // crashStats are the figures of a crash run, logged for docs/RELIABILITY.md.
 type crashStats struct {
-	kills, beforeOpen, acked, inFlightCommitted, inFlightLost int
+	kills, beforeOpen, acked, inFlightCommitted, inFlightLost, verified int
 	events                                                    int64
 }
 
@@ -144,7 +144,14 @@ func TestCrashAppend(t *testing.T) {
 		st    crashStats
 		retry string
 	)
+	verifyEvery := 5
+	if v := os.Getenv("PEON_RELIABILITY_VERIFY_EVERY"); v != "" {
+		var err error
+		verifyEvery, err = strconv.Atoi(v)
+		require.NoError(t, err, "PEON_RELIABILITY_VERIFY_EVERY")
+	}
 	start := time.Now()
+	var verifyTime time.Duration
 	for run := range kills {
 		env := []string{envDSN + "=" + dsn, fmt.Sprintf("%s=%d", envSeed, seed), fmt.Sprintf("%s=%d", envRun, run)}
 		if retry != "" {
@@ -160,7 +167,7 @@ func TestCrashAppend(t *testing.T) {
 		} else {
 			c.waitLine(t, "opened", 30*time.Second)
 			opened = true
-			time.Sleep(time.Duration(rng.IntN(200_000)) * time.Microsecond)
+			time.Sleep(time.Duration(rng.IntN(120_000)) * time.Microsecond)
 		}
 		lines = c.kill()
 		st.kills++
@@ -193,7 +200,16 @@ func TestCrashAppend(t *testing.T) {
 			st.inFlightLost++
 		}
 		retry = fmt.Sprintf("%d.%d", run, next)
-		verifyProjections(t, ctx, s)
+		// The projections moved with the log (they commit in the append's
+		// transaction); every verifyEvery kills, and after the last, Verify
+		// compares them with a rebuild (its cost grows with the log).
+		requireProjectorsAt(t, dsn, check.head)
+		if run%verifyEvery == verifyEvery-1 || run == kills-1 {
+			v := time.Now()
+			verifyProjections(t, ctx, s)
+			verifyTime += time.Since(v)
+			st.verified++
+		}
 
 		// The next append works and takes the next sequence.
 		probe := batchKey{1_000_000 + run, 0}
@@ -212,8 +228,15 @@ func TestCrashAppend(t *testing.T) {
 	whole.scan(t, ctx, s)
 	require.Equal(t, check.head, whole.head)
 	verifyProjections(t, ctx, s)
-	t.Logf("%d kills (%d before the store was open), %d acknowledged batches, %d events, %d in-flight batches committed and %d not, in %v",
-		st.kills, st.beforeOpen, st.acked, st.events, st.inFlightCommitted, st.inFlightLost, time.Since(start).Round(time.Millisecond))
+	t.Logf("%d kills (%d before the store was open), %d acknowledged batches, %d events, %d in-flight batches committed and %d not, %d Verify runs, in %v (%v of it in Verify)",
+		st.kills, st.beforeOpen, st.acked, st.events, st.inFlightCommitted, st.inFlightLost, st.verified, time.Since(start).Round(time.Millisecond), verifyTime.Round(time.Millisecond))
+}
+
+// requireProjectorsAt checks that every projector's last_sequence is head.
+func requireProjectorsAt(t *testing.T, path string, head int64) {
+	t.Helper()
+	require.Equal(t, int(head), queryInt(t, path, "SELECT MIN(last_sequence) FROM projection_state"), "a projector lags the log")
+	require.Equal(t, int(head), queryInt(t, path, "SELECT MAX(last_sequence) FROM projection_state"), "a projector is ahead of the log")
 }
 
 func slicesContains(lines []string, s string) bool {
@@ -269,4 +292,50 @@ func TestCrashMigration(t *testing.T) {
 		require.NoError(t, s.Close())
 	}
 	t.Logf("%d kills during a first open, %d of them before it completed", kills, before)
+}
+
+// TestCrashRebuild kills a process in the middle of rebuilding the
+// projections, at random moments within the time a rebuild takes, and
+// checks that the reopened store's projections equal a rebuild (Verify)
+// and that appending works.
+func TestCrashRebuild(t *testing.T) {
+	t.Parallel()
+	seed := reliabilitySeed(t)
+	kills := reliabilityKills(t, 20)
+	rng := rand.New(rand.NewPCG(seed, 2))
+	ctx := t.Context()
+	dsn := filepath.Join(t.TempDir(), "rebuild.db")
+	s, err := persistence.Open(ctx, dsn)
+	require.NoError(t, err)
+	for b := range 150 {
+		_, err := s.Append(ctx, nil, batchEvents(seed, 0, b, batchSize(seed, 0, b, 50))...)
+		require.NoError(t, err)
+	}
+	head, err := s.Head(ctx)
+	require.NoError(t, err)
+	begin := time.Now()
+	require.NoError(t, s.Rebuild(ctx, nil))
+	window := time.Since(begin) * 3 / 2
+	require.NoError(t, s.Close())
+	t.Logf("a rebuild of %d events takes about %v; killing within %v of the open", head, window*2/3, window)
+
+	during := 0
+	for run := range kills {
+		c := startHelper(t, "rebuild", envDSN+"="+dsn)
+		c.waitLine(t, "opened", 30*time.Second)
+		time.Sleep(time.Duration(rng.Int64N(int64(window))))
+		if !slicesContains(c.kill(), "rebuilt") {
+			during++
+		}
+		s, err := persistence.Open(ctx, dsn)
+		require.NoError(t, err, "open after a kill during a rebuild (%d)", run)
+		verifyProjections(t, ctx, s)
+		recs, err := s.Append(ctx, nil, batchEvents(seed, 1, run, 1)...)
+		require.NoError(t, err)
+		require.Equal(t, head+1, recs[0].Sequence)
+		head++
+		requireProjectorsAt(t, dsn, head)
+		require.NoError(t, s.Close())
+	}
+	t.Logf("%d kills, %d of them during the first rebuild of the process", kills, during)
 }

@@ -2,24 +2,40 @@ package persistence_test
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/peonhq/peon/persistence"
 )
 
-// errNoRebuild: this build has no Store.Rebuild yet.
-var errNoRebuild = errors.New("no Store.Rebuild in this build")
-
 // rebuild rebuilds the projections of s from its log.
-func rebuild(ctx context.Context, s *persistence.Store) error { return errNoRebuild }
+func rebuild(ctx context.Context, s *persistence.Store) error { return s.Rebuild(ctx, nil) }
 
-// verifyProjections checks that the projections of s equal a rebuild from
-// its log and that the log is sound.
-func verifyProjections(t *testing.T, ctx context.Context, s *persistence.Store) {}
+// verifyProjections checks with Verify that the log has no holes, every
+// row decodes and the projections equal a rebuild from the log.
+func verifyProjections(t *testing.T, ctx context.Context, s *persistence.Store) {
+	t.Helper()
+	r, err := s.Verify(ctx)
+	require.NoError(t, err)
+	require.True(t, r.OK(), "verify found problems: %+v", r.Problems)
+}
 
 // verifyReportsDecodeErrors checks that Verify reports the undecodable
-// rows at seqs.
+// rows at seqs, and nothing else.
 func verifyReportsDecodeErrors(t *testing.T, ctx context.Context, s *persistence.Store, seqs []int64) {
-	t.Skip("no Store.Verify in this build")
+	t.Helper()
+	r, err := s.Verify(ctx)
+	require.NoError(t, err)
+	var got []string
+	for _, p := range r.Problems {
+		require.Equal(t, "decode", p.Kind, "%+v", p)
+		got = append(got, p.Key)
+	}
+	var want []string
+	for _, q := range seqs {
+		want = append(want, fmt.Sprint(q))
+	}
+	require.Equal(t, want, got)
 }
