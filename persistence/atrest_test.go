@@ -1,3 +1,5 @@
+//go:build unix
+
 package persistence_test
 
 import (
@@ -172,7 +174,7 @@ func TestBadPermissions(t *testing.T) {
 		before, err := os.ReadFile(path)
 		require.NoError(t, err)
 		out := u.open(t, path)
-		require.Equal(t, fmt.Sprintf("error open %s: the database file is read-only for this user (permission denied); peon needs to write it", path), out)
+		require.Equal(t, fmt.Sprintf("error open %s: the database file is not writable (permission denied); peon needs to write to it", path), out)
 		after, err := os.ReadFile(path)
 		require.NoError(t, err)
 		require.Equal(t, before, after)
@@ -189,7 +191,7 @@ func TestBadPermissions(t *testing.T) {
 		before, err := os.ReadFile(path)
 		require.NoError(t, err)
 		out := u.open(t, path)
-		require.Equal(t, fmt.Sprintf("error open %s: the directory %s is read-only for this user (permission denied); SQLite needs to create files beside the database", path, dir), out)
+		require.Equal(t, fmt.Sprintf("error open %s: the directory %s is not writable (permission denied); SQLite needs to create the database's -wal and -shm files there", path, dir), out)
 		after, err := os.ReadFile(path)
 		require.NoError(t, err)
 		require.Equal(t, before, after)

@@ -1,3 +1,5 @@
+//go:build unix
+
 package persistence_test
 
 // The reliability tests run parts of themselves in other processes: the

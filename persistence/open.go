@@ -208,7 +208,7 @@ func prepareSQLiteFile(path string) error {
 	case err == nil && info.IsDir():
 		return fmt.Errorf("open %s: is a directory, not a database file (use OpenDir or %s)", path, filepath.Join(path, DBFileName))
 	case err == nil:
-		return nil
+		return checkWritable(path)
 	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("open %s: %w", path, err)
 	}
@@ -223,6 +223,25 @@ func prepareSQLiteFile(path string) error {
 		return fmt.Errorf("open %s: create database file: %w", path, err)
 	}
 	return f.Close()
+}
+
+// checkWritable refuses a database file this process may not write, and
+// one in a directory it may not write while SQLite would have to create
+// the -wal or -shm file there: SQLite itself would open the file read-only
+// without a word and fail at the first write.
+func checkWritable(path string) error {
+	if err := writable(path); err != nil {
+		return fmt.Errorf("open %s: the database file is not writable (%v); peon needs to write to it", path, err)
+	}
+	for _, side := range []string{path + "-wal", path + "-shm"} {
+		if _, err := os.Stat(side); errors.Is(err, fs.ErrNotExist) {
+			if err := writable(filepath.Dir(path)); err != nil {
+				return fmt.Errorf("open %s: the directory %s is not writable (%v); SQLite needs to create the database's -wal and -shm files there", path, filepath.Dir(path), err)
+			}
+			break
+		}
+	}
+	return nil
 }
 
 // checkSQLite makes sure the file is a SQLite database we can read.
