@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,34 +127,69 @@ func ParseDSN(dsn string) (Target, error) {
 	case dsn == ":memory:" || dsn == "sqlite://:memory:" || strings.HasPrefix(dsn, "sqlite://file::memory:"):
 		return Target{Dialect: "sqlite", DSN: ":memory:", Memory: true, Display: ":memory:"}, nil
 	case strings.HasPrefix(dsn, "sqlite://"):
-		p, _, _ := strings.Cut(strings.TrimPrefix(dsn, "sqlite://"), "?")
+		p, query, _ := strings.Cut(strings.TrimPrefix(dsn, "sqlite://"), "?")
+		if q, _ := url.ParseQuery(query); q.Get("mode") == "memory" {
+			// Atlas's in-memory form, sqlite://NAME?mode=memory.
+			return Target{Dialect: "sqlite", DSN: ":memory:", Memory: true, Display: ":memory:"}, nil
+		}
 		if p == "" {
 			return Target{}, fmt.Errorf("open %q: no file path after sqlite://", dsn)
 		}
-		return Target{Dialect: "sqlite", DSN: p, Display: p}, nil
+		return sqlitePath(p)
 	case strings.Contains(dsn, "://"):
 		scheme, _, _ := strings.Cut(dsn, "://")
 		return Target{}, fmt.Errorf("open %q: unsupported scheme %q (want a SQLite path, sqlite:// or postgres://)", redact(dsn), scheme)
-	case strings.ContainsAny(dsn, "?#\x00"):
-		return Target{}, fmt.Errorf("open %q: a SQLite path may not contain '?', '#' or NUL", dsn)
 	}
-	return Target{Dialect: "sqlite", DSN: dsn, Display: dsn}, nil
+	return sqlitePath(dsn)
 }
 
-// redact hides a URL's password.
+// sqlitePath checks a SQLite file path: the store appends its own query
+// to it, and SQLite would read a "file:" path as a URI naming another file.
+func sqlitePath(p string) (Target, error) {
+	switch {
+	case strings.TrimSpace(p) == "":
+		return Target{}, fmt.Errorf("open %q: empty database path", p)
+	case strings.ContainsAny(p, "?#\x00"):
+		return Target{}, fmt.Errorf("open %q: a SQLite path may not contain '?', '#' or NUL", p)
+	case strings.HasPrefix(p, "file:"):
+		return Target{}, fmt.Errorf("open %q: SQLite URIs (file:…) are not supported; give a plain path, sqlite://<path> or :memory:", p)
+	}
+	return Target{Dialect: "sqlite", DSN: p, Display: p}, nil
+}
+
+// redact hides a URL's password, in its user info or a password= (or
+// sslpassword=) parameter. The user info ends at the last '@' before the path, as
+// net/url and pgx read it.
 func redact(dsn string) string {
 	scheme, rest, ok := strings.Cut(dsn, "://")
 	if !ok {
 		return dsn
 	}
-	userinfo, host, ok := strings.Cut(rest, "@")
-	if !ok {
-		return dsn
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
 	}
-	if user, _, hasPass := strings.Cut(userinfo, ":"); hasPass {
-		return scheme + "://" + user + ":xxxxx@" + host
+	auth, tail := rest[:end], rest[end:]
+	if at := strings.LastIndex(auth, "@"); at >= 0 {
+		if user, _, hasPass := strings.Cut(auth[:at], ":"); hasPass {
+			auth = user + ":xxxxx" + auth[at:]
+		}
 	}
-	return dsn
+	if path, query, ok := strings.Cut(tail, "?"); ok {
+		query, frag, hasFrag := strings.Cut(query, "#")
+		params := strings.Split(query, "&")
+		for i, kv := range params {
+			k, _, _ := strings.Cut(kv, "=")
+			if name, err := url.QueryUnescape(k); err != nil || strings.EqualFold(name, "password") || strings.EqualFold(name, "sslpassword") {
+				params[i] = k + "=xxxxx"
+			}
+		}
+		tail = path + "?" + strings.Join(params, "&")
+		if hasFrag {
+			tail += "#" + frag
+		}
+	}
+	return scheme + "://" + auth + tail
 }
 
 // sqlitePragmas are set on every connection: foreign keys (ent needs
