@@ -124,7 +124,7 @@ func parseAcks(t *testing.T, lines []string) []ack {
 // crashStats are the figures of a crash run, logged for docs/RELIABILITY.md.
 type crashStats struct {
 	kills, beforeOpen, acked, inFlightCommitted, inFlightLost, verified int
-	events                                                    int64
+	events                                                              int64
 }
 
 // TestCrashAppend kills a process that appends batches with SIGKILL at
