@@ -146,7 +146,11 @@ func TestCrashAppend(t *testing.T) {
 		st    crashStats
 		retry string
 	)
-	verifyEvery := 5
+	slow, verifyEvery := time.Duration(1), 5
+	if raceBuild {
+		// The helper runs about 30 times slower, Verify too.
+		slow, verifyEvery = 2, 10
+	}
 	if v := os.Getenv("PEON_RELIABILITY_VERIFY_EVERY"); v != "" {
 		var err error
 		verifyEvery, err = strconv.Atoi(v)
@@ -169,7 +173,7 @@ func TestCrashAppend(t *testing.T) {
 		} else {
 			c.waitLine(t, "opened", 30*time.Second)
 			opened = true
-			time.Sleep(time.Duration(rng.IntN(120_000)) * time.Microsecond)
+			time.Sleep(time.Duration(rng.IntN(120_000)) * time.Microsecond * slow)
 		}
 		lines = c.kill()
 		st.kills++
@@ -304,12 +308,16 @@ func TestCrashRebuild(t *testing.T) {
 	t.Parallel()
 	seed := reliabilitySeed(t)
 	kills := reliabilityKills(t, 20)
+	batches := 150
+	if raceBuild {
+		kills, batches = kills/2, 20
+	}
 	rng := rand.New(rand.NewPCG(seed, 2))
 	ctx := t.Context()
 	dsn := filepath.Join(t.TempDir(), "rebuild.db")
 	s, err := persistence.Open(ctx, dsn)
 	require.NoError(t, err)
-	for b := range 150 {
+	for b := range batches {
 		_, err := s.Append(ctx, nil, batchEvents(seed, 0, b, batchSize(seed, 0, b, 50))...)
 		require.NoError(t, err)
 	}
