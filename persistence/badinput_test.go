@@ -244,7 +244,8 @@ func plantRow(t *testing.T, path string, seq int64, stream string, version int64
 }
 
 // TestBadStoredRows: rows that cannot be decoded (an unknown type, broken
-// JSON, JSON of the wrong shape) are yielded as *DecodeError naming their
+// JSON, JSON of the wrong shape, JSON that decodes into an event Append
+// would refuse) are yielded as *DecodeError naming their
 // sequence and type, and every read goes on past them; the store still
 // opens (projections catch up past them) and appends.
 func TestBadStoredRows(t *testing.T) {
@@ -263,8 +264,14 @@ func TestBadStoredRows(t *testing.T) {
 		5: {orchestration.TypeThreadRenamed, `{"thread_id":"t1","title":`, "decode thread.renamed: unexpected end of JSON input"},
 		6: {orchestration.TypeThreadRenamed, `{"thread_id":5}`, "decode thread.renamed: json: cannot unmarshal number"},
 		7: {orchestration.TypeThreadRenamed, `not json`, "decode thread.renamed: invalid character"},
+		// JSON that decodes into an event Append would have refused.
+		8:  {orchestration.TypeThreadRenamed, `{}`, `stored thread.renamed is not valid: field "thread_id" is empty`},
+		9:  {orchestration.TypeMessageAdded, `null`, `stored message.added is not valid: field "thread_id" is empty`},
+		10: {orchestration.TypeMessageAdded, `{"thread_id":"t1","turn_id":"u","message_id":"m","role":"robot","at":"2026-11-28T09:00:00Z"}`, `stored message.added is not valid: field "role" is "robot"`},
+		11: {orchestration.TypeThreadRenamed, `{"thread_id":"t1","title":"no time"}`, `stored thread.renamed is not valid: field "at" is not set`},
+		12: {orchestration.TypeThreadRenamed, `{"thread_id":"t2","title":"elsewhere","at":"2026-11-28T09:00:00Z"}`, "stored in stream thread:t1, but the event belongs to thread:t2"},
 	}
-	for seq := int64(4); seq <= 7; seq++ {
+	for seq := int64(4); seq <= 12; seq++ {
 		plantRow(t, path, seq, "thread:t1", seq-2, bad[seq].typ, bad[seq].payload)
 	}
 
@@ -273,8 +280,8 @@ func TestBadStoredRows(t *testing.T) {
 	defer s.Close()
 	recs, err := s.Append(ctx, nil, orchestration.ThreadRenamed{ThreadID: "t1", Title: "after", At: persistencetest.T0})
 	require.NoError(t, err)
-	require.Equal(t, int64(8), recs[0].Sequence)
-	require.Equal(t, int64(6), recs[0].StreamVersion)
+	require.Equal(t, int64(13), recs[0].Sequence)
+	require.Equal(t, int64(11), recs[0].StreamVersion)
 
 	check := func(t *testing.T, seq func(func(persistence.Recorded, error) bool), wantSeqs []int64) {
 		var got []int64
@@ -296,9 +303,11 @@ func TestBadStoredRows(t *testing.T) {
 		}
 		require.Equal(t, wantSeqs, got)
 	}
-	t.Run("ReplayAll", func(t *testing.T) { check(t, s.ReplayAll(ctx), []int64{1, 2, 3, 4, 5, 6, 7, 8}) })
-	t.Run("ReplayFrom", func(t *testing.T) { check(t, s.ReplayFrom(ctx, 5), []int64{5, 6, 7, 8}) })
-	t.Run("ReadStream", func(t *testing.T) { check(t, s.ReadStream(ctx, "thread:t1", 1), []int64{3, 4, 5, 6, 7, 8}) })
+	t.Run("ReplayAll", func(t *testing.T) { check(t, s.ReplayAll(ctx), []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}) })
+	t.Run("ReplayFrom", func(t *testing.T) { check(t, s.ReplayFrom(ctx, 5), []int64{5, 6, 7, 8, 9, 10, 11, 12, 13}) })
+	t.Run("ReadStream", func(t *testing.T) {
+		check(t, s.ReadStream(ctx, "thread:t1", 1), []int64{3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13})
+	})
 	t.Run("Subscribe", func(t *testing.T) {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
@@ -310,13 +319,13 @@ func TestBadStoredRows(t *testing.T) {
 				require.NoError(t, err)
 			}
 			got = append(got, rec.Sequence)
-			if rec.Sequence == 8 {
+			if rec.Sequence == 13 {
 				break
 			}
 		}
-		require.Equal(t, []int64{1, 2, 3, 4, 5, 6, 7, 8}, got)
+		require.Equal(t, []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}, got)
 	})
-	t.Run("Verify", func(t *testing.T) { verifyReportsDecodeErrors(t, ctx, s, []int64{4, 5, 6, 7}) })
+	t.Run("Verify", func(t *testing.T) { verifyReportsDecodeErrors(t, ctx, s, []int64{4, 5, 6, 7, 8, 9, 10, 11, 12}) })
 }
 
 // TestBadMigrationDir: a migration directory whose files do not match its

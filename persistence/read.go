@@ -107,6 +107,14 @@ func scanRecord(rows *sql.Rows) (r Recorded, derr error, err error) {
 		return r, nil, fmt.Errorf("event %d: recorded_at: %w", r.Sequence, err)
 	}
 	e, decErr := orchestration.Decode(r.Type, r.Payload)
+	if decErr == nil {
+		// Append refuses invalid events, so a stored one was damaged.
+		if verr := e.Validate(); verr != nil {
+			decErr = fmt.Errorf("stored %s is not valid: %w", r.Type, verr)
+		} else if st := e.StreamID(); st != r.StreamID {
+			decErr = fmt.Errorf("stored in stream %s, but the event belongs to %s", r.StreamID, st)
+		}
+	}
 	if decErr != nil {
 		// occurred_at is the event's `at`: only a row that does not decode
 		// needs the column.
