@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -156,6 +157,35 @@ func TestCrashAppend(t *testing.T) {
 		verifyEvery, err = strconv.Atoi(v)
 		require.NoError(t, err, "PEON_RELIABILITY_VERIFY_EVERY")
 	}
+	// A follower in this process watches the log through every crash: it
+	// must never see a gap, nor an event that a crash then takes back.
+	fs, err := persistence.Open(ctx, dsn)
+	require.NoError(t, err)
+	defer fs.Close()
+	fctx, stopFollower := context.WithCancel(ctx)
+	defer stopFollower()
+	var (
+		seen      = map[int64]string{} // sequence -> event id
+		followed  atomic.Int64
+		followErr error
+		followEnd = make(chan struct{})
+	)
+	go func() {
+		defer close(followEnd)
+		for rec, err := range fs.Subscribe(fctx, 0) {
+			if err != nil {
+				followErr = fmt.Errorf("follower after %d: %w", followed.Load(), err)
+				return
+			}
+			if rec.Sequence != followed.Load()+1 {
+				followErr = fmt.Errorf("follower: gap: %d after %d", rec.Sequence, followed.Load())
+				return
+			}
+			seen[rec.Sequence] = rec.EventID
+			followed.Store(rec.Sequence)
+		}
+	}()
+
 	start := time.Now()
 	var verifyTime time.Duration
 	for run := range kills {
@@ -234,6 +264,15 @@ func TestCrashAppend(t *testing.T) {
 	whole.scan(t, ctx, s)
 	require.Equal(t, check.head, whole.head)
 	verifyProjections(t, ctx, s)
+	require.Eventually(t, func() bool { return followed.Load() == whole.head }, 30*time.Second, 10*time.Millisecond,
+		"the follower reached %d of %d", followed.Load(), whole.head)
+	stopFollower()
+	<-followEnd
+	require.NoError(t, followErr)
+	for rec, err := range s.ReplayAll(ctx) {
+		require.NoError(t, err)
+		require.Equal(t, rec.EventID, seen[rec.Sequence], "the follower saw another event at %d", rec.Sequence)
+	}
 	t.Logf("%d kills (%d before the store was open), %d acknowledged batches, %d events, %d in-flight batches committed and %d not, %d Verify runs, in %v (%v of it in Verify)",
 		st.kills, st.beforeOpen, st.acked, st.events, st.inFlightCommitted, st.inFlightLost, st.verified, time.Since(start).Round(time.Millisecond), verifyTime.Round(time.Millisecond))
 }
