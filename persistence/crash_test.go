@@ -150,7 +150,7 @@ func TestCrashAppend(t *testing.T) {
 	slow, verifyEvery := time.Duration(1), 5
 	if raceBuild {
 		// The helper runs about 30 times slower, Verify too.
-		slow, verifyEvery = 2, 10
+		slow, verifyEvery = 2, 25
 	}
 	if v := os.Getenv("PEON_RELIABILITY_VERIFY_EVERY"); v != "" {
 		var err error
