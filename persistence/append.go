@@ -46,11 +46,17 @@ func prepare(opts *AppendOpts, events []orchestration.Event) (*batch, error) {
 			return nil, &InvalidEventError{Index: i, Type: e.EventType(),
 				Err: fmt.Errorf("payload is %d bytes, more than the limit of %d", len(p), MaxPayloadBytes)}
 		}
+		if err := checkText(e, p); err != nil {
+			return nil, &InvalidEventError{Index: i, Type: e.EventType(), Err: err}
+		}
 		b.events[i], b.payload[i] = e, p
 		if st := e.StreamID(); !seen[st] {
 			seen[st] = true
 			b.streams = append(b.streams, st)
 		}
+	}
+	if err := checkOptsText(&b.opts); err != nil {
+		return nil, err
 	}
 	for st, v := range b.opts.ExpectedVersions {
 		if v < 0 {

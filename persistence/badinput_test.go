@@ -551,3 +551,66 @@ func TestBadPaths(t *testing.T) {
 		})
 	}
 }
+
+// TestBadInputText: strings are stored raw in columns as well as in the
+// payload, and PostgreSQL refuses NUL bytes and invalid UTF-8 in text
+// while encoding/json would silently turn invalid UTF-8 into U+FFFD, so an
+// event would not read back as appended. Append refuses both, on every
+// engine, naming the field; text that merely looks like them is stored.
+func TestBadInputText(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, badInputText)
+}
+
+func badInputText(t *testing.T, d dialectCase) {
+	ctx := t.Context()
+	s, err := persistence.Open(ctx, d.newDSN(t))
+	require.NoError(t, err)
+	defer s.Close()
+	at := persistencetest.T0
+	refused := []struct {
+		event orchestration.Event
+		want  string
+	}{
+		{orchestration.ThreadCreated{ThreadID: "t", ProjectID: "p", Title: "a\x00b", Model: "m", At: at}, `invalid event 0 (thread.created): field "title" contains a NUL byte`},
+		{orchestration.ProjectCreated{ProjectID: "p\xff", Name: "n", WorkspaceRoot: "/w", At: at}, `invalid event 0 (project.created): field "project_id" is not valid UTF-8`},
+		{orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "m", Delta: "half a rune \xe2\x82", At: at}, `invalid event 0 (message.delta): field "delta" is not valid UTF-8`},
+		{orchestration.MessageAdded{ThreadID: "t", TurnID: "u", MessageID: "m", Role: "user\x00", At: at}, `invalid event 0 (message.added): field "role" is "user\x00", want user, assistant, system or tool`},
+	}
+	for _, c := range refused {
+		_, err := s.Append(ctx, nil, c.event)
+		require.ErrorIs(t, err, persistence.ErrInvalidEvent, c.want)
+		require.EqualError(t, err, c.want)
+	}
+	ok := orchestration.SettingChanged{Key: "k", Value: json.RawMessage(`1`), At: at}
+	for _, c := range []struct {
+		opts *persistence.AppendOpts
+		want string
+	}{
+		{&persistence.AppendOpts{CommandID: "c\x00"}, `append: the command id "c\x00" contains a NUL byte`},
+		{&persistence.AppendOpts{CorrelationID: "\xff"}, `append: the correlation id "\xff" is not valid UTF-8`},
+		{&persistence.AppendOpts{CausationID: "x\x00"}, `append: the causation id "x\x00" contains a NUL byte`},
+		{&persistence.AppendOpts{ExpectedVersions: map[string]int64{"thread:\xff": 0}}, `append: the expected stream "thread:\xff" is not valid UTF-8`},
+	} {
+		_, err := s.Append(ctx, c.opts, ok)
+		require.EqualError(t, err, c.want)
+	}
+	head, err := s.Head(ctx)
+	require.NoError(t, err)
+	require.Zero(t, head, "nothing written")
+
+	// Text that only looks like the refused kinds is stored as it is.
+	stored := []orchestration.Event{
+		orchestration.ThreadCreated{ThreadID: "t", ProjectID: "p", Title: `a literal \u0000 and \\u0000`, Model: "\uFFFD real replacement character", At: at},
+		orchestration.SettingChanged{Key: "k", Value: json.RawMessage(`"a JSON escape \u0000 in a value"`), At: at},
+	}
+	_, err = s.Append(ctx, nil, stored...)
+	require.NoError(t, err)
+	i := 0
+	for rec, err := range s.ReplayAll(ctx) {
+		require.NoError(t, err)
+		require.Equal(t, stored[i], rec.Event)
+		i++
+	}
+	require.Equal(t, 2, i)
+}

@@ -4,7 +4,6 @@ package persistence_test
 
 import (
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,17 +18,22 @@ import (
 // TestContentionProcesses runs four writer processes (two goroutines each,
 // each goroutine reading its batch back after every append) and two
 // follower processes (Subscribe and a ReplayFrom poll) on one brand-new
-// SQLite file at once. No caller may see an error (SQLITE_BUSY, "database
-// is locked"), no follower a gap, and the log must hold every batch whole.
+// SQLite file (or PostgreSQL schema) at once. No caller may see an error
+// (SQLITE_BUSY, "database is locked", a serialization failure), no
+// follower a gap, and the log must hold every batch whole.
 func TestContentionProcesses(t *testing.T) {
 	t.Parallel()
+	forEachDialect(t, contentionProcesses)
+}
+
+func contentionProcesses(t *testing.T, d dialectCase) {
 	seed := reliabilitySeed(t)
 	const writers, goroutines, followers = 4, 2, 2
 	batches := 60
 	if testing.Short() {
 		batches = 8
 	}
-	dsn := filepath.Join(t.TempDir(), "contention.db")
+	dsn := d.newDSN(t)
 
 	want := 0
 	for w := range writers {
@@ -86,21 +90,24 @@ func TestContentionProcesses(t *testing.T) {
 }
 
 // TestConcurrentFirstOpen starts six processes that open the same
-// brand-new database file at the same moment, each then appending one
+// brand-new database file (or empty PostgreSQL schema) at the same moment, each then appending one
 // event; every open must succeed, the migrations be applied once, and the
 // six events be stored. Repeated for several fresh files.
 func TestConcurrentFirstOpen(t *testing.T) {
 	t.Parallel()
+	forEachDialect(t, concurrentFirstOpen)
+}
+
+func concurrentFirstOpen(t *testing.T, d dialectCase) {
 	const procs = 6
 	rounds := 10
 	if testing.Short() {
 		rounds = 2
 	}
-	files, err := migrations.FS.ReadDir("sqlite")
+	files, err := migrations.FS.ReadDir(d.dialect)
 	require.NoError(t, err)
-	dir := t.TempDir()
 	for round := range rounds {
-		dsn := filepath.Join(dir, fmt.Sprintf("first-%d.db", round))
+		dsn := d.newDSN(t)
 		var cs []*child
 		for range procs {
 			c := helperCommand(t, "open", envDSN+"="+dsn)

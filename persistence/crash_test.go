@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -137,11 +136,15 @@ type crashStats struct {
 // flight, with its command id: it must not be written twice.
 func TestCrashAppend(t *testing.T) {
 	t.Parallel()
+	forEachDialect(t, crashAppend)
+}
+
+func crashAppend(t *testing.T, d dialectCase) {
 	seed := reliabilitySeed(t)
 	kills := reliabilityKills(t, 50)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	ctx := t.Context()
-	dsn := filepath.Join(t.TempDir(), "crash.db")
+	dsn := d.newDSN(t)
 	check := newLogChecker()
 	var (
 		st    crashStats
@@ -299,27 +302,30 @@ func slicesContains(lines []string, s string) bool {
 // the store works.
 func TestCrashMigration(t *testing.T) {
 	t.Parallel()
+	forEachDialect(t, crashMigration)
+}
+
+func crashMigration(t *testing.T, d dialectCase) {
 	seed := reliabilitySeed(t)
 	kills := reliabilityKills(t, 20)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	ctx := t.Context()
-	dir := t.TempDir()
 
 	// How long a first open takes here, to aim the kills.
 	begin := time.Now()
-	s, err := persistence.Open(ctx, filepath.Join(dir, "probe.db"))
+	s, err := persistence.Open(ctx, d.newDSN(t))
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 	window := 2 * time.Since(begin)
 	t.Logf("a first open takes about %v; killing within %v of it", window/2, window)
 
-	files, err := migrations.FS.ReadDir("sqlite")
+	files, err := migrations.FS.ReadDir(d.dialect)
 	require.NoError(t, err)
 	wantRevisions := len(files) - 1 // without atlas.sum
 
 	before := 0
 	for run := range kills {
-		dsn := filepath.Join(dir, fmt.Sprintf("fresh-%d.db", run))
+		dsn := d.newDSN(t)
 		c := startHelper(t, "append", envDSN+"="+dsn, envRun+"=0")
 		c.waitLine(t, "start", 30*time.Second)
 		time.Sleep(time.Duration(rng.Int64N(int64(window))))
@@ -345,6 +351,10 @@ func TestCrashMigration(t *testing.T) {
 // and that appending works.
 func TestCrashRebuild(t *testing.T) {
 	t.Parallel()
+	forEachDialect(t, crashRebuild)
+}
+
+func crashRebuild(t *testing.T, d dialectCase) {
 	seed := reliabilitySeed(t)
 	kills := reliabilityKills(t, 20)
 	batches := 150
@@ -353,7 +363,7 @@ func TestCrashRebuild(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(seed, 2))
 	ctx := t.Context()
-	dsn := filepath.Join(t.TempDir(), "rebuild.db")
+	dsn := d.newDSN(t)
 	s, err := persistence.Open(ctx, dsn)
 	require.NoError(t, err)
 	for b := range batches {

@@ -2,6 +2,8 @@ package persistence_test
 
 import (
 	"database/sql"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	atlasmigrate "ariga.io/atlas/sql/migrate"
@@ -20,10 +22,19 @@ func rawDB(t *testing.T, path string) *sql.DB {
 	return db
 }
 
-// queryInt runs a query returning one integer on the SQLite file path.
-func queryInt(t *testing.T, path, query string, args ...any) int {
+// queryInt runs a query returning one integer on the SQLite file path or
+// the PostgreSQL URL dsn.
+func queryInt(t *testing.T, dsn, query string, args ...any) int {
 	t.Helper()
-	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
+	var (
+		db  *sql.DB
+		err error
+	)
+	if strings.HasPrefix(dsn, "postgres://") {
+		db, err = sql.Open("pgx", dsn)
+	} else {
+		db, err = sql.Open("sqlite", dsn+"?_pragma=busy_timeout(10000)")
+	}
 	require.NoError(t, err)
 	defer db.Close()
 	var n int
@@ -46,4 +57,25 @@ func migrationDirWith(t *testing.T, edit func(name string, b []byte) []byte) *at
 		}
 	}
 	return dir
+}
+
+// dialectCase is an engine the process tests run on: SQLite always,
+// PostgreSQL when PEON_TEST_POSTGRES_URL is set.
+type dialectCase struct {
+	dialect string
+	newDSN  func(t *testing.T) string // a fresh, empty database
+}
+
+// forEachDialect runs fn as parallel subtests SQLite and PostgreSQL.
+func forEachDialect(t *testing.T, fn func(*testing.T, dialectCase)) {
+	cases := map[string]dialectCase{
+		"SQLite":     {"sqlite", func(t *testing.T) string { return filepath.Join(t.TempDir(), "peon.db") }},
+		"PostgreSQL": {"postgres", func(t *testing.T) string { return newSchema(t, postgresURL(t)) }},
+	}
+	for _, name := range []string{"SQLite", "PostgreSQL"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, cases[name])
+		})
+	}
 }

@@ -1,0 +1,76 @@
+package persistence
+
+import (
+	"bytes"
+	"fmt"
+	"reflect"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/peonhq/peon/orchestration"
+)
+
+// Strings are stored twice: inside the JSON payload, where encoding/json
+// replaces invalid UTF-8 with U+FFFD, and raw in columns (stream_id, the
+// projection tables), where PostgreSQL refuses invalid UTF-8 and NUL bytes.
+// So that an event reads back as it was appended on every engine, Append
+// refuses a string that is not valid UTF-8 or holds a NUL byte.
+
+var (
+	nulEscape   = []byte(`\u0000`) // how encoding/json writes NUL
+	replacement = []byte(`\ufffd`) // how it writes invalid UTF-8
+)
+
+// checkText returns a *orchestration.FieldError for the first string field
+// of e that is not valid UTF-8 or holds a NUL byte. payload is e encoded:
+// when it holds neither NUL nor U+FFFD, no field can, and e is not looked
+// at.
+func checkText(e orchestration.Event, payload []byte) error {
+	if !bytes.Contains(payload, nulEscape) && !bytes.Contains(payload, replacement) {
+		return nil
+	}
+	v := reflect.ValueOf(e)
+	for v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return nil
+	}
+	for i := range v.NumField() {
+		if f := v.Field(i); f.Kind() == reflect.String {
+			name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
+			if problem := textProblem(f.String()); problem != "" {
+				return &orchestration.FieldError{Field: name, Problem: problem}
+			}
+		}
+	}
+	return nil
+}
+
+// textProblem says what is wrong with s as stored text, "" when nothing.
+func textProblem(s string) string {
+	switch {
+	case !utf8.ValidString(s):
+		return "is not valid UTF-8"
+	case strings.IndexByte(s, 0) >= 0:
+		return "contains a NUL byte"
+	}
+	return ""
+}
+
+// checkOptsText checks the ids of AppendOpts as checkText checks events.
+func checkOptsText(o *AppendOpts) error {
+	for _, f := range []struct{ name, v string }{
+		{"command id", o.CommandID}, {"correlation id", o.CorrelationID}, {"causation id", o.CausationID},
+	} {
+		if p := textProblem(f.v); p != "" {
+			return fmt.Errorf("append: the %s %q %s", f.name, f.v, p)
+		}
+	}
+	for st := range o.ExpectedVersions {
+		if p := textProblem(st); p != "" {
+			return fmt.Errorf("append: the expected stream %q %s", st, p)
+		}
+	}
+	return nil
+}
