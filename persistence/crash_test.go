@@ -398,3 +398,58 @@ func crashRebuild(t *testing.T, d dialectCase) {
 	}
 	t.Logf("%d kills, %d of them during the first rebuild of the process", kills, during)
 }
+
+// TestCrashCatchUp kills a process while its open catches the projections
+// up with a log that a bare writer (Options.NoProjections) extended, and
+// checks that the next open's projections equal a rebuild.
+func TestCrashCatchUp(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, crashCatchUp)
+}
+
+func crashCatchUp(t *testing.T, d dialectCase) {
+	seed := reliabilitySeed(t)
+	kills := reliabilityKills(t, 16)
+	batches := 80
+	if raceBuild {
+		kills, batches = kills/2, 10
+	}
+	rng := rand.New(rand.NewPCG(seed, 3))
+	ctx := t.Context()
+	dsn := d.newDSN(t)
+	during := 0
+	var window time.Duration
+	for run := range kills {
+		bare, err := persistence.OpenWith(ctx, dsn, &persistence.Options{NoProjections: true})
+		require.NoError(t, err)
+		for b := range batches {
+			_, err := bare.Append(ctx, nil, batchEvents(seed, run, b, batchSize(seed, run, b, 50))...)
+			require.NoError(t, err)
+		}
+		require.NoError(t, bare.Close())
+		if window == 0 {
+			// How long catching up this much takes, to aim the kills.
+			begin := time.Now()
+			s, err := persistence.Open(ctx, dsn)
+			require.NoError(t, err)
+			window = 2 * time.Since(begin)
+			require.NoError(t, s.Close())
+			t.Logf("an open that catches up %d batches takes about %v; killing within %v of start", batches, window/2, window)
+			continue
+		}
+		c := startHelper(t, "rebuild", envDSN+"="+dsn)
+		c.waitLine(t, "start", 30*time.Second)
+		time.Sleep(time.Duration(rng.Int64N(int64(window))))
+		if !slicesContains(c.kill(), "opened") {
+			during++
+		}
+		s, err := persistence.Open(ctx, dsn)
+		require.NoError(t, err, "open after a kill during catch-up (%d)", run)
+		verifyProjections(t, ctx, s)
+		head, err := s.Head(ctx)
+		require.NoError(t, err)
+		requireProjectorsAt(t, dsn, head)
+		require.NoError(t, s.Close())
+	}
+	t.Logf("%d kills, %d of them before the open (and its catch-up) completed", kills-1, during)
+}

@@ -380,9 +380,11 @@ func helperOpen(ctx context.Context) error {
 	return nil
 }
 
-// helperRebuild opens the store and rebuilds its projections until it is
-// killed, printing "rebuilt" after each.
+// helperRebuild opens the store (which catches its projections up) and
+// rebuilds them until it is killed, printing "start", "opened" and
+// "rebuilt" after each rebuild.
 func helperRebuild(ctx context.Context) error {
+	say("start")
 	s, err := persistence.Open(ctx, os.Getenv(envDSN))
 	if err != nil {
 		return err
