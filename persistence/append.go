@@ -56,7 +56,7 @@ func prepare(opts *AppendOpts, events []orchestration.Event) (*batch, error) {
 		}
 	}
 	if err := checkOptsText(&b.opts); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("append: %w", err)
 	}
 	for st, v := range b.opts.ExpectedVersions {
 		if v < 0 {

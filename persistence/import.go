@@ -24,8 +24,8 @@ var ErrNotEmpty = errors.New("store is not empty")
 // same as the zero value.
 type ImportOpts struct {
 	// Force imports into a store that already holds events. The imported
-	// sequences must then all be greater than the store's head, and each
-	// stream must continue from the version it has in the store. The
+	// sequences must then continue from the store's head (head+1, head+2,
+	// …), and each stream from the version it has in the store. The
 	// default refuses a non-empty store with ErrNotEmpty.
 	Force bool
 	// Progress, when set, is called now and then with the number of
@@ -66,7 +66,8 @@ const maxImportLine = 2*MaxPayloadBytes + 64<<10
 //
 // Every line is checked before it is stored: a known type whose data
 // decodes and is valid, a stream and occurred_at that agree with the data,
-// a UUID event id, sequences strictly increasing, and each stream's
+// a UUID event id, sequences 1, 2, 3… (continuing the store's, with
+// Force), strings that are valid UTF-8 without NUL bytes, and each stream's
 // versions 1, 2, 3… (continuing the store's, with Force). The whole import
 // is one transaction: a wrong line (an *ImportError naming it), a
 // duplicate id or a database error writes nothing. Appends of other
@@ -254,6 +255,9 @@ func (v *importValidator) line(b []byte) (Recorded, error) {
 			return Recorded{}, fmt.Errorf("sequence %d is not after the store's last sequence %d", seq, v.last)
 		}
 		return Recorded{}, fmt.Errorf("sequence %d does not follow %d", seq, v.last)
+	} else if seq != v.last+1 {
+		// The log has no holes (Verify checks it): an import continues it.
+		return Recorded{}, fmt.Errorf("sequence %d leaves a gap after %d; sequences run 1, 2, 3… without holes", seq, v.last)
 	}
 	e, err := orchestration.Decode(l.Type, l.Data)
 	if err != nil {
@@ -284,6 +288,12 @@ func (v *importValidator) line(b []byte) (Recorded, error) {
 	}
 	if len(payload) > MaxPayloadBytes {
 		return Recorded{}, fmt.Errorf("payload is %d bytes, more than the limit of %d", len(payload), MaxPayloadBytes)
+	}
+	if err := checkText(e, payload); err != nil {
+		return Recorded{}, fmt.Errorf("data of %s: %w", l.Type, err)
+	}
+	if err := checkOptsText(&AppendOpts{CommandID: deref(l.CommandID), CorrelationID: deref(l.CorrelationID), CausationID: deref(l.CausationID)}); err != nil {
+		return Recorded{}, err
 	}
 	v.last, v.versions[l.Stream] = *l.Sequence, *l.Version
 	return Recorded{

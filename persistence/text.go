@@ -59,17 +59,18 @@ func textProblem(s string) string {
 }
 
 // checkOptsText checks the ids of AppendOpts as checkText checks events.
+// Its errors read "the command id … contains a NUL byte".
 func checkOptsText(o *AppendOpts) error {
 	for _, f := range []struct{ name, v string }{
 		{"command id", o.CommandID}, {"correlation id", o.CorrelationID}, {"causation id", o.CausationID},
 	} {
 		if p := textProblem(f.v); p != "" {
-			return fmt.Errorf("append: the %s %q %s", f.name, f.v, p)
+			return fmt.Errorf("the %s %q %s", f.name, f.v, p)
 		}
 	}
 	for st := range o.ExpectedVersions {
 		if p := textProblem(st); p != "" {
-			return fmt.Errorf("append: the expected stream %q %s", st, p)
+			return fmt.Errorf("the expected stream %q %s", st, p)
 		}
 	}
 	return nil
