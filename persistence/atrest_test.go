@@ -302,3 +302,42 @@ func jsonString(s string) json.RawMessage {
 	b, _ := json.Marshal(s)
 	return b
 }
+
+// runCLI runs peon-store in a child process with umask and env, and
+// returns its stdout.
+func runCLI(t *testing.T, umask string, env []string, args ...string) []string {
+	t.Helper()
+	b, err := json.Marshal(args)
+	require.NoError(t, err)
+	c := startHelper(t, "cli", append(env, envArgs+"="+string(b), envUmask+"="+umask)...)
+	return c.wait(t)
+}
+
+// TestAtRestCLIFiles: the files peon-store creates are the owner's only,
+// whatever the umask: its default data directory (0700) and database
+// (0600), and an export written with -o (0600).
+func TestAtRestCLIFiles(t *testing.T) {
+	t.Parallel()
+	xdg := t.TempDir()
+	env := []string{"XDG_DATA_HOME=" + xdg, "PEON_DB="}
+	runCLI(t, "000", env, "demo")
+	dir := filepath.Join(xdg, "peon")
+	requireMode(t, dir, 0o700)
+	requireMode(t, filepath.Join(dir, persistence.DBFileName), 0o600)
+
+	out := filepath.Join(t.TempDir(), "backup.jsonl")
+	runCLI(t, "000", env, "export", "-o", out)
+	requireMode(t, out, 0o600)
+	info, err := os.Stat(out)
+	require.NoError(t, err)
+	require.NotZero(t, info.Size())
+
+	// Hostile filter values reach no SQL text: nothing matches, nothing breaks.
+	for _, h := range hostile {
+		lines := runCLI(t, "022", env, "events", "--stream", h)
+		for _, l := range lines {
+			require.NotContains(t, l, "thread:", "a hostile --stream %q matched events", h)
+		}
+	}
+	runCLI(t, "022", env, "verify")
+}
