@@ -34,7 +34,10 @@ func FuzzParseDSN(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, dsn string) {
 		target, err := persistence.ParseDSN(dsn)
-		secret := urlPassword(dsn)
+		secret := ""
+		if !strings.HasPrefix(dsn, "sqlite://") { // what follows is a path, not a URL's user info
+			secret = urlPassword(dsn)
+		}
 		if err != nil {
 			require.NotEmpty(t, err.Error())
 			if secret != "" {
