@@ -85,7 +85,7 @@ func contentionProcesses(t *testing.T, d dialectCase) {
 		}
 	}
 	verifyProjections(t, t.Context(), s)
-	t.Logf("%d writer processes × %d goroutines and %d followers: %d batches, %d events, in %v",
+	t.Logf(d.dialect+": %d writer processes × %d goroutines and %d followers: %d batches, %d events, in %v",
 		writers, goroutines, followers, writers*goroutines*batches, want, time.Since(start).Round(time.Millisecond))
 }
 
@@ -131,5 +131,5 @@ func concurrentFirstOpen(t *testing.T, d dialectCase) {
 		require.Equal(t, len(files)-1, queryInt(t, dsn, "SELECT COUNT(*) FROM atlas_schema_revisions"))
 		require.Equal(t, procs, queryInt(t, dsn, "SELECT COUNT(*) FROM events"))
 	}
-	t.Logf("%d rounds of %d processes opening one new file at once", rounds, procs)
+	t.Logf(d.dialect+": %d rounds of %d processes opening one new file at once", rounds, procs)
 }

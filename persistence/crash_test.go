@@ -276,7 +276,7 @@ func crashAppend(t *testing.T, d dialectCase) {
 		require.NoError(t, err)
 		require.Equal(t, rec.EventID, seen[rec.Sequence], "the follower saw another event at %d", rec.Sequence)
 	}
-	t.Logf("%d kills (%d before the store was open), %d acknowledged batches, %d events, %d in-flight batches committed and %d not, %d Verify runs, in %v (%v of it in Verify)",
+	t.Logf(d.dialect+": %d kills (%d before the store was open), %d acknowledged batches, %d events, %d in-flight batches committed and %d not, %d Verify runs, in %v (%v of it in Verify)",
 		st.kills, st.beforeOpen, st.acked, st.events, st.inFlightCommitted, st.inFlightLost, st.verified, time.Since(start).Round(time.Millisecond), verifyTime.Round(time.Millisecond))
 }
 
@@ -317,7 +317,7 @@ func crashMigration(t *testing.T, d dialectCase) {
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 	window := 2 * time.Since(begin)
-	t.Logf("a first open takes about %v; killing within %v of it", window/2, window)
+	t.Logf(d.dialect+": a first open takes about %v; killing within %v of it", window/2, window)
 
 	files, err := migrations.FS.ReadDir(d.dialect)
 	require.NoError(t, err)
@@ -342,7 +342,7 @@ func crashMigration(t *testing.T, d dialectCase) {
 		verifyProjections(t, ctx, s)
 		require.NoError(t, s.Close())
 	}
-	t.Logf("%d kills during a first open, %d of them before it completed", kills, before)
+	t.Logf(d.dialect+": %d kills during a first open, %d of them before it completed", kills, before)
 }
 
 // TestCrashRebuild kills a process in the middle of rebuilding the
@@ -376,7 +376,7 @@ func crashRebuild(t *testing.T, d dialectCase) {
 	require.NoError(t, s.Rebuild(ctx, nil))
 	window := time.Since(begin) * 3 / 2
 	require.NoError(t, s.Close())
-	t.Logf("a rebuild of %d events takes about %v; killing within %v of the open", head, window*2/3, window)
+	t.Logf(d.dialect+": a rebuild of %d events takes about %v; killing within %v of the open", head, window*2/3, window)
 
 	during := 0
 	for run := range kills {
@@ -396,7 +396,7 @@ func crashRebuild(t *testing.T, d dialectCase) {
 		requireProjectorsAt(t, dsn, head)
 		require.NoError(t, s.Close())
 	}
-	t.Logf("%d kills, %d of them during the first rebuild of the process", kills, during)
+	t.Logf(d.dialect+": %d kills, %d of them during the first rebuild of the process", kills, during)
 }
 
 // TestCrashCatchUp kills a process while its open catches the projections
@@ -432,9 +432,9 @@ func crashCatchUp(t *testing.T, d dialectCase) {
 			begin := time.Now()
 			s, err := persistence.Open(ctx, dsn)
 			require.NoError(t, err)
-			window = 2 * time.Since(begin)
+			window = 3 * time.Since(begin)
 			require.NoError(t, s.Close())
-			t.Logf("an open that catches up %d batches takes about %v; killing within %v of start", batches, window/2, window)
+			t.Logf(d.dialect+": an open that catches up %d batches takes about %v; killing within %v of start", batches, window/3, window)
 			continue
 		}
 		c := startHelper(t, "rebuild", envDSN+"="+dsn)
@@ -451,5 +451,5 @@ func crashCatchUp(t *testing.T, d dialectCase) {
 		requireProjectorsAt(t, dsn, head)
 		require.NoError(t, s.Close())
 	}
-	t.Logf("%d kills, %d of them before the open (and its catch-up) completed", kills-1, during)
+	t.Logf(d.dialect+": %d kills, %d of them before the open (and its catch-up) completed", kills-1, during)
 }
