@@ -445,10 +445,13 @@ func crashCatchUp(t *testing.T, d dialectCase) {
 		}
 		s, err := persistence.Open(ctx, dsn)
 		require.NoError(t, err, "open after a kill during catch-up (%d)", run)
-		verifyProjections(t, ctx, s)
 		head, err := s.Head(ctx)
 		require.NoError(t, err)
 		requireProjectorsAt(t, dsn, head)
+		if run%5 == 4 || run == kills-1 {
+			// Verify's cost grows with the log, which grows each round.
+			verifyProjections(t, ctx, s)
+		}
 		require.NoError(t, s.Close())
 	}
 	t.Logf(d.dialect+": %d kills, %d of them before the open (and its catch-up) completed", kills-1, during)
