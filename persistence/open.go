@@ -158,8 +158,8 @@ func sqlitePath(p string) (Target, error) {
 }
 
 // redact hides a URL's password, in its user info or a password= (or
-// sslpassword=) parameter. The user info ends at the last '@' before the path, as
-// net/url and pgx read it.
+// sslpassword=) parameter. The user info ends at the last '@' before the
+// path, as net/url and pgx read it.
 func redact(dsn string) string {
 	scheme, rest, ok := strings.Cut(dsn, "://")
 	if !ok {
