@@ -60,7 +60,7 @@ func (s *Store) start(ctx context.Context) error {
 	if !s.opts.NoProjections {
 		s.stmts.prepareAll(ctx, s.db, projection.Statements(s.d.name()))
 		if _, err := s.CatchUp(ctx); err != nil {
-			return fmt.Errorf("catch up projections: %w", err)
+			return err // CatchUp says what it was doing
 		}
 	}
 	return nil
