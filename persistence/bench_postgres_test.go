@@ -376,30 +376,13 @@ func (r *pgRaw) insertIdentity(ctx context.Context, events []orchestration.Event
 // PostgreSQL: appends of a realistic session that maintain the projection
 // tables against bare ones, one event per Append and in batches of 100.
 func BenchmarkPostgresProjectedAppend(b *testing.B) {
-	ctx := context.Background()
-	evs := sessionMix(200_000)
-	for _, batch := range []int{1, 100} {
-		for _, mode := range []string{"bare", "projected"} {
-			b.Run(fmt.Sprintf("batch=%d/%s", batch, mode), func(b *testing.B) {
-				s, err := persistence.OpenWith(ctx, newSchema(b, postgresURL(b)), &persistence.Options{NoProjections: mode == "bare"})
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer s.Close()
-				i := 0
-				for b.Loop() {
-					if i+batch > len(evs) {
-						b.Fatal("session too short for b.N; lower -benchtime")
-					}
-					if _, err := s.Append(ctx, nil, evs[i:i+batch]...); err != nil {
-						b.Fatal(err)
-					}
-					i += batch
-				}
-				b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "events/s")
-			})
+	benchProjectedAppend(b, func(b *testing.B, opts *persistence.Options) *persistence.Store {
+		s, err := persistence.OpenWith(context.Background(), newSchema(b, postgresURL(b)), opts)
+		if err != nil {
+			b.Fatal(err)
 		}
-	}
+		return s
+	})
 }
 
 // BenchmarkPostgresReplay1M replays 1,000,000 events and reports the peak

@@ -47,15 +47,23 @@ func sessionMix(n int) []orchestration.Event {
 // tables with bare appends of the same session, on a file database, one
 // event per Append (a streamed reply as it arrives) and in batches of 100.
 func BenchmarkProjectedAppend(b *testing.B) {
+	benchProjectedAppend(b, func(b *testing.B, opts *persistence.Options) *persistence.Store {
+		s, err := persistence.OpenWith(context.Background(), filepath.Join(b.TempDir(), "peon.db"), opts)
+		require.NoError(b, err)
+		return s
+	})
+}
+
+// benchProjectedAppend runs the projected and bare appends of a session on
+// the stores open returns.
+func benchProjectedAppend(b *testing.B, open func(*testing.B, *persistence.Options) *persistence.Store) {
+	ctx := context.Background()
+	evs := sessionMix(200_000)
 	for _, batch := range []int{1, 100} {
 		for _, mode := range []string{"bare", "projected"} {
 			b.Run(fmt.Sprintf("batch=%d/%s", batch, mode), func(b *testing.B) {
-				ctx := context.Background()
-				s, err := persistence.OpenWith(ctx, filepath.Join(b.TempDir(), "peon.db"),
-					&persistence.Options{NoProjections: mode == "bare"})
-				require.NoError(b, err)
+				s := open(b, &persistence.Options{NoProjections: mode == "bare"})
 				defer s.Close()
-				evs := sessionMix(200_000)
 				i := 0
 				for b.Loop() {
 					if i+batch > len(evs) {
