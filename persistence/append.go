@@ -124,9 +124,22 @@ func (s *Store) AppendTx(ctx context.Context, tx *ent.Tx, opts *AppendOpts, even
 	if err != nil || len(b.events) == 0 {
 		return nil, err
 	}
+	// A savepoint makes the append all or nothing inside the caller's
+	// transaction too: a failure after the INSERT (a projection, the
+	// notify) must not leave events behind for the caller to commit.
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT peon_append"); err != nil {
+		return nil, fmt.Errorf("append to %s: savepoint: %w", b.streams[0], err)
+	}
 	recs, fresh, err := s.appendIn(ctx, tx, b)
 	if err != nil {
+		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT peon_append"); rerr != nil {
+			return nil, errors.Join(err, fmt.Errorf("roll back to savepoint: %w", rerr))
+		}
+		tx.ExecContext(ctx, "RELEASE SAVEPOINT peon_append")
 		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT peon_append"); err != nil {
+		return nil, fmt.Errorf("append to %s: release savepoint: %w", b.streams[0], err)
 	}
 	if fresh {
 		tx.OnCommit(func(next ent.Committer) ent.Committer {

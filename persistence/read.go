@@ -3,6 +3,7 @@ package persistence
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"iter"
 
@@ -59,6 +60,10 @@ func (s *Store) pages(ctx context.Context, q querier, where, order string, args 
 				return
 			}
 			for i := range page {
+				if err := ctx.Err(); err != nil {
+					yield(Recorded{}, err)
+					return
+				}
 				if !yield(page[i], errs[i]) {
 					return
 				}
@@ -103,11 +108,15 @@ func scanRecord(rows *sql.Rows) (r Recorded, derr error, err error) {
 		return r, nil, err
 	}
 	r.CommandID, r.CorrelationID, r.CausationID = cmd.String, corr.String, cause.String
+	var timeErr error
 	if r.RecordedAt, err = recordedAt.time(); err != nil {
-		return r, nil, fmt.Errorf("event %d: recorded_at: %w", r.Sequence, err)
+		// A damaged timestamp is this row's problem, not the replay's.
+		timeErr = fmt.Errorf("recorded_at: %w", err)
 	}
 	e, decErr := orchestration.Decode(r.Type, r.Payload)
-	if decErr == nil {
+	if decErr == nil && timeErr != nil {
+		decErr = timeErr
+	} else if decErr == nil {
 		// Append refuses invalid events, so a stored one was damaged.
 		if verr := e.Validate(); verr != nil {
 			decErr = fmt.Errorf("stored %s is not valid: %w", r.Type, verr)
@@ -119,7 +128,7 @@ func scanRecord(rows *sql.Rows) (r Recorded, derr error, err error) {
 		// occurred_at is the event's `at`: only a row that does not decode
 		// needs the column.
 		if r.OccurredAt, err = occurred.time(); err != nil {
-			return r, nil, fmt.Errorf("event %d: occurred_at: %w", r.Sequence, err)
+			decErr = errors.Join(decErr, fmt.Errorf("occurred_at: %w", err))
 		}
 		return r, &DecodeError{Sequence: r.Sequence, Type: r.Type, Err: decErr}, nil
 	}

@@ -159,22 +159,35 @@ func (c *stmtCache) queryRow(ctx context.Context, q querier, query string, args 
 }
 
 // prepareAll prepares queries on db, once each. A query that fails to
-// prepare runs unprepared and reports its error then.
+// prepare runs unprepared and reports its error then. It does not hold
+// c.mu while it waits for a connection: a transaction holding the last
+// connection may need c.mu to finish.
 func (c *stmtCache) prepareAll(ctx context.Context, db *sql.DB, queries []string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	for _, q := range queries {
-		if _, ok := c.prepared[q]; ok {
+		c.mu.Lock()
+		_, ok := c.prepared[q]
+		c.mu.Unlock()
+		if ok {
 			continue
 		}
 		st, err := db.PrepareContext(ctx, q)
 		if err != nil {
 			continue
 		}
-		if c.prepared == nil {
-			c.prepared = map[string]*sql.Stmt{}
+		c.mu.Lock()
+		_, dup := c.prepared[q]
+		if !dup {
+			if c.prepared == nil {
+				c.prepared = map[string]*sql.Stmt{}
+			}
+			c.prepared[q] = st
 		}
-		c.prepared[q] = st
+		c.mu.Unlock()
+		if dup {
+			// Another goroutine prepared it meanwhile. Close waits for
+			// connections busy in other transactions: never under c.mu.
+			go st.Close()
+		}
 	}
 }
 

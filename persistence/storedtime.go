@@ -38,10 +38,12 @@ func readColumns(d dialect) string {
 type storedTime struct {
 	t    time.Time
 	text string
+	err  error // a value no layout reads: reported by time, for the row
 }
 
 // Scan implements sql.Scanner.
 func (s *storedTime) Scan(src any) error {
+	s.err = nil
 	switch v := src.(type) {
 	case time.Time:
 		s.t, s.text = v, ""
@@ -56,13 +58,18 @@ func (s *storedTime) Scan(src any) error {
 			s.t, s.text = time.Unix(v, 0), ""
 		}
 	default:
-		return fmt.Errorf("unsupported datetime value of type %T", src)
+		// Not a scan failure: the row's other columns are fine, and the
+		// reader reports this one as the row's DecodeError.
+		s.t, s.text, s.err = time.Time{}, "", fmt.Errorf("unsupported datetime value of type %T", src)
 	}
 	return nil
 }
 
 // time returns the value in UTC.
 func (s *storedTime) time() (time.Time, error) {
+	if s.err != nil {
+		return time.Time{}, s.err
+	}
 	if s.text == "" {
 		return s.t.UTC(), nil
 	}

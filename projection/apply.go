@@ -167,13 +167,14 @@ func (a *Applier) apply(ctx context.Context, seq int64, ev orchestration.Event) 
 	return err
 }
 
-// endTurn ends a running turn; its thread goes back to idle.
+// endTurn ends a running turn (a turn ends once; a reverted one keeps
+// its status), and its thread, when that turn is the thread's running
+// one, goes back to idle.
 func (a *Applier) endTurn(ctx context.Context, seq int64, threadID, turnID, status string, errText any, at time.Time) error {
-	n, err := a.exec(ctx, sqlTurnEnded, status, errText, at, seq, turnID, threadID)
-	if err != nil || n == 0 {
+	if _, err := a.exec(ctx, sqlTurnEnded, status, errText, at, seq, turnID, threadID); err != nil {
 		return err
 	}
-	_, err = a.exec(ctx, sqlThreadIdle, at, seq, threadID)
+	_, err := a.exec(ctx, sqlThreadIdle, at, seq, threadID, turnID)
 	return err
 }
 
@@ -187,6 +188,9 @@ func (a *Applier) revert(ctx context.Context, seq int64, e orchestration.Checkpo
 	var ordinal sql.NullInt64
 	if rows.Next() {
 		err = rows.Scan(&ordinal)
+	}
+	if err == nil {
+		err = rows.Err()
 	}
 	rows.Close()
 	if err != nil || !ordinal.Valid {

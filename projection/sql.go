@@ -21,7 +21,7 @@ const (
 	sqlThreadArchived     = `UPDATE projection_threads SET archived_at = COALESCE(archived_at, ?), updated_at = ?, last_sequence = ? WHERE thread_id = ?`
 	sqlThreadDeleted      = `UPDATE projection_threads SET deleted_at = COALESCE(deleted_at, ?), updated_at = ?, last_sequence = ? WHERE thread_id = ?`
 	sqlThreadTurnStarted  = `UPDATE projection_threads SET status = 'running', turn_count = turn_count + 1, latest_turn_id = ?, updated_at = ?, last_sequence = ? WHERE thread_id = ?`
-	sqlThreadIdle         = `UPDATE projection_threads SET status = 'idle', updated_at = ?, last_sequence = ? WHERE thread_id = ?`
+	sqlThreadIdle         = `UPDATE projection_threads SET status = 'idle', updated_at = ?, last_sequence = ? WHERE thread_id = ? AND status = 'running' AND latest_turn_id = ?`
 	sqlThreadMessageAdded = `UPDATE projection_threads SET message_count = message_count + 1, updated_at = ?, last_sequence = ? WHERE thread_id = ?`
 	sqlThreadTouched      = `UPDATE projection_threads SET updated_at = ?, last_sequence = ? WHERE thread_id = ?`
 

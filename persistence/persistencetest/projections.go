@@ -163,6 +163,28 @@ func runProjections(t *testing.T, h Harness) {
 		requireVerified(t, s)
 	})
 
+	t.Run("EndingARevertedTurnIdlesItsThread", func(t *testing.T) {
+		t.Parallel()
+		s := h.setup(t)
+		_, err := s.store.Append(s.ctx, nil,
+			orchestration.ProjectCreated{ProjectID: "p", Name: "p", WorkspaceRoot: "/p", At: at(0)},
+			orchestration.ThreadCreated{ThreadID: "t", ProjectID: "p", Title: "t", Model: "m", At: at(0)},
+			orchestration.TurnStarted{ThreadID: "t", TurnID: "u1", At: at(1)},
+			orchestration.TurnCompleted{ThreadID: "t", TurnID: "u1", At: at(2)},
+			orchestration.CheckpointCreated{ThreadID: "t", TurnID: "u1", GitRef: "r1", At: at(3)},
+			orchestration.TurnStarted{ThreadID: "t", TurnID: "u2", At: at(4)},
+			orchestration.CheckpointReverted{ThreadID: "t", GitRef: "r1", At: at(5)},
+			orchestration.TurnCompleted{ThreadID: "t", TurnID: "u2", At: at(6)},
+		)
+		require.NoError(t, err)
+		d, err := projection.NewReader(s.store.Client()).Thread(s.ctx, "t")
+		require.NoError(t, err)
+		require.Equal(t, "idle", d.Status)
+		require.Equal(t, at(6), d.UpdatedAt)
+		require.Equal(t, "reverted", d.Turns[1].Status, "a turn ends once; reverted stays reverted")
+		requireVerified(t, s)
+	})
+
 	t.Run("FailedAppendLeavesProjectionsUntouched", func(t *testing.T) {
 		t.Parallel()
 		s := h.setup(t)
