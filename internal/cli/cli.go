@@ -225,3 +225,17 @@ func (a *app) termWidth(w io.Writer) int {
 	}
 	return 80
 }
+
+// withStore returns a cobra RunE that opens the store (mode says whether it
+// must exist already), runs fn with it and closes it.
+func (a *app) withStore(mode openMode, fn func(ctx context.Context, s *persistence.Store, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		s, err := a.open(ctx, mode)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		return fn(ctx, s, args)
+	}
+}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -20,16 +21,10 @@ transaction: readers see the old tables until it commits, then the new ones.
 Appends of other programs wait until it ends. It shows a progress bar on a
 terminal, plain progress lines otherwise.`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			s, err := a.open(ctx, mustExist)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: a.withStore(mustExist, func(ctx context.Context, s *persistence.Store, _ []string) error {
 			p := a.newProgress("Rebuilding projections")
 			start := time.Now()
-			err = s.Rebuild(ctx, &persistence.RebuildOpts{Progress: p.update})
+			err := s.Rebuild(ctx, &persistence.RebuildOpts{Progress: p.update})
 			p.finish()
 			if err != nil {
 				return fmt.Errorf("%w; the projections are as they were", err)
@@ -38,7 +33,7 @@ terminal, plain progress lines otherwise.`,
 			fmt.Fprintf(a.stdout, "Rebuilt the projections from %d events in %s (%s events/s).\n",
 				p.total, el.Round(time.Millisecond), rate(p.total, el))
 			return nil
-		},
+		}),
 	}
 }
 
@@ -51,13 +46,7 @@ func (a *app) verifyCommand() *cobra.Command {
 from the log. It changes nothing. It exits with status 1 and lists each
 problem when the store is not sound.`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			s, err := a.open(ctx, mustExist)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: a.withStore(mustExist, func(ctx context.Context, s *persistence.Store, _ []string) error {
 			r, err := s.Verify(ctx)
 			if err != nil {
 				return fmt.Errorf("verify: %w", err)
@@ -73,7 +62,7 @@ problem when the store is not sound.`,
 			}
 			return fmt.Errorf("verify: the store is not sound (%d problem%s listed above); `peon-store rebuild` repairs projection problems, log problems need a repair by hand",
 				len(r.Problems), plural(len(r.Problems)))
-		},
+		}),
 	}
 }
 

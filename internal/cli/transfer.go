@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -29,13 +30,7 @@ when complete, with mode 0600.`,
 		Example: `  peon-store export -o backup.jsonl
   peon-store export | gzip > backup.jsonl.gz`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			s, err := a.open(ctx, mustExist)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: a.withStore(mustExist, func(ctx context.Context, s *persistence.Store, _ []string) error {
 			if out == "" || out == "-" {
 				_, err := s.Export(ctx, a.stdout, nil)
 				return err
@@ -67,7 +62,7 @@ when complete, with mode 0600.`,
 			el := time.Since(start)
 			fmt.Fprintf(a.stderr, "Exported %d events to %s in %s (%s events/s).\n", n, out, el.Round(time.Millisecond), rate(n, el))
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write to this `FILE` instead of stdout")
 	return cmd

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/peonhq/peon/persistence"
 	"github.com/peonhq/peon/projection"
 )
 
@@ -28,13 +29,7 @@ func (a *app) projectsCommand() *cobra.Command {
 first, with how many threads each has. Deleted projects are left out unless
 --all is given. --json prints one JSON object per project and line.`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			s, err := a.open(ctx, mustExist)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: a.withStore(mustExist, func(ctx context.Context, s *persistence.Store, _ []string) error {
 			r := projection.NewReader(s.Client())
 			projects, err := r.Projects(ctx, &projection.ProjectFilter{IncludeDeleted: all})
 			if err != nil {
@@ -65,7 +60,7 @@ first, with how many threads each has. Deleted projects are left out unless
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", p.ID, p.Name, p.WorkspaceRoot, count[p.ID], p.CreatedAt.Format(timeLayout), state)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "include deleted projects")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per line")
@@ -89,13 +84,7 @@ prints one JSON object per thread and line.`,
   peon-store threads --project prj-1a2b3c4d5e6f --all
   peon-store threads --json | jq -r .title`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			s, err := a.open(ctx, mustExist)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: a.withStore(mustExist, func(ctx context.Context, s *persistence.Store, _ []string) error {
 			f.IncludeArchived, f.IncludeDeleted = all, all
 			r := projection.NewReader(s.Client())
 			threads, err := r.Threads(ctx, &f)
@@ -115,7 +104,7 @@ prints one JSON object per thread and line.`,
 			}
 			writeThreads(a.stdout, threads, names, all)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&f.ProjectID, "project", "", "only the threads of this project `ID`")
 	cmd.Flags().BoolVar(&all, "all", false, "include archived and deleted threads")
@@ -137,13 +126,7 @@ thread's checkpoints. --json prints the same as one JSON object.`,
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			s, err := a.open(ctx, mustExist)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: a.withStore(mustExist, func(ctx context.Context, s *persistence.Store, args []string) error {
 			r := projection.NewReader(s.Client())
 			d, err := r.Thread(ctx, args[0])
 			if errors.Is(err, projection.ErrNotFound) {
@@ -161,7 +144,7 @@ thread's checkpoints. --json prints the same as one JSON object.`,
 			}
 			writeTranscript(a.stdout, d, names[d.ProjectID], a.wrapWidth())
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the thread as one JSON object")
 	return cmd
