@@ -216,33 +216,20 @@ func BenchmarkPostgresAppendBatch10k(b *testing.B) {
 		}
 		pgEventsPerSec(b, n)
 	})
-	b.Run("raw-insert", func(b *testing.B) {
-		r := openPostgresRaw(b)
-		for b.Loop() {
-			if err := r.insert(ctx, events); err != nil {
-				b.Fatal(err)
+	for _, raw := range []struct {
+		name  string
+		write func(*pgRaw, context.Context, []orchestration.Event) error
+	}{{"raw-insert", (*pgRaw).insert}, {"raw-unnest", (*pgRaw).unnest}, {"raw-copy", (*pgRaw).copy}} {
+		b.Run(raw.name, func(b *testing.B) {
+			r := openPostgresRaw(b)
+			for b.Loop() {
+				if err := raw.write(r, ctx, events); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-		pgEventsPerSec(b, n)
-	})
-	b.Run("raw-unnest", func(b *testing.B) {
-		r := openPostgresRaw(b)
-		for b.Loop() {
-			if err := r.unnest(ctx, events); err != nil {
-				b.Fatal(err)
-			}
-		}
-		pgEventsPerSec(b, n)
-	})
-	b.Run("raw-copy", func(b *testing.B) {
-		r := openPostgresRaw(b)
-		for b.Loop() {
-			if err := r.copy(ctx, events); err != nil {
-				b.Fatal(err)
-			}
-		}
-		pgEventsPerSec(b, n)
-	})
+			pgEventsPerSec(b, n)
+		})
+	}
 }
 
 // BenchmarkPostgresAppendSingle appends one event per transaction.

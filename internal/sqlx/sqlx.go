@@ -35,15 +35,6 @@ func Dollar(query string) string {
 	return b.String()
 }
 
-// Bind returns query with placeholders for the dialect ("sqlite" or
-// "postgres").
-func Bind(dialect, query string) string {
-	if dialect == "postgres" {
-		return Dollar(query)
-	}
-	return query
-}
-
 // QueryInt64 runs a query that returns one integer (no row or NULL read
 // as 0).
 func QueryInt64(ctx context.Context, q Querier, query string, args ...any) (int64, error) {
