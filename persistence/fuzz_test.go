@@ -34,8 +34,11 @@ func FuzzParseDSN(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, dsn string) {
 		target, err := persistence.ParseDSN(dsn)
+		// Only a URL (scheme://…) other than sqlite:// has user info; any
+		// other input is a file path, whose text an error may show as is
+		// ("//:0@#0" is a path, not a scheme-relative URL with a password).
 		secret := ""
-		if !strings.HasPrefix(dsn, "sqlite://") { // what follows is a path, not a URL's user info
+		if scheme, _, ok := strings.Cut(dsn, "://"); ok && scheme != "" && scheme != "sqlite" {
 			secret = urlPassword(dsn)
 		}
 		if err != nil {
@@ -120,6 +123,7 @@ func TestParseDSN(t *testing.T) {
 		"sqlite://":            `open "sqlite://": no file path after sqlite://`,
 		"sqlite:// ":           `open " ": empty database path`, // FuzzParseDSN
 		"a?b":                  `open "a?b": a SQLite path may not contain '?', '#' or NUL`,
+		"//:0@#0":              `open "//:0@#0": a SQLite path may not contain '?', '#' or NUL`, // a path, not a URL: shown as given
 		"sqlite://a#b":         `open "a#b": a SQLite path may not contain '?', '#' or NUL`,
 		"sqlite://a\x00b":      `open "a\x00b": a SQLite path may not contain '?', '#' or NUL`,
 		"file:peon.db":         `open "file:peon.db": SQLite URIs (file:…) are not supported; give a plain path, sqlite://<path> or :memory:`,
