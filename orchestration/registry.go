@@ -8,6 +8,13 @@ import (
 	"slices"
 )
 
+// SchemaVersion is the payload version every event type is written with
+// (the events.schema_version column). When a type's payload changes in a
+// way old readers cannot follow, its version moves on and an upcaster
+// turns older payloads into the new shape; until then a payload of any
+// other version was written by a newer build and is not read as this one.
+const SchemaVersion = 1
+
 // ErrUnknownType is returned by Decode for a type name that is not in the
 // catalogue.
 var ErrUnknownType = errors.New("unknown event type")

@@ -194,7 +194,7 @@ func (s *Store) appendIn(ctx context.Context, tx querier, b *batch) (recs []Reco
 			StreamID:      st,
 			StreamVersion: versions[st],
 			Type:          e.EventType(),
-			SchemaVersion: 1,
+			SchemaVersion: orchestration.SchemaVersion,
 			Event:         e,
 			OccurredAt:    e.OccurredAt(),
 			RecordedAt:    now,

@@ -270,18 +270,22 @@ func TestBadStoredRows(t *testing.T) {
 		10: {orchestration.TypeMessageAdded, `{"thread_id":"t1","turn_id":"u","message_id":"m","role":"robot","at":"2026-11-28T09:00:00Z"}`, `stored message.added is not valid: field "role" is "robot"`},
 		11: {orchestration.TypeThreadRenamed, `{"thread_id":"t1","title":"no time"}`, `stored thread.renamed is not valid: field "at" is not set`},
 		12: {orchestration.TypeThreadRenamed, `{"thread_id":"t2","title":"elsewhere","at":"2026-11-28T09:00:00Z"}`, "stored in stream thread:t1, but the event belongs to thread:t2"},
+		// A payload version this build does not know, though it decodes.
+		13: {orchestration.TypeThreadRenamed, `{"thread_id":"t1","title":"from the future","at":"2026-11-28T09:00:00Z"}`, "schema_version 2: this build reads version 1 (written by a newer peon?)"},
 	}
-	for seq := int64(4); seq <= 12; seq++ {
+	for seq := int64(4); seq <= 13; seq++ {
 		plantRow(t, path, seq, "thread:t1", seq-2, bad[seq].typ, bad[seq].payload)
 	}
+	_, err = rawDB(t, path).Exec("UPDATE events SET schema_version = 2 WHERE sequence = 13")
+	require.NoError(t, err)
 
 	s, err = persistence.OpenDir(ctx, dir)
 	require.NoError(t, err, "undecodable rows do not stop the store from opening")
 	defer s.Close()
 	recs, err := s.Append(ctx, nil, orchestration.ThreadRenamed{ThreadID: "t1", Title: "after", At: persistencetest.T0})
 	require.NoError(t, err)
-	require.Equal(t, int64(13), recs[0].Sequence)
-	require.Equal(t, int64(11), recs[0].StreamVersion)
+	require.Equal(t, int64(14), recs[0].Sequence)
+	require.Equal(t, int64(12), recs[0].StreamVersion)
 
 	check := func(t *testing.T, seq func(func(persistence.Recorded, error) bool), wantSeqs []int64) {
 		var got []int64
@@ -303,10 +307,10 @@ func TestBadStoredRows(t *testing.T) {
 		}
 		require.Equal(t, wantSeqs, got)
 	}
-	t.Run("ReplayAll", func(t *testing.T) { check(t, s.ReplayAll(ctx), []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}) })
-	t.Run("ReplayFrom", func(t *testing.T) { check(t, s.ReplayFrom(ctx, 5), []int64{5, 6, 7, 8, 9, 10, 11, 12, 13}) })
+	t.Run("ReplayAll", func(t *testing.T) { check(t, s.ReplayAll(ctx), []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}) })
+	t.Run("ReplayFrom", func(t *testing.T) { check(t, s.ReplayFrom(ctx, 5), []int64{5, 6, 7, 8, 9, 10, 11, 12, 13, 14}) })
 	t.Run("ReadStream", func(t *testing.T) {
-		check(t, s.ReadStream(ctx, "thread:t1", 1), []int64{3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13})
+		check(t, s.ReadStream(ctx, "thread:t1", 1), []int64{3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14})
 	})
 	t.Run("Subscribe", func(t *testing.T) {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -319,13 +323,13 @@ func TestBadStoredRows(t *testing.T) {
 				require.NoError(t, err)
 			}
 			got = append(got, rec.Sequence)
-			if rec.Sequence == 13 {
+			if rec.Sequence == 14 {
 				break
 			}
 		}
-		require.Equal(t, []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}, got)
+		require.Equal(t, []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}, got)
 	})
-	t.Run("Verify", func(t *testing.T) { verifyReportsDecodeErrors(t, ctx, s, []int64{4, 5, 6, 7, 8, 9, 10, 11, 12}) })
+	t.Run("Verify", func(t *testing.T) { verifyReportsDecodeErrors(t, ctx, s, []int64{4, 5, 6, 7, 8, 9, 10, 11, 12, 13}) })
 }
 
 // TestBadMigrationDir: a migration directory whose files do not match its

@@ -17,7 +17,8 @@ import (
 // these keys in this order, and a newline:
 //
 //	{"sequence":1,"event_id":"…","stream":"project:p1","version":1,
-//	 "type":"project.created","occurred_at":"2026-01-05T09:00:00Z",
+//	 "type":"project.created","schema_version":1,
+//	 "occurred_at":"2026-01-05T09:00:00Z",
 //	 "recorded_at":"2026-01-05T09:00:00.123456Z","command_id":null,
 //	 "correlation_id":null,"causation_id":null,"data":{…}}
 //
@@ -46,6 +47,8 @@ func AppendJSONL(dst []byte, rec *Recorded) ([]byte, error) {
 	dst = strconv.AppendInt(dst, rec.StreamVersion, 10)
 	dst = append(dst, `,"type":`...)
 	dst = appendJSONString(dst, rec.Type)
+	dst = append(dst, `,"schema_version":`...)
+	dst = strconv.AppendInt(dst, int64(rec.SchemaVersion), 10)
 	dst = append(dst, `,"occurred_at":"`...)
 	dst = rec.OccurredAt.UTC().AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, `","recorded_at":"`...)

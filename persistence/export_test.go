@@ -45,10 +45,11 @@ func TestExport(t *testing.T) {
 		for sc.Scan() {
 			var line map[string]json.RawMessage
 			require.NoError(t, json.Unmarshal(sc.Bytes(), &line))
-			for _, k := range []string{"sequence", "event_id", "stream", "version", "type", "occurred_at", "recorded_at", "command_id", "correlation_id", "causation_id", "data"} {
+			for _, k := range []string{"sequence", "event_id", "stream", "version", "type", "schema_version", "occurred_at", "recorded_at", "command_id", "correlation_id", "causation_id", "data"} {
 				require.Contains(t, line, k)
 			}
-			require.Len(t, line, 11)
+			require.Len(t, line, 12)
+			require.Equal(t, "1", string(line["schema_version"]))
 			seq++
 			require.Equal(t, fmt.Sprint(seq), string(line["sequence"]))
 			require.Equal(t, "null", string(line["causation_id"]))
@@ -155,7 +156,7 @@ func TestImport(t *testing.T) {
 		s := open(t)
 		_, err := s.Append(t.Context(), nil, persistencetest.Catalogue()[0])
 		require.NoError(t, err)
-		line := `{"sequence":2,"event_id":"0190f4a2-7c3e-7000-8000-000000000001","stream":"project:p1","version":2,"type":"project.renamed","occurred_at":"2026-11-28T09:00:00Z","recorded_at":"2026-11-28T09:00:01Z","command_id":null,"correlation_id":null,"causation_id":null,"data":{"project_id":"p1","name":"n","at":"2026-11-28T09:00:00Z"}}`
+		line := `{"sequence":2,"event_id":"0190f4a2-7c3e-7000-8000-000000000001","stream":"project:p1","version":2,"type":"project.renamed","schema_version":1,"occurred_at":"2026-11-28T09:00:00Z","recorded_at":"2026-11-28T09:00:01Z","command_id":null,"correlation_id":null,"causation_id":null,"data":{"project_id":"p1","name":"n","at":"2026-11-28T09:00:00Z"}}`
 		res, err := s.Import(t.Context(), strings.NewReader(line+"\n"), &persistence.ImportOpts{Force: true})
 		require.NoError(t, err)
 		require.EqualValues(t, 1, res.Events)

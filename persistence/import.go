@@ -66,7 +66,8 @@ const maxImportLine = 2*MaxPayloadBytes + 64<<10
 //
 // Every line is checked before it is stored: a known type whose data
 // decodes and is valid, a stream and occurred_at that agree with the data,
-// a UUID event id, sequences 1, 2, 3… (continuing the store's, with
+// a schema_version this build reads (absent means 1), a UUID event id,
+// sequences 1, 2, 3… (continuing the store's, with
 // Force), strings that are valid UTF-8 without NUL bytes, and each stream's
 // versions 1, 2, 3… (continuing the store's, with Force). The whole import
 // is one transaction: a wrong line (an *ImportError naming it), a
@@ -200,6 +201,7 @@ type exportLine struct {
 	Stream        string          `json:"stream"`
 	Version       *int64          `json:"version"`
 	Type          string          `json:"type"`
+	SchemaVersion *int            `json:"schema_version"`
 	OccurredAt    *time.Time      `json:"occurred_at"`
 	RecordedAt    *time.Time      `json:"recorded_at"`
 	CommandID     *string         `json:"command_id"`
@@ -243,6 +245,9 @@ func (v *importValidator) line(b []byte) (Recorded, error) {
 		return Recorded{}, errors.New(`"type" is missing`)
 	case !orchestration.Known(l.Type):
 		return Recorded{}, fmt.Errorf("unknown event type %q (written by a newer peon?)", l.Type)
+	case l.SchemaVersion != nil && *l.SchemaVersion != orchestration.SchemaVersion:
+		return Recorded{}, fmt.Errorf("schema_version %d of %s: this build reads version %d (exported by a newer peon?)",
+			*l.SchemaVersion, l.Type, orchestration.SchemaVersion)
 	}
 	id, err := uuid.Parse(l.EventID)
 	if err != nil {
@@ -302,7 +307,7 @@ func (v *importValidator) line(b []byte) (Recorded, error) {
 		StreamID:      l.Stream,
 		StreamVersion: *l.Version,
 		Type:          l.Type,
-		SchemaVersion: 1,
+		SchemaVersion: orchestration.SchemaVersion,
 		Event:         e,
 		OccurredAt:    e.OccurredAt(),
 		RecordedAt:    l.RecordedAt.UTC(),

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/peonhq/peon/orchestration"
 	"github.com/peonhq/peon/persistence"
 	"github.com/peonhq/peon/persistence/persistencetest"
 )
@@ -107,6 +108,9 @@ func badImportLines(t *testing.T, d dialectCase) {
 		{"NoData", del("data"), 3, `"data" is missing`},
 		{"NoType", del("type"), 3, `"type" is missing`},
 		{"UnknownType", set("type", "thread.exploded"), 3, `unknown event type "thread.exploded" (written by a newer peon?)`},
+		{"NewerSchemaVersion", set("schema_version", 2), 3, "schema_version 2 of thread.created: this build reads version 1 (exported by a newer peon?)"},
+		{"ZeroSchemaVersion", set("schema_version", 0), 3, "schema_version 0 of thread.created: this build reads version 1"},
+		{"SchemaVersionNotANumber", set("schema_version", "1"), 3, "not an event object: json: cannot unmarshal string"},
 		{"BadEventID", set("event_id", "'; DROP TABLE events; --"), 3, `event_id "'; DROP TABLE events; --" is not a UUID`},
 		{"ZeroSequence", set("sequence", 0), 3, "sequence 0 is not positive"},
 		{"SequenceBackwards", set("sequence", 2), 3, "sequence 2 does not follow 2"},
@@ -166,6 +170,25 @@ func badImportLines(t *testing.T, d dialectCase) {
 		head, err := s.Head(ctx)
 		require.NoError(t, err)
 		require.Zero(t, head)
+	})
+	t.Run("NoSchemaVersionMeansVersion1", func(t *testing.T) {
+		s, err := persistence.Open(ctx, d.newDSN(t))
+		require.NoError(t, err)
+		defer s.Close()
+		lines := exportLines(t)
+		for _, l := range lines {
+			require.EqualValues(t, 1, l["schema_version"], "export writes the payload version")
+			delete(l, "schema_version")
+		}
+		_, err = s.Import(ctx, strings.NewReader(strings.Join(encodeLines(t, lines), "\n")), nil)
+		require.NoError(t, err)
+		n := 0
+		for rec, err := range s.ReplayAll(ctx) {
+			require.NoError(t, err)
+			require.Equal(t, orchestration.SchemaVersion, rec.SchemaVersion)
+			n++
+		}
+		require.Equal(t, len(lines), n)
 	})
 	t.Run("BlankLinesAndCRLFAreFine", func(t *testing.T) {
 		lines := encodeLines(t, exportLines(t))

@@ -113,7 +113,15 @@ func scanRecord(rows *sql.Rows) (r Recorded, derr error, err error) {
 		// A damaged timestamp is this row's problem, not the replay's.
 		timeErr = fmt.Errorf("recorded_at: %w", err)
 	}
-	e, decErr := orchestration.Decode(r.Type, r.Payload)
+	var (
+		e      orchestration.Event
+		decErr error
+	)
+	if r.SchemaVersion != orchestration.SchemaVersion {
+		decErr = fmt.Errorf("schema_version %d: this build reads version %d (written by a newer peon?)", r.SchemaVersion, orchestration.SchemaVersion)
+	} else {
+		e, decErr = orchestration.Decode(r.Type, r.Payload)
+	}
 	if decErr == nil && timeErr != nil {
 		decErr = timeErr
 	} else if decErr == nil {
