@@ -13,6 +13,7 @@ import (
 // to the same bytes again.
 func FuzzImportLine(f *testing.F) {
 	f.Add([]byte(`{"sequence":1,"event_id":"0190f4a2-7c3e-7000-8000-000000000001","stream":"thread:t1","version":1,"type":"message.delta","occurred_at":"2026-11-28T09:00:00Z","recorded_at":"2026-11-28T09:00:01Z","command_id":null,"correlation_id":"c","causation_id":null,"data":{"thread_id":"t1","turn_id":"u","message_id":"m","delta":"a\u2028\"b","at":"2026-11-28T09:00:00Z"}}`))
+	f.Add([]byte(`{"sequence":1,"event_id":"0190f4a2-7c3e-7000-8000-000000000001","stream":"thread:t1","version":1,"type":"message.delta","schema_version":1,"occurred_at":"2026-11-28T09:00:00Z","recorded_at":"2026-11-28T09:00:01Z","command_id":null,"correlation_id":"c","causation_id":null,"data":{"thread_id":"t1","turn_id":"u","message_id":"m","delta":"a\u2028\"b","at":"2026-11-28T09:00:00Z"}}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		for line := range bytes.Lines(in) {
 			v := importValidator{versions: map[string]int64{}}
