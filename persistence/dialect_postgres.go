@@ -2,7 +2,12 @@ package persistence
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"strconv"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // The transaction-scoped advisory locks of PostgreSQL, in the two-key
@@ -15,10 +20,17 @@ import (
 // search_path), before the tables exist; a hash collision only makes two
 // schemas wait for each other.
 const (
-	appendLock    = "SELECT pg_advisory_xact_lock(1885695854, 'events'::regclass::oid::int4)"
+	appendLock    = "SELECT " + appendLockCall
 	migrateLock   = "SELECT pg_advisory_xact_lock(1885695854, hashtext('migrate:' || current_schema()))"
 	notifyChannel = "peon_events"
+
+	appendLockCall = "pg_advisory_xact_lock(1885695854, 'events'::regclass::oid::int4)"
 )
+
+// beginReadCommitted begins the store's own append transactions in the
+// isolation the append lock needs, whatever the server's or the session's
+// default_transaction_isolation.
+const beginReadCommitted = "BEGIN ISOLATION LEVEL READ COMMITTED"
 
 // postgresDialect is the server engine, through pgx's database/sql driver.
 //
@@ -38,6 +50,39 @@ func (postgresDialect) lockAppend(ctx context.Context, tx querier) error {
 	return err
 }
 
+func (postgresDialect) beginAppendSQL() []string { return []string{beginReadCommitted, appendLock} }
+
+// pipeline sends stmts as one pgx batch, one round trip once pgx has
+// prepared them on the connection. The server runs them one after the
+// other, each with a snapshot of its own under READ COMMITTED, and skips
+// those after a failed one.
+func (postgresDialect) pipeline(ctx context.Context, conn *sql.Conn, stmts []pipeStmt) error {
+	return conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("driver connection is a %T, not pgx's", dc)
+		}
+		var b pgx.Batch
+		for _, st := range stmts {
+			b.Queue(st.query, st.args...)
+		}
+		br := c.Conn().SendBatch(ctx, &b)
+		for _, st := range stmts {
+			var err error
+			if st.dest != nil {
+				err = br.QueryRow().Scan(st.dest...)
+			} else {
+				_, err = br.Exec()
+			}
+			if err != nil {
+				br.Close()
+				return fmt.Errorf("%s: %w", st.what, err)
+			}
+		}
+		return br.Close()
+	})
+}
+
 func (postgresDialect) lastSequence(ctx context.Context, tx querier) (int64, error) {
 	return queryInt64(ctx, tx, "SELECT MAX(sequence) FROM events")
 }
@@ -49,6 +94,14 @@ func (postgresDialect) lastSequenceSQL() string { return "(SELECT MAX(sequence) 
 func (postgresDialect) notify(ctx context.Context, tx querier, head int64) error {
 	_, err := tx.ExecContext(ctx, "SELECT pg_notify('"+notifyChannel+"', $1)", strconv.FormatInt(head, 10))
 	return err
+}
+
+// notifyingInsert runs the INSERT as a data-modifying CTE, which runs
+// whether or not the query reads it, beside the pg_notify: one round trip
+// for both. The notification is sent at commit, and not at all on a
+// rollback (to a savepoint too).
+func (postgresDialect) notifyingInsert() (prefix, suffix string) {
+	return "WITH ins AS (", ") SELECT pg_notify('" + notifyChannel + "', ?)"
 }
 
 func (postgresDialect) lockMigrate(ctx context.Context, tx querier) error {

@@ -32,6 +32,8 @@ func (sqliteDialect) lastSequenceSQL() string {
 // notify does nothing: other processes watch PRAGMA data_version.
 func (sqliteDialect) notify(context.Context, querier, int64) error { return nil }
 
+func (sqliteDialect) notifyingInsert() (prefix, suffix string) { return "", "" }
+
 func (sqliteDialect) lockMigrate(context.Context, querier) error { return nil }
 
 // revisionTable is the table as the atlas CLI creates it on SQLite.
