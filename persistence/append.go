@@ -116,7 +116,7 @@ func (s *Store) appendOwnTx(ctx context.Context, b *batch) (recs []Recorded, fre
 	// A plain *sql.Tx, not an ent one: the append runs raw statements only,
 	// and through it they reuse the statements prepared on its connection.
 	s.stmts.warm(ctx, s.db, s.d, b)
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.BeginTx(ctx, s.d.appendTxOptions())
 	if err != nil {
 		return nil, false, fmt.Errorf("append to %s: begin: %w", b.streams[0], err)
 	}
@@ -134,7 +134,9 @@ func (s *Store) appendOwnTx(ctx context.Context, b *batch) (recs []Recorded, fre
 // AppendTx is Append inside a transaction the caller holds: the events and
 // their projection updates commit or roll back with tx. On SQLite, tx must
 // come from this store's Client (its transactions begin IMMEDIATE); do not
-// use the store's own methods while tx is open, use tx.
+// use the store's own methods while tx is open, use tx. On PostgreSQL, tx
+// must be READ COMMITTED, the default: under REPEATABLE READ or
+// SERIALIZABLE, AppendTx writes nothing and returns ErrTxIsolation.
 func (s *Store) AppendTx(ctx context.Context, tx *ent.Tx, opts *AppendOpts, events ...orchestration.Event) ([]Recorded, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed

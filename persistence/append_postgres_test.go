@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/peonhq/peon/ent"
 	"github.com/peonhq/peon/orchestration"
 	"github.com/peonhq/peon/persistence"
 	"github.com/peonhq/peon/persistence/persistencetest"
@@ -240,6 +242,48 @@ func TestPostgresAppendReadsAfterTheLock(t *testing.T) {
 	require.NoError(t, r.err)
 	require.Equal(t, int64(2), r.recs[0].Sequence)
 	require.Equal(t, int64(2), r.recs[0].StreamVersion)
+}
+
+// TestPostgresAppendTxRefusesIsolation gives AppendTx transactions of
+// each isolation level: REPEATABLE READ and SERIALIZABLE are refused with
+// ErrTxIsolation before the lock is taken or anything written, and leave
+// the caller's transaction usable; READ COMMITTED and READ UNCOMMITTED
+// (which PostgreSQL runs as READ COMMITTED) append.
+func TestPostgresAppendTxRefusesIsolation(t *testing.T) {
+	t.Parallel()
+	s, err := persistence.Open(t.Context(), newSchema(t, postgresURL(t)))
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	evs := persistencetest.Catalogue()
+	advisoryLocks := func(tx *ent.Tx) int {
+		var n int
+		queryOne(t, tx, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()", nil, &n)
+		return n
+	}
+	for _, level := range []sql.IsolationLevel{sql.LevelRepeatableRead, sql.LevelSerializable} {
+		tx, err := s.Client().BeginTx(ctx, &sql.TxOptions{Isolation: level})
+		require.NoError(t, err)
+		_, err = s.AppendTx(ctx, tx, nil, evs[0])
+		require.ErrorIs(t, err, persistence.ErrTxIsolation, level.String())
+		require.ErrorContains(t, err, strings.ToUpper(level.String()))
+		// The caller's transaction goes on (an aborted one would refuse
+		// this query), without the append lock.
+		require.Zero(t, advisoryLocks(tx), "%s: the append lock was taken", level)
+		require.NoError(t, tx.Commit())
+	}
+	head, err := s.Head(ctx)
+	require.NoError(t, err)
+	require.Zero(t, head)
+
+	for i, level := range []sql.IsolationLevel{sql.LevelDefault, sql.LevelReadCommitted, sql.LevelReadUncommitted} {
+		tx, err := s.Client().BeginTx(ctx, &sql.TxOptions{Isolation: level})
+		require.NoError(t, err)
+		recs, err := s.AppendTx(ctx, tx, nil, evs[i])
+		require.NoError(t, err, level.String())
+		require.NoError(t, tx.Commit())
+		require.Equal(t, int64(i+1), recs[0].Sequence)
+	}
 }
 
 // TestPostgresAppendNotifies listens on the store's channel: an Append

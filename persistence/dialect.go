@@ -24,8 +24,12 @@ type dialect interface {
 	bind(query string) string
 	// maxArgs is the most bind arguments one statement may carry.
 	maxArgs() int
+	// appendTxOptions are the options of the store's own transactions
+	// that take the append lock (nil for the driver's default).
+	appendTxOptions() *sql.TxOptions
 	// lockAppend serializes appenders for the rest of tx, so that
-	// sequences are taken in commit order.
+	// sequences are taken in commit order. It refuses (ErrTxIsolation) a
+	// transaction whose reads after the lock could be stale.
 	lockAppend(ctx context.Context, tx querier) error
 	// lastSequence returns the highest sequence ever taken, inside the
 	// append lock.

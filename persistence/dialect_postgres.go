@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -27,6 +28,16 @@ const (
 	appendLockCall = "pg_advisory_xact_lock(1885695854, 'events'::regclass::oid::int4)"
 )
 
+// appendLockChecked is appendLock in a transaction that may be the
+// caller's: it reads the transaction's isolation and takes the lock only
+// under READ COMMITTED (or READ UNCOMMITTED, which PostgreSQL runs as READ
+// COMMITTED). Under REPEATABLE READ and SERIALIZABLE the transaction's
+// snapshot is taken at its first statement, which may be before the lock
+// was granted, so the head and versions read after it could be stale.
+const appendLockChecked = "SELECT current_setting('transaction_isolation'), " +
+	"CASE WHEN current_setting('transaction_isolation') IN ('read committed', 'read uncommitted') " +
+	"THEN " + appendLockCall + "::text END"
+
 // beginReadCommitted begins the store's own append transactions in the
 // isolation the append lock needs, whatever the server's or the session's
 // default_transaction_isolation.
@@ -45,9 +56,35 @@ func (postgresDialect) entDialect() string       { return "postgres" }
 func (postgresDialect) bind(query string) string { return bindDollar(query) }
 func (postgresDialect) maxArgs() int             { return 65000 }
 
+func (postgresDialect) appendTxOptions() *sql.TxOptions {
+	return &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+}
+
 func (postgresDialect) lockAppend(ctx context.Context, tx querier) error {
-	_, err := tx.ExecContext(ctx, appendLock)
-	return err
+	rows, err := tx.QueryContext(ctx, appendLockChecked)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var (
+		isolation string
+		locked    sql.NullString
+	)
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	if err := rows.Scan(&isolation, &locked); err != nil {
+		return err
+	}
+	if !locked.Valid {
+		return fmt.Errorf("%w: the transaction is %s; on PostgreSQL an append needs READ COMMITTED "+
+			"(the default: begin it with sql.TxOptions{Isolation: sql.LevelReadCommitted})",
+			ErrTxIsolation, strings.ToUpper(isolation))
+	}
+	return rows.Close()
 }
 
 func (postgresDialect) beginAppendSQL() []string { return []string{beginReadCommitted, appendLock} }
