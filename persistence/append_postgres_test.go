@@ -287,7 +287,7 @@ func TestPostgresAppendTxRefusesIsolation(t *testing.T) {
 }
 
 // TestPostgresAppendNotifies listens on the store's channel: an Append
-// of several INSERTs and a committed AppendTx each notify once, with
+// and a committed AppendTx, of several INSERTs each, notify once, with
 // their head, and an AppendTx rolled back notifies nothing. The channel is
 // per database, so notifications of other tests' stores, which connect
 // under another application_name, are skipped.
@@ -336,8 +336,51 @@ func TestPostgresAppendNotifies(t *testing.T) {
 
 	tx, err = s.Client().Tx(ctx)
 	require.NoError(t, err)
-	_, err = s.AppendTx(ctx, tx, nil, pgBenchEvents("th3", 2)...)
+	_, err = s.AppendTx(ctx, tx, nil, pgBenchEvents("th3", 1202)...) // 3 INSERTs
 	require.NoError(t, err)
 	require.NoError(t, tx.Commit())
-	require.Equal(t, "1203", next(), "the rolled-back AppendTx notified")
+	require.Equal(t, "2403", next(), "the rolled-back AppendTx notified")
+}
+
+// TestPostgresAppendCanceledWhileWaiting cancels an Append that waits for
+// the append lock: it returns the context's error, writes nothing, and
+// leaves no connection in a transaction; the next Append goes on from
+// the holder's commit.
+func TestPostgresAppendCanceledWhileWaiting(t *testing.T) {
+	t.Parallel()
+	dsn := newSchema(t, postgresURL(t))
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	q := u.Query()
+	app := q.Get("search_path")
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	s, err := persistence.Open(t.Context(), u.String())
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	evs := persistencetest.Catalogue()
+
+	holder, err := s.Client().Tx(ctx)
+	require.NoError(t, err)
+	_, err = s.AppendTx(ctx, holder, nil, evs[0])
+	require.NoError(t, err)
+	actx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Append(actx, nil, evs[1])
+		done <- err
+	}()
+	require.Eventually(t, func() bool { return appendWaiters(t, s) == 1 }, 10*time.Second, 5*time.Millisecond)
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	require.NoError(t, holder.Commit())
+
+	recs, err := s.Append(ctx, nil, evs[2])
+	require.NoError(t, err)
+	require.Equal(t, int64(2), recs[0].Sequence)
+	var inTx int
+	queryOne(t, s.Client(), "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state LIKE 'idle in transaction%'",
+		[]any{app}, &inTx)
+	require.Zero(t, inTx)
 }
