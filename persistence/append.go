@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -87,24 +88,17 @@ func (s *Store) Append(ctx context.Context, opts *AppendOpts, events ...orchestr
 	if err != nil || len(b.events) == 0 {
 		return nil, err
 	}
-	if s.serial {
-		s.writeMu.Lock()
-		defer s.writeMu.Unlock()
+	var (
+		recs  []Recorded
+		fresh bool
+	)
+	if p, ok := s.d.(pipeliner); ok {
+		recs, fresh, err = s.appendPipelined(ctx, p, b)
+	} else {
+		recs, fresh, err = s.appendOwnTx(ctx, b)
 	}
-	// A plain *sql.Tx, not an ent one: the append runs raw statements only,
-	// and through it they reuse the statements prepared on its connection.
-	s.stmts.warm(ctx, s.db, s.d, b)
-	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("append to %s: begin: %w", b.streams[0], err)
-	}
-	recs, fresh, err := s.appendIn(ctx, tx, b)
-	if err != nil {
-		tx.Rollback()
 		return nil, err
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("append to %s: commit: %w", b.streams[0], err)
 	}
 	if fresh {
 		s.grew.fire()
@@ -112,10 +106,37 @@ func (s *Store) Append(ctx context.Context, opts *AppendOpts, events ...orchestr
 	return recs, nil
 }
 
+// appendOwnTx is Append in a transaction of its own, one statement at a
+// time.
+func (s *Store) appendOwnTx(ctx context.Context, b *batch) (recs []Recorded, fresh bool, err error) {
+	if s.serial {
+		s.writeMu.Lock()
+		defer s.writeMu.Unlock()
+	}
+	// A plain *sql.Tx, not an ent one: the append runs raw statements only,
+	// and through it they reuse the statements prepared on its connection.
+	s.stmts.warm(ctx, s.db, s.d, b)
+	tx, err := s.db.BeginTx(ctx, s.d.appendTxOptions())
+	if err != nil {
+		return nil, false, fmt.Errorf("append to %s: begin: %w", b.streams[0], err)
+	}
+	recs, fresh, err = s.appendIn(ctx, tx, b)
+	if err != nil {
+		tx.Rollback()
+		return nil, false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, false, fmt.Errorf("append to %s: commit: %w", b.streams[0], err)
+	}
+	return recs, fresh, nil
+}
+
 // AppendTx is Append inside a transaction the caller holds: the events and
 // their projection updates commit or roll back with tx. On SQLite, tx must
 // come from this store's Client (its transactions begin IMMEDIATE); do not
-// use the store's own methods while tx is open, use tx.
+// use the store's own methods while tx is open, use tx. On PostgreSQL, tx
+// must be READ COMMITTED, the default: under REPEATABLE READ or
+// SERIALIZABLE, AppendTx writes nothing and returns ErrTxIsolation.
 func (s *Store) AppendTx(ctx context.Context, tx *ent.Tx, opts *AppendOpts, events ...orchestration.Event) ([]Recorded, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
@@ -158,33 +179,55 @@ func (s *Store) AppendTx(ctx context.Context, tx *ent.Tx, opts *AppendOpts, even
 // appendIn does the work of an append inside tx. fresh is false when the
 // command was stored before and recs are that first append's records.
 func (s *Store) appendIn(ctx context.Context, tx querier, b *batch) (recs []Recorded, fresh bool, err error) {
-	d := s.d
 	wrap := func(what string, err error) error {
 		return fmt.Errorf("append to %s: %s: %w", b.streams[0], what, err)
 	}
-	if err := d.lockAppend(ctx, tx); err != nil {
+	if err := s.d.lockAppend(ctx, tx); err != nil {
 		return nil, false, wrap("lock", err)
 	}
-	if id := b.opts.CommandID; id != "" {
-		prior, err := s.collect(ctx, tx, id)
+	stmts, head := s.headReads(b)
+	for _, st := range stmts {
+		if err := s.stmts.queryRow(ctx, tx, st.query, st.args, st.dest...); err != nil {
+			return nil, false, wrap(st.what, err)
+		}
+	}
+	last, versions, seen := head()
+	if seen {
+		prior, err := s.collect(ctx, tx, b.opts.CommandID)
 		if err != nil {
-			return nil, false, wrap("look up command "+id, err)
+			return nil, false, wrap("look up command "+b.opts.CommandID, err)
 		}
-		if len(prior) > 0 {
-			return prior, false, nil
+		return prior, false, nil
+	}
+	if recs, err = b.number(last, versions); err != nil {
+		return nil, false, err
+	}
+	for _, st := range s.inserts(recs, true) {
+		if _, err := s.stmts.exec(ctx, tx, st.query, st.args...); err != nil {
+			return nil, false, wrap(st.what, err)
 		}
 	}
-	last, versions, err := s.readHead(ctx, tx, b.streams)
-	if err != nil {
-		return nil, false, wrap("read versions", err)
+	projTx := tx
+	if t, ok := tx.(*sql.Tx); ok {
+		projTx = preparedTx{t, &s.stmts}
 	}
+	if err := s.project(ctx, projTx, recs); err != nil {
+		return nil, false, wrap("project", err)
+	}
+	return recs, true, nil
+}
+
+// number checks the expected versions of b against versions, the streams'
+// current ones, and returns its events as records numbered after last.
+// It updates versions.
+func (b *batch) number(last int64, versions map[string]int64) ([]Recorded, error) {
 	for _, st := range b.streams {
 		if want, ok := b.opts.ExpectedVersions[st]; ok && want != versions[st] {
-			return nil, false, &VersionConflictError{Stream: st, Expected: want, Actual: versions[st]}
+			return nil, &VersionConflictError{Stream: st, Expected: want, Actual: versions[st]}
 		}
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	recs = make([]Recorded, len(b.events))
+	recs := make([]Recorded, len(b.events))
 	for i, e := range b.events {
 		st := e.StreamID()
 		versions[st]++
@@ -204,20 +247,7 @@ func (s *Store) appendIn(ctx context.Context, tx querier, b *batch) (recs []Reco
 			Payload:       b.payload[i],
 		}
 	}
-	if err := s.insertEvents(ctx, tx, recs); err != nil {
-		return nil, false, wrap("insert", err)
-	}
-	projTx := tx
-	if t, ok := tx.(*sql.Tx); ok {
-		projTx = preparedTx{t, &s.stmts}
-	}
-	if err := s.project(ctx, projTx, recs); err != nil {
-		return nil, false, wrap("project", err)
-	}
-	if err := d.notify(ctx, tx, recs[len(recs)-1].Sequence); err != nil {
-		return nil, false, wrap("notify", err)
-	}
-	return recs, true, nil
+	return recs, nil
 }
 
 // eventColumns are the columns of events in the order every statement of
@@ -235,8 +265,10 @@ func insertChunk(d dialect, n int) int {
 	return min(n, insertRows, d.maxArgs()/eventArgs)
 }
 
-// insertStatement returns a multi-row INSERT of n events.
-func insertStatement(d dialect, n int) string {
+// insertStatement returns a multi-row INSERT of n events; with notify,
+// one that also notifies when the dialect does (see
+// dialect.notifyingInsert).
+func insertStatement(d dialect, n int, notify bool) string {
 	var sb strings.Builder
 	sb.Grow(64 + len(eventColumns) + n*26)
 	sb.WriteString("INSERT INTO events (" + eventColumns + ") VALUES ")
@@ -246,86 +278,109 @@ func insertStatement(d dialect, n int) string {
 		}
 		sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?)")
 	}
-	return d.bind(sb.String())
+	q := sb.String()
+	if prefix, suffix := d.notifyingInsert(); notify && suffix != "" {
+		q = prefix + q + suffix
+	}
+	return d.bind(q)
 }
 
-// insertEvents writes recs with their sequences as given, in multi-row
-// statements of at most insertRows rows (and the dialect's argument limit).
-func (s *Store) insertEvents(ctx context.Context, q querier, recs []Recorded) error {
+// inserts returns the statements that write recs with their sequences as
+// given: multi-row INSERTs of at most insertRows rows (and the dialect's
+// argument limit). With notify, the last one also notifies other
+// processes of the new head, where the dialect does.
+func (s *Store) inserts(recs []Recorded, notify bool) []pipeStmt {
+	if _, suffix := s.d.notifyingInsert(); suffix == "" {
+		notify = false
+	}
 	per := insertChunk(s.d, len(recs))
-	args := make([]any, 0, per*eventArgs)
+	stmts := make([]pipeStmt, 0, (len(recs)+per-1)/per)
 	for start := 0; start < len(recs); start += per {
 		chunk := recs[start:min(start+per, len(recs))]
-		args = args[:0]
+		lastChunk := start+per >= len(recs)
+		args := make([]any, 0, len(chunk)*eventArgs+1)
 		for i := range chunk {
 			r := &chunk[i]
 			args = append(args, r.Sequence, r.EventID, r.StreamID, r.StreamVersion, r.Type, r.SchemaVersion,
 				string(r.Payload), r.OccurredAt, r.RecordedAt,
 				nullable(r.CommandID), nullable(r.CorrelationID), nullable(r.CausationID))
 		}
-		if _, err := s.stmts.exec(ctx, q, s.stmts.insert(s.d, len(chunk)), args...); err != nil {
+		what := "insert"
+		if notify && lastChunk {
+			args = append(args, strconv.FormatInt(chunk[len(chunk)-1].Sequence, 10))
+			what = "insert and notify"
+		}
+		stmts = append(stmts, pipeStmt{what: what, query: s.stmts.insert(s.d, len(chunk), notify && lastChunk), args: args})
+	}
+	return stmts
+}
+
+// insertEvents writes recs with their sequences as given (see inserts).
+func (s *Store) insertEvents(ctx context.Context, q querier, recs []Recorded) error {
+	for _, st := range s.inserts(recs, false) {
+		if _, err := s.stmts.exec(ctx, q, st.query, st.args...); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// headStreams is how many streams one readHead statement looks up at most.
+// headStreams is how many streams one head read looks up at most.
 const headStreams = 500
 
-// readHead returns, inside the append lock, the last sequence taken and
-// the current version of each stream (0 for a new one), in one statement
-// when the dialect can read the last sequence as an expression and there
-// are at most headStreams streams.
-func (s *Store) readHead(ctx context.Context, q querier, streams []string) (last int64, versions map[string]int64, err error) {
-	versions = make(map[string]int64, len(streams))
-	seqExpr := ""
-	if se, ok := s.d.(lastSequenceExpr); ok {
-		seqExpr = se.lastSequenceSQL()
-	} else if last, err = s.d.lastSequence(ctx, q); err != nil {
-		return 0, nil, err
-	}
-	for start := 0; start < len(streams); start += headStreams {
-		chunk := streams[start:min(start+headStreams, len(streams))]
-		withSeq := start == 0 && seqExpr != ""
-		vals := make([]sql.NullInt64, len(chunk)+1)
-		dest := make([]any, 0, len(vals))
-		args := make([]any, len(chunk))
-		for i, st := range chunk {
-			args[i] = st
-		}
-		if withSeq {
-			dest = append(dest, &vals[len(chunk)])
-		}
-		for i := range chunk {
-			dest = append(dest, &vals[i])
-		}
-		if err := s.stmts.queryRow(ctx, q, s.stmts.head(s.d, len(chunk), withSeq, seqExpr), args, dest...); err != nil {
-			return 0, nil, err
-		}
-		if withSeq {
-			last = vals[len(chunk)].Int64
+// headReads returns the statements that read, inside the append lock,
+// what an append of b checks: the last sequence taken, the current
+// version of each stream (0 for a new one) and whether b's command was
+// stored before. They are one statement unless b has more than
+// headStreams streams. Once their rows are scanned into their dest, head
+// returns what they read.
+func (s *Store) headReads(b *batch) (stmts []pipeStmt, head func() (last int64, versions map[string]int64, seen bool)) {
+	// vals[0] is the last sequence, vals[1] the command (NULL when not
+	// stored), vals[2+i] the version of b.streams[i].
+	vals := make([]sql.NullInt64, 2+len(b.streams))
+	command := b.opts.CommandID != ""
+	for start := 0; start < len(b.streams); start += headStreams {
+		chunk := b.streams[start:min(start+headStreams, len(b.streams))]
+		first := start == 0
+		var dest, args []any
+		if first {
+			dest = append(dest, &vals[0])
+			if command {
+				dest = append(dest, &vals[1])
+				args = append(args, b.opts.CommandID)
+			}
 		}
 		for i, st := range chunk {
-			versions[st] = vals[i].Int64
+			dest = append(dest, &vals[2+start+i])
+			args = append(args, st)
 		}
+		stmts = append(stmts, pipeStmt{
+			what:  "read versions",
+			query: s.stmts.head(s.d, len(chunk), first, first && command),
+			args:  args,
+			dest:  dest,
+		})
 	}
-	return last, versions, nil
+	return stmts, func() (int64, map[string]int64, bool) {
+		versions := make(map[string]int64, len(b.streams))
+		for i, st := range b.streams {
+			versions[st] = vals[2+i].Int64
+		}
+		return vals[0].Int64, versions, vals[1].Valid
+	}
 }
 
-// lastSequenceExpr is implemented by a dialect that can read the last
-// sequence as a scalar expression, which readHead folds into its query.
-type lastSequenceExpr interface {
-	// lastSequenceSQL is an expression with the value of lastSequence.
-	lastSequenceSQL() string
-}
-
-// headStatement returns the query of readHead for n streams.
-func headStatement(d dialect, n int, withSeq bool, seqExpr string) string {
+// headStatement returns a query of headReads for n streams, with the last
+// sequence first when withSeq and then, when command, a column that is 1
+// when the command's events are stored and NULL when not.
+func headStatement(d dialect, n int, withSeq, command bool) string {
 	var sb strings.Builder
 	sb.WriteString("SELECT ")
 	if withSeq {
-		sb.WriteString(seqExpr + ", ")
+		sb.WriteString(d.lastSequenceSQL() + ", ")
+	}
+	if command {
+		sb.WriteString("(SELECT 1 FROM events WHERE command_id = ? LIMIT 1), ")
 	}
 	for i := range n {
 		if i > 0 {

@@ -15,8 +15,8 @@ import (
 // TestAppendStatementShapes appends batches of the sizes and stream counts
 // that take each path of the append's statements: prepared and unprepared
 // shapes, more streams than one head read looks up, and more rows than
-// one INSERT carries, on a private in-memory database (one connection)
-// and on a file.
+// one INSERT carries, on a private in-memory database (one connection),
+// on a file and on PostgreSQL.
 func TestAppendStatementShapes(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
@@ -31,6 +31,8 @@ func TestAppendStatementShapes(t *testing.T) {
 	for name, dsn := range map[string]func(t *testing.T) string{
 		"Memory": func(*testing.T) string { return ":memory:" },
 		"File":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "peon.db") },
+		// Pipelined: several head reads, several INSERTs, in one round trip.
+		"Postgres": func(t *testing.T) string { return newSchema(t, postgresURL(t)) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"context"
+	"database/sql"
 	"slices"
 
 	"github.com/peonhq/peon/internal/sqlx"
@@ -23,18 +24,54 @@ type dialect interface {
 	bind(query string) string
 	// maxArgs is the most bind arguments one statement may carry.
 	maxArgs() int
+	// appendTxOptions are the options of the store's own transactions
+	// that take the append lock (nil for the driver's default).
+	appendTxOptions() *sql.TxOptions
 	// lockAppend serializes appenders for the rest of tx, so that
-	// sequences are taken in commit order.
+	// sequences are taken in commit order. It refuses (ErrTxIsolation) a
+	// transaction whose reads after the lock could be stale.
 	lockAppend(ctx context.Context, tx querier) error
 	// lastSequence returns the highest sequence ever taken, inside the
 	// append lock.
 	lastSequence(ctx context.Context, tx querier) (int64, error)
+	// lastSequenceSQL is lastSequence as a scalar expression, which
+	// readHead folds into its query.
+	lastSequenceSQL() string
 	// notify tells other processes, at commit of tx, that the log grew.
 	notify(ctx context.Context, tx querier, head int64) error
+	// notifyingInsert is what turns an INSERT, written with ? placeholders,
+	// into a statement that also does what notify does: prefix + INSERT +
+	// suffix, with the head as one more argument after the INSERT's. Both
+	// are empty when notify does nothing on this dialect.
+	notifyingInsert() (prefix, suffix string)
 	// revisionTable creates atlas_schema_revisions as the atlas CLI does.
 	revisionTable() string
 	// lockMigrate serializes migrating processes for the rest of tx.
 	lockMigrate(ctx context.Context, tx querier) error
+}
+
+// pipeliner is implemented by a dialect whose driver can send several
+// statements in one round trip. Append then runs in two round trips (see
+// appendPipelined) instead of one per statement.
+type pipeliner interface {
+	// pipeline sends stmts on conn together and reads their results in
+	// order, scanning the one row of each statement that has a dest. At
+	// the first error the statements after it do not run, and pipeline
+	// returns the error, prefixed with its statement's what.
+	pipeline(ctx context.Context, conn *sql.Conn, stmts []pipeStmt) error
+	// beginAppendSQL are the statements that begin an append's
+	// transaction and take the append lock, each one a statement of its
+	// own: a statement sent after them reads with a snapshot taken after
+	// the lock was granted.
+	beginAppendSQL() []string
+}
+
+// pipeStmt is one statement of a pipeline.
+type pipeStmt struct {
+	what  string // what it does, for its error
+	query string // with the dialect's placeholders
+	args  []any
+	dest  []any // where its one row goes; nil for a statement whose rows are not read
 }
 
 // bindDollar rewrites ? into $1, $2, …

@@ -2,7 +2,13 @@ package persistence
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // The transaction-scoped advisory locks of PostgreSQL, in the two-key
@@ -15,10 +21,27 @@ import (
 // search_path), before the tables exist; a hash collision only makes two
 // schemas wait for each other.
 const (
-	appendLock    = "SELECT pg_advisory_xact_lock(1885695854, 'events'::regclass::oid::int4)"
+	appendLock    = "SELECT " + appendLockCall
 	migrateLock   = "SELECT pg_advisory_xact_lock(1885695854, hashtext('migrate:' || current_schema()))"
 	notifyChannel = "peon_events"
+
+	appendLockCall = "pg_advisory_xact_lock(1885695854, 'events'::regclass::oid::int4)"
 )
+
+// appendLockChecked is appendLock in a transaction that may be the
+// caller's: it reads the transaction's isolation and takes the lock only
+// under READ COMMITTED (or READ UNCOMMITTED, which PostgreSQL runs as READ
+// COMMITTED). Under REPEATABLE READ and SERIALIZABLE the transaction's
+// snapshot is taken at its first statement, which may be before the lock
+// was granted, so the head and versions read after it could be stale.
+const appendLockChecked = "SELECT current_setting('transaction_isolation'), " +
+	"CASE WHEN current_setting('transaction_isolation') IN ('read committed', 'read uncommitted') " +
+	"THEN " + appendLockCall + "::text END"
+
+// beginReadCommitted begins the store's own append transactions in the
+// isolation the append lock needs, whatever the server's or the session's
+// default_transaction_isolation.
+const beginReadCommitted = "BEGIN ISOLATION LEVEL READ COMMITTED"
 
 // postgresDialect is the server engine, through pgx's database/sql driver.
 //
@@ -33,9 +56,68 @@ func (postgresDialect) entDialect() string       { return "postgres" }
 func (postgresDialect) bind(query string) string { return bindDollar(query) }
 func (postgresDialect) maxArgs() int             { return 65000 }
 
+func (postgresDialect) appendTxOptions() *sql.TxOptions {
+	return &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+}
+
 func (postgresDialect) lockAppend(ctx context.Context, tx querier) error {
-	_, err := tx.ExecContext(ctx, appendLock)
-	return err
+	rows, err := tx.QueryContext(ctx, appendLockChecked)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var (
+		isolation string
+		locked    sql.NullString
+	)
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	if err := rows.Scan(&isolation, &locked); err != nil {
+		return err
+	}
+	if !locked.Valid {
+		return fmt.Errorf("%w: the transaction is %s; on PostgreSQL an append needs READ COMMITTED "+
+			"(the default: begin it with sql.TxOptions{Isolation: sql.LevelReadCommitted})",
+			ErrTxIsolation, strings.ToUpper(isolation))
+	}
+	return rows.Close()
+}
+
+func (postgresDialect) beginAppendSQL() []string { return []string{beginReadCommitted, appendLock} }
+
+// pipeline sends stmts as one pgx batch, one round trip once pgx has
+// prepared them on the connection. The server runs them one after the
+// other, each with a snapshot of its own under READ COMMITTED, and skips
+// those after a failed one.
+func (postgresDialect) pipeline(ctx context.Context, conn *sql.Conn, stmts []pipeStmt) error {
+	return conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("driver connection is a %T, not pgx's", dc)
+		}
+		var b pgx.Batch
+		for _, st := range stmts {
+			b.Queue(st.query, st.args...)
+		}
+		br := c.Conn().SendBatch(ctx, &b)
+		for _, st := range stmts {
+			var err error
+			if st.dest != nil {
+				err = br.QueryRow().Scan(st.dest...)
+			} else {
+				_, err = br.Exec()
+			}
+			if err != nil {
+				br.Close()
+				return fmt.Errorf("%s: %w", st.what, err)
+			}
+		}
+		return br.Close()
+	})
 }
 
 func (postgresDialect) lastSequence(ctx context.Context, tx querier) (int64, error) {
@@ -49,6 +131,14 @@ func (postgresDialect) lastSequenceSQL() string { return "(SELECT MAX(sequence) 
 func (postgresDialect) notify(ctx context.Context, tx querier, head int64) error {
 	_, err := tx.ExecContext(ctx, "SELECT pg_notify('"+notifyChannel+"', $1)", strconv.FormatInt(head, 10))
 	return err
+}
+
+// notifyingInsert runs the INSERT as a data-modifying CTE, which runs
+// whether or not the query reads it, beside the pg_notify: one round trip
+// for both. The notification is sent at commit, and not at all on a
+// rollback (to a savepoint too).
+func (postgresDialect) notifyingInsert() (prefix, suffix string) {
+	return "WITH ins AS (", ") SELECT pg_notify('" + notifyChannel + "', ?)"
 }
 
 func (postgresDialect) lockMigrate(ctx context.Context, tx querier) error {

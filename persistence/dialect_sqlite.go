@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"context"
+	"database/sql"
 )
 
 // sqliteDialect is the embedded engine, through modernc.org/sqlite.
@@ -15,6 +16,10 @@ func (sqliteDialect) bind(query string) string { return query }
 
 // maxArgs stays under SQLITE_MAX_VARIABLE_NUMBER (32,766).
 func (sqliteDialect) maxArgs() int { return 32000 }
+
+// appendTxOptions is nil: the DSN's _txlock makes every transaction
+// IMMEDIATE, and SQLite transactions are serializable.
+func (sqliteDialect) appendTxOptions() *sql.TxOptions { return nil }
 
 func (sqliteDialect) lockAppend(context.Context, querier) error { return nil }
 
@@ -31,6 +36,8 @@ func (sqliteDialect) lastSequenceSQL() string {
 
 // notify does nothing: other processes watch PRAGMA data_version.
 func (sqliteDialect) notify(context.Context, querier, int64) error { return nil }
+
+func (sqliteDialect) notifyingInsert() (prefix, suffix string) { return "", "" }
 
 func (sqliteDialect) lockMigrate(context.Context, querier) error { return nil }
 

@@ -21,6 +21,12 @@ var (
 	ErrMigration = errors.New("migration refused")
 	// ErrNotFound: a read of one row found nothing.
 	ErrNotFound = errors.New("not found")
+	// ErrTxIsolation: AppendTx was given a PostgreSQL transaction under
+	// REPEATABLE READ or SERIALIZABLE. Its snapshot may predate the
+	// append lock, so the head and versions it would read could be stale
+	// (docs/ORDERING.md). Nothing was written and the caller's transaction
+	// is still usable; begin it READ COMMITTED, PostgreSQL's default.
+	ErrTxIsolation = errors.New("transaction isolation refused")
 )
 
 // MaxPayloadBytes is the largest encoded payload one event may have.

@@ -41,7 +41,7 @@ func (s *Store) writeTx(ctx context.Context, fn func(tx *ent.Tx) error) error {
 		s.writeMu.Lock()
 		defer s.writeMu.Unlock()
 	}
-	tx, err := s.client.Tx(ctx)
+	tx, err := s.client.BeginTx(ctx, s.d.appendTxOptions())
 	if err != nil {
 		return err
 	}

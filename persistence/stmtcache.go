@@ -12,7 +12,9 @@ import (
 // prepared on the store's *sql.DB are run in an Append's *sql.Tx through
 // Tx.StmtContext, which reuses the copy already prepared on the
 // transaction's connection. AppendTx runs in the caller's ent transaction,
-// which cannot do that, so there they run unprepared.
+// which cannot do that, so there they run unprepared. On PostgreSQL,
+// Append sends its statements through pgx (see appendPipelined), and pgx
+// prepares and keeps every statement on each connection by itself.
 
 // cachedShapes is up to how many rows (events of an INSERT, streams of a
 // head read) a statement shape is kept, besides the full INSERT chunk.
@@ -27,9 +29,13 @@ type stmtCache struct {
 }
 
 type shape struct {
-	kind    byte // 'i' insert, 'h' head read
-	n       int
-	withSeq bool
+	kind byte // 'i' insert, 'h' head read, 'c' command look-up
+	n    int
+	// For an insert: it also notifies. For a head read: it reads the
+	// last sequence.
+	first bool
+	// For a head read: it reads whether the command is stored.
+	command bool
 }
 
 // text returns the statement of k, built once when the shape is kept.
@@ -50,16 +56,16 @@ func (c *stmtCache) text(k shape, keep bool, build func() string) string {
 	return q
 }
 
-// insert returns the INSERT of n events.
-func (c *stmtCache) insert(d dialect, n int) string {
-	return c.text(shape{kind: 'i', n: n}, n <= cachedShapes || n == insertChunk(d, insertRows),
-		func() string { return insertStatement(d, n) })
+// insert returns the INSERT of n events, notifying with notify.
+func (c *stmtCache) insert(d dialect, n int, notify bool) string {
+	return c.text(shape{kind: 'i', n: n, first: notify}, n <= cachedShapes || n == insertChunk(d, insertRows),
+		func() string { return insertStatement(d, n, notify) })
 }
 
-// head returns the head read of n streams.
-func (c *stmtCache) head(d dialect, n int, withSeq bool, seqExpr string) string {
-	return c.text(shape{kind: 'h', n: n, withSeq: withSeq}, n <= cachedShapes,
-		func() string { return headStatement(d, n, withSeq, seqExpr) })
+// head returns the head read of n streams (see headStatement).
+func (c *stmtCache) head(d dialect, n int, withSeq, command bool) string {
+	return c.text(shape{kind: 'h', n: n, first: withSeq, command: command}, n <= cachedShapes,
+		func() string { return headStatement(d, n, withSeq, command) })
 }
 
 // command returns the look-up of a command's events (see Store.collect).
@@ -74,23 +80,26 @@ func (c *stmtCache) command(d dialect) string {
 // unprepared, and reports its error then.
 func (c *stmtCache) warm(ctx context.Context, db *sql.DB, d dialect, b *batch) {
 	var queries []string
-	if b.opts.CommandID != "" {
+	command := b.opts.CommandID != ""
+	if command {
 		queries = append(queries, c.command(d))
 	}
 	if k := len(b.streams); k <= cachedShapes {
-		seqExpr := ""
-		if se, ok := d.(lastSequenceExpr); ok {
-			seqExpr = se.lastSequenceSQL()
-		}
-		queries = append(queries, c.head(d, k, seqExpr != "", seqExpr))
+		queries = append(queries, c.head(d, k, true, command))
 	}
+	_, suffix := d.notifyingInsert()
+	notify := suffix != ""
 	n := len(b.events)
 	per := insertChunk(d, n)
-	if n/per > 0 && (per <= cachedShapes || per == insertChunk(d, insertRows)) {
-		queries = append(queries, c.insert(d, per))
+	rest := n % per
+	if full := n / per; full > 0 && (per <= cachedShapes || per == insertChunk(d, insertRows)) {
+		queries = append(queries, c.insert(d, per, notify && rest == 0))
+		if notify && rest == 0 && full > 1 {
+			queries = append(queries, c.insert(d, per, false))
+		}
 	}
-	if rest := n % per; rest > 0 && rest <= cachedShapes {
-		queries = append(queries, c.insert(d, rest))
+	if rest > 0 && rest <= cachedShapes {
+		queries = append(queries, c.insert(d, rest, notify))
 	}
 	c.prepareAll(ctx, db, queries)
 }

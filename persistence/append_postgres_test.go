@@ -1,0 +1,386 @@
+package persistence_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/peonhq/peon/ent"
+	"github.com/peonhq/peon/orchestration"
+	"github.com/peonhq/peon/persistence"
+	"github.com/peonhq/peon/persistence/persistencetest"
+)
+
+// flightCounter is a TCP proxy in front of the PostgreSQL server that
+// counts round trips: on each connection, every time the client sends
+// after the server last spoke (or first), the client is starting a new
+// exchange it will wait on. A pipeline of statements sent together is one
+// round trip, as it costs one.
+type flightCounter struct {
+	mu      sync.Mutex
+	flights int
+}
+
+// proxy starts a flightCounter for the server of dsn and returns dsn
+// pointed at it.
+func proxy(t *testing.T, dsn string) (*flightCounter, string) {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	target := u.Host
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	fc := &flightCounter{}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", target)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			wg.Go(func() { fc.serve(client, server) })
+		}
+	})
+	u.Host = ln.Addr().String()
+	return fc, u.String()
+}
+
+// serve copies between client and server until either side closes,
+// counting the client's flights.
+func (fc *flightCounter) serve(client, server net.Conn) {
+	defer client.Close()
+	defer server.Close()
+	var (
+		mu         sync.Mutex
+		clientLast bool // the last bytes on this connection were the client's
+	)
+	pump := func(dst, src net.Conn, fromClient bool) {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				mu.Lock()
+				if fromClient && !clientLast {
+					fc.mu.Lock()
+					fc.flights++
+					fc.mu.Unlock()
+				}
+				clientLast = fromClient
+				mu.Unlock()
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					return
+				}
+				return
+			}
+		}
+	}
+	done := make(chan struct{}, 2)
+	go func() { pump(server, client, true); server.Close(); done <- struct{}{} }()
+	go func() { pump(client, server, false); client.Close(); done <- struct{}{} }()
+	<-done
+	<-done
+}
+
+// count returns the round trips so far.
+func (fc *flightCounter) count() int {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	return fc.flights
+}
+
+// roundTrips runs fn and returns the round trips it cost.
+func (fc *flightCounter) roundTrips(fn func()) int {
+	before := fc.count()
+	fn()
+	return fc.count() - before
+}
+
+// TestPostgresAppendRoundTrips counts the round trips of a single-event
+// Append on PostgreSQL once the statements are prepared: two on a bare
+// log (BEGIN, lock and head read; INSERT with notify and COMMIT), where
+// the statements one at a time took six.
+func TestPostgresAppendRoundTrips(t *testing.T) {
+	t.Parallel()
+	fc, dsn := proxy(t, newSchema(t, postgresURL(t)))
+	ctx := t.Context()
+	evs := persistencetest.Catalogue()
+	for _, tc := range []struct {
+		name string
+		bare bool
+		// plain, with a new command, with a stored command, conflicting;
+		// -1 is not checked
+		want [4]int
+	}{
+		{"Bare", true, [4]int{2, 2, 3, 2}},
+		// Projecting adds the projection statements, which depend on the
+		// event, and a COMMIT of its own. An append that writes nothing
+		// projects nothing.
+		{"Projected", false, [4]int{-1, -1, 3, 2}},
+	} {
+		s, err := persistence.OpenWith(ctx, dsn, &persistence.Options{NoProjections: tc.bare})
+		require.NoError(t, err)
+		t.Cleanup(func() { s.Close() })
+		append1 := func(opts *persistence.AppendOpts, e orchestration.Event) error {
+			_, err := s.Append(ctx, opts, e)
+			return err
+		}
+		cmd := func(id string) *persistence.AppendOpts {
+			return &persistence.AppendOpts{CommandID: tc.name + id}
+		}
+		// Warm up: pgx prepares each statement on its first use.
+		for i := range 3 {
+			require.NoError(t, append1(cmd(fmt.Sprint("warm", i)), evs[0]))
+			require.NoError(t, append1(cmd(fmt.Sprint("warm", i)), evs[0]))
+			require.NoError(t, append1(nil, evs[1]))
+			require.NoError(t, append1(nil, evs[2]))
+		}
+		var got [4]int
+		got[0] = fc.roundTrips(func() { err = append1(nil, evs[2]) })
+		require.NoError(t, err)
+		got[1] = fc.roundTrips(func() { err = append1(cmd("c"), evs[3]) })
+		require.NoError(t, err)
+		got[2] = fc.roundTrips(func() { err = append1(cmd("c"), evs[3]) })
+		require.NoError(t, err)
+		got[3] = fc.roundTrips(func() {
+			err = append1(&persistence.AppendOpts{ExpectedVersions: map[string]int64{evs[4].StreamID(): 7}}, evs[4])
+		})
+		require.ErrorIs(t, err, persistence.ErrVersionConflict)
+		t.Logf("%s: round trips of a plain append, a new command, a stored command, a conflict: %v", tc.name, got)
+		for i, w := range tc.want {
+			if w < 0 {
+				got[i] = w
+			}
+		}
+		require.Equal(t, tc.want, got, "%s: round trips of a plain append, a new command, a stored command, a conflict", tc.name)
+	}
+}
+
+// appendWaiters counts the appenders waiting for the append lock of the
+// events table of s's schema.
+func appendWaiters(t *testing.T, s *persistence.Store) int {
+	t.Helper()
+	var n int
+	queryOne(t, s.Client(), "SELECT count(*) FROM pg_locks "+
+		"WHERE locktype = 'advisory' AND classid = 1885695854 AND objid = 'events'::regclass::oid AND NOT granted", nil, &n)
+	return n
+}
+
+// queryOne runs query in q and scans its one row into dest.
+func queryOne(t *testing.T, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, query string, args []any, dest ...any) {
+	t.Helper()
+	rows, err := q.QueryContext(t.Context(), query, args...)
+	require.NoError(t, err)
+	defer rows.Close()
+	require.True(t, rows.Next(), "no row: %v", rows.Err())
+	require.NoError(t, rows.Scan(dest...))
+	require.NoError(t, rows.Close())
+}
+
+// TestPostgresAppendReadsAfterTheLock holds the append lock in an AppendTx
+// while an Append waits for it, then commits: the Append must read the
+// head and the stream's version as they are after that commit, not as
+// they were when it started waiting. It would fail if the reads shared a
+// statement, and so a snapshot, with the lock, or ran under the
+// snapshot of a REPEATABLE READ or SERIALIZABLE transaction: the session
+// default is SERIALIZABLE here, which Append must not inherit.
+func TestPostgresAppendReadsAfterTheLock(t *testing.T) {
+	t.Parallel()
+	dsn := newSchema(t, postgresURL(t))
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("default_transaction_isolation", "serializable")
+	u.RawQuery = q.Encode()
+	s, err := persistence.Open(t.Context(), u.String())
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	evs := persistencetest.Catalogue() // 0 and 1 are both in project:p1
+
+	holder, err := s.Client().BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	require.NoError(t, err)
+	_, err = s.AppendTx(ctx, holder, nil, evs[0])
+	require.NoError(t, err)
+
+	type result struct {
+		recs []persistence.Recorded
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		recs, err := s.Append(ctx, &persistence.AppendOpts{ExpectedVersions: map[string]int64{evs[1].StreamID(): 1}}, evs[1])
+		done <- result{recs, err}
+	}()
+	require.Eventually(t, func() bool { return appendWaiters(t, s) == 1 }, 10*time.Second, 5*time.Millisecond,
+		"the Append never waited for the lock")
+	require.NoError(t, holder.Commit())
+	r := <-done
+	require.NoError(t, r.err)
+	require.Equal(t, int64(2), r.recs[0].Sequence)
+	require.Equal(t, int64(2), r.recs[0].StreamVersion)
+}
+
+// TestPostgresAppendTxRefusesIsolation gives AppendTx transactions of
+// each isolation level: REPEATABLE READ and SERIALIZABLE are refused with
+// ErrTxIsolation before the lock is taken or anything written, and leave
+// the caller's transaction usable; READ COMMITTED and READ UNCOMMITTED
+// (which PostgreSQL runs as READ COMMITTED) append.
+func TestPostgresAppendTxRefusesIsolation(t *testing.T) {
+	t.Parallel()
+	s, err := persistence.Open(t.Context(), newSchema(t, postgresURL(t)))
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	evs := persistencetest.Catalogue()
+	advisoryLocks := func(tx *ent.Tx) int {
+		var n int
+		queryOne(t, tx, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()", nil, &n)
+		return n
+	}
+	for _, level := range []sql.IsolationLevel{sql.LevelRepeatableRead, sql.LevelSerializable} {
+		tx, err := s.Client().BeginTx(ctx, &sql.TxOptions{Isolation: level})
+		require.NoError(t, err)
+		_, err = s.AppendTx(ctx, tx, nil, evs[0])
+		require.ErrorIs(t, err, persistence.ErrTxIsolation, level.String())
+		require.ErrorContains(t, err, strings.ToUpper(level.String()))
+		// The caller's transaction goes on (an aborted one would refuse
+		// this query), without the append lock.
+		require.Zero(t, advisoryLocks(tx), "%s: the append lock was taken", level)
+		require.NoError(t, tx.Commit())
+	}
+	head, err := s.Head(ctx)
+	require.NoError(t, err)
+	require.Zero(t, head)
+
+	for i, level := range []sql.IsolationLevel{sql.LevelDefault, sql.LevelReadCommitted, sql.LevelReadUncommitted} {
+		tx, err := s.Client().BeginTx(ctx, &sql.TxOptions{Isolation: level})
+		require.NoError(t, err)
+		recs, err := s.AppendTx(ctx, tx, nil, evs[i])
+		require.NoError(t, err, level.String())
+		require.NoError(t, tx.Commit())
+		require.Equal(t, int64(i+1), recs[0].Sequence)
+	}
+}
+
+// TestPostgresAppendNotifies listens on the store's channel: an Append
+// and a committed AppendTx, of several INSERTs each, notify once, with
+// their head, and an AppendTx rolled back notifies nothing. The channel is
+// per database, so notifications of other tests' stores, which connect
+// under another application_name, are skipped.
+func TestPostgresAppendNotifies(t *testing.T) {
+	t.Parallel()
+	dsn := newSchema(t, postgresURL(t))
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	q := u.Query()
+	app := q.Get("search_path")
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	dsn = u.String()
+	s, err := persistence.OpenWith(t.Context(), dsn, &persistence.Options{NoProjections: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	l, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close(context.Background()) })
+	_, err = l.Exec(ctx, "LISTEN peon_events")
+	require.NoError(t, err)
+	next := func() string {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		for {
+			n, err := l.WaitForNotification(wctx)
+			require.NoError(t, err)
+			var name string
+			queryOne(t, s.Client(), "SELECT coalesce(max(application_name), '') FROM pg_stat_activity WHERE pid = $1", []any{n.PID}, &name)
+			if name == app {
+				return n.Payload
+			}
+		}
+	}
+
+	_, err = s.Append(ctx, nil, pgBenchEvents("th1", 1201)...) // 3 INSERTs
+	require.NoError(t, err)
+	require.Equal(t, "1201", next())
+
+	tx, err := s.Client().Tx(ctx)
+	require.NoError(t, err)
+	_, err = s.AppendTx(ctx, tx, nil, pgBenchEvents("th2", 1)...)
+	require.NoError(t, err)
+	require.NoError(t, tx.Rollback())
+
+	tx, err = s.Client().Tx(ctx)
+	require.NoError(t, err)
+	_, err = s.AppendTx(ctx, tx, nil, pgBenchEvents("th3", 1202)...) // 3 INSERTs
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit())
+	require.Equal(t, "2403", next(), "the rolled-back AppendTx notified")
+}
+
+// TestPostgresAppendCanceledWhileWaiting cancels an Append that waits for
+// the append lock: it returns the context's error, writes nothing, and
+// leaves no connection in a transaction; the next Append goes on from
+// the holder's commit.
+func TestPostgresAppendCanceledWhileWaiting(t *testing.T) {
+	t.Parallel()
+	dsn := newSchema(t, postgresURL(t))
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	q := u.Query()
+	app := q.Get("search_path")
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	s, err := persistence.Open(t.Context(), u.String())
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	evs := persistencetest.Catalogue()
+
+	holder, err := s.Client().Tx(ctx)
+	require.NoError(t, err)
+	_, err = s.AppendTx(ctx, holder, nil, evs[0])
+	require.NoError(t, err)
+	actx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Append(actx, nil, evs[1])
+		done <- err
+	}()
+	require.Eventually(t, func() bool { return appendWaiters(t, s) == 1 }, 10*time.Second, 5*time.Millisecond)
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	require.NoError(t, holder.Commit())
+
+	recs, err := s.Append(ctx, nil, evs[2])
+	require.NoError(t, err)
+	require.Equal(t, int64(2), recs[0].Sequence)
+	var inTx int
+	queryOne(t, s.Client(), "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state LIKE 'idle in transaction%'",
+		[]any{app}, &inTx)
+	require.Zero(t, inTx)
+}
