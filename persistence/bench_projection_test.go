@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,7 +20,11 @@ import (
 // sessionMix returns n events of a realistic agent session: per turn a
 // user message, an assistant reply streamed as many deltas, a completion
 // and a checkpoint, over several threads. About 90% are message.delta.
-func sessionMix(n int) []orchestration.Event {
+func sessionMix(n int) []orchestration.Event { return paddedSessionMix(n, "") }
+
+// paddedSessionMix is sessionMix with pad appended to every delta, for
+// long message texts.
+func paddedSessionMix(n int, pad string) []orchestration.Event {
 	at := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
 	evs := []orchestration.Event{orchestration.ProjectCreated{ProjectID: "p", Name: "bench", WorkspaceRoot: "/w", At: at}}
 	for t := 0; len(evs) < n; t++ {
@@ -33,7 +38,7 @@ func sessionMix(n int) []orchestration.Event {
 			orchestration.MessageAdded{ThreadID: th, TurnID: turn, MessageID: user, Role: orchestration.RoleUser, Text: "please fix the failing test in persistence", At: at},
 			orchestration.MessageAdded{ThreadID: th, TurnID: turn, MessageID: asst, Role: orchestration.RoleAssistant, Streaming: true, At: at})
 		for d := range 60 {
-			evs = append(evs, orchestration.MessageDelta{ThreadID: th, TurnID: turn, MessageID: asst, Delta: fmt.Sprintf("token%d ", d), At: at})
+			evs = append(evs, orchestration.MessageDelta{ThreadID: th, TurnID: turn, MessageID: asst, Delta: fmt.Sprintf("token%d ", d) + pad, At: at})
 		}
 		evs = append(evs,
 			orchestration.MessageCompleted{ThreadID: th, TurnID: turn, MessageID: asst, At: at},
@@ -80,36 +85,43 @@ func benchProjectedAppend(b *testing.B, open func(*testing.B, *persistence.Optio
 	}
 }
 
-// BenchmarkRebuild rebuilds the projections of a session of 100,000 events
-// (1,000,000 with PEON_BENCH_LARGE=1) and reports events/s and the peak Go
-// heap seen during the rebuild.
-func BenchmarkRebuild(b *testing.B) {
-	n := 100_000
+// benchN is the length of the logs of BenchmarkRebuild and
+// BenchmarkVerify: 100,000 events, 1,000,000 with PEON_BENCH_LARGE=1.
+func benchN() int {
 	if os.Getenv("PEON_BENCH_LARGE") != "" {
-		n = 1_000_000
+		return 1_000_000
 	}
+	return 100_000
+}
+
+// sessionStore writes evs to a new file database without projections
+// and reopens it with opts.
+func sessionStore(b *testing.B, evs []orchestration.Event, opts *persistence.Options) *persistence.Store {
 	ctx := context.Background()
 	path := filepath.Join(b.TempDir(), "peon.db")
 	s, err := persistence.OpenWith(ctx, path, &persistence.Options{NoProjections: true})
 	require.NoError(b, err)
-	evs := sessionMix(n)
 	for len(evs) > 0 {
 		k := min(len(evs), 10_000)
 		_, err := s.Append(ctx, nil, evs[:k]...)
 		require.NoError(b, err)
 		evs = evs[k:]
 	}
-	evs = nil
 	require.NoError(b, s.Close())
-	s, err = persistence.OpenWith(ctx, path, &persistence.Options{NoProjections: true})
+	s, err = persistence.OpenWith(ctx, path, opts)
 	require.NoError(b, err)
-	defer s.Close()
+	b.Cleanup(func() { s.Close() })
+	return s
+}
 
+// peakHeapMiB runs fn and returns the highest Go heap in use
+// (MemStats.HeapInuse) sampled every 20 ms meanwhile, in MiB.
+func peakHeapMiB(fn func()) float64 {
 	runtime.GC()
 	var peak atomic.Uint64
 	stop := make(chan struct{})
 	done := make(chan struct{})
-	go func() { // sample the heap while rebuilding
+	go func() {
 		defer close(done)
 		var m runtime.MemStats
 		for {
@@ -124,11 +136,39 @@ func BenchmarkRebuild(b *testing.B) {
 			}
 		}
 	}()
-	for b.Loop() {
-		require.NoError(b, s.Rebuild(ctx, nil))
-	}
+	fn()
 	close(stop)
 	<-done
+	return float64(peak.Load()) / (1 << 20)
+}
+
+// BenchmarkRebuild rebuilds the projections of a session of benchN events
+// and reports events/s and the peak Go heap seen during the rebuild.
+func BenchmarkRebuild(b *testing.B) {
+	n := benchN()
+	s := sessionStore(b, sessionMix(n), &persistence.Options{NoProjections: true})
+	peak := peakHeapMiB(func() {
+		for b.Loop() {
+			require.NoError(b, s.Rebuild(context.Background(), nil))
+		}
+	})
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
+	b.ReportMetric(peak, "peak-heap-MiB")
+}
+
+// BenchmarkVerify verifies a sound store of benchN events whose assistant
+// replies are long (60 deltas of about 200 bytes: 12 KB a message), and
+// reports events/s and the peak Go heap seen during Verify.
+func BenchmarkVerify(b *testing.B) {
+	n := benchN()
+	s := sessionStore(b, paddedSessionMix(n, strings.Repeat("x", 192)), nil)
+	peak := peakHeapMiB(func() {
+		for b.Loop() {
+			r, err := s.Verify(context.Background())
+			require.NoError(b, err)
+			require.True(b, r.OK(), "%v", r.Problems)
+		}
+	})
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(peak, "peak-heap-MiB")
 }

@@ -3,7 +3,6 @@ package persistence
 import (
 	"context"
 	"database/sql"
-	"slices"
 
 	"github.com/peonhq/peon/internal/sqlx"
 )
@@ -48,6 +47,16 @@ type dialect interface {
 	revisionTable() string
 	// lockMigrate serializes migrating processes for the rest of tx.
 	lockMigrate(ctx context.Context, tx querier) error
+	// createShadow creates shadow, an empty temporary table with the
+	// columns and column types of table, that the end of tx drops.
+	createShadow(ctx context.Context, tx querier, table, shadow string) error
+	// distinct is a condition that holds when the values of a and b
+	// differ, NULL counting as a value; values that it finds the same
+	// render as the same text.
+	distinct(a, b string) string
+	// byteOrder is the COLLATE clause that orders text by its bytes, as
+	// Go compares strings.
+	byteOrder() string
 }
 
 // pipeliner is implemented by a dialect whose driver can send several
@@ -80,14 +89,4 @@ func bindDollar(query string) string { return sqlx.Dollar(query) }
 // queryInt64 runs a query that returns one integer (NULL reads as 0).
 func queryInt64(ctx context.Context, q querier, query string, args ...any) (int64, error) {
 	return sqlx.QueryInt64(ctx, q, query, args...)
-}
-
-// sortedKeys returns the keys of m in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

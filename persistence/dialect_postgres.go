@@ -146,6 +146,23 @@ func (postgresDialect) lockMigrate(ctx context.Context, tx querier) error {
 	return err
 }
 
+// createShadow copies table's columns with LIKE. A rollback drops the
+// table with the rest of the transaction, a commit through ON COMMIT DROP.
+func (postgresDialect) createShadow(ctx context.Context, tx querier, table, shadow string) error {
+	_, err := tx.ExecContext(ctx, "CREATE TEMP TABLE "+shadow+" (LIKE "+table+") ON COMMIT DROP")
+	return err
+}
+
+// distinct compares the values as text: json has no equality operator,
+// and text is how Verify reports them.
+func (postgresDialect) distinct(a, b string) string {
+	return a + "::text IS DISTINCT FROM " + b + "::text"
+}
+
+// byteOrder names the C collation, which compares bytes whatever the
+// database's locale.
+func (postgresDialect) byteOrder() string { return ` COLLATE "C"` }
+
 // revisionTable is the table as the atlas CLI creates it on PostgreSQL.
 func (postgresDialect) revisionTable() string {
 	return `CREATE TABLE IF NOT EXISTS "atlas_schema_revisions" (` +

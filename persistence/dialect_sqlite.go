@@ -3,6 +3,7 @@ package persistence
 import (
 	"context"
 	"database/sql"
+	"strings"
 )
 
 // sqliteDialect is the embedded engine, through modernc.org/sqlite.
@@ -38,6 +39,36 @@ func (sqliteDialect) lastSequenceSQL() string {
 func (sqliteDialect) notify(context.Context, querier, int64) error { return nil }
 
 func (sqliteDialect) notifyingInsert() (prefix, suffix string) { return "", "" }
+
+// createShadow declares each column with the type of table's: modernc
+// reads a datetime column as time.Time by its declared type, which CREATE
+// TABLE AS SELECT would lose. A rollback drops the table with the rest of
+// the transaction.
+func (sqliteDialect) createShadow(ctx context.Context, tx querier, table, shadow string) error {
+	rows, err := tx.QueryContext(ctx, "SELECT name, type FROM pragma_table_info(?) ORDER BY cid", table)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var cols []string
+	for rows.Next() {
+		var name, typ string
+		if err := rows.Scan(&name, &typ); err != nil {
+			return err
+		}
+		cols = append(cols, `"`+name+`" `+typ)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, "CREATE TEMP TABLE "+shadow+" ("+strings.Join(cols, ", ")+")")
+	return err
+}
+
+func (sqliteDialect) distinct(a, b string) string { return a + " IS NOT " + b }
+
+// byteOrder is empty: SQLite's default collation, BINARY, compares bytes.
+func (sqliteDialect) byteOrder() string { return "" }
 
 func (sqliteDialect) lockMigrate(context.Context, querier) error { return nil }
 

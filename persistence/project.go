@@ -3,6 +3,7 @@ package persistence
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -244,7 +245,10 @@ func (r *VerifyReport) add(p Problem) {
 // Verify checks the store: sequences run 1..head without gaps, each stream's
 // versions run 1..n, every payload decodes, and the projection tables equal
 // a rebuild from the log. It changes nothing: the rebuild it compares with
-// is rolled back.
+// is rolled back. Its memory does not grow with the store: the log is read
+// in pages, the stored tables are copied to temporary tables inside the
+// database, and only the rows that differ from the rebuild reach Go, one at
+// a time.
 func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 	r := &VerifyReport{}
 	errDone := fmt.Errorf("verify done")
@@ -277,9 +281,14 @@ func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 				r.add(Problem{Kind: "decode", Key: fmt.Sprint(rec.Sequence), Detail: err.Error()})
 			}
 		}
-		stored, err := snapshot(ctx, tx)
-		if err != nil {
-			return err
+		// The rollback drops the copies with the rebuild.
+		for _, t := range projection.Tables {
+			if err := s.d.createShadow(ctx, tx, t.Name, shadowName(t.Name)); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, "INSERT INTO "+shadowName(t.Name)+" SELECT * FROM "+t.Name); err != nil {
+				return err
+			}
 		}
 		low, agree, err := s.projectorStates(ctx, tx)
 		if err != nil {
@@ -291,11 +300,11 @@ func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 		if _, err := s.rebuildIn(ctx, tx, head, nil); err != nil {
 			return err
 		}
-		expected, err := snapshot(ctx, tx)
-		if err != nil {
-			return err
+		for _, t := range projection.Tables {
+			if err := s.diffTable(ctx, tx, t.Name, strings.Split(t.Key, ", "), r); err != nil {
+				return err
+			}
 		}
-		diff(stored, expected, r)
 		return errDone // roll the rebuild back
 	})
 	if err != nil && err != errDone {
@@ -324,56 +333,93 @@ func (s *Store) verifyStreams(ctx context.Context, tx querier, r *VerifyReport) 
 	return rows.Err()
 }
 
-// tableRows maps a table to its rows by primary key, each row a map from
-// column to its value as text.
-type tableRows map[string]map[string]map[string]string
+// shadowName is the temporary table that holds Verify's copy of a stored
+// projection table.
+func shadowName(table string) string { return "verify_" + table }
 
-// snapshot reads every projection table. It holds the projection tables
-// (not the log) in memory.
-func snapshot(ctx context.Context, q querier) (tableRows, error) {
-	out := tableRows{}
-	for _, t := range projection.Tables {
-		rows, err := q.QueryContext(ctx, "SELECT * FROM "+t.Name)
-		if err != nil {
-			return nil, err
-		}
-		cols, err := rows.Columns()
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		keys := strings.Split(t.Key, ", ")
-		byKey := map[string]map[string]string{}
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		for rows.Next() {
-			if err := rows.Scan(ptrs...); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			row := make(map[string]string, len(cols))
-			for i, c := range cols {
-				if c == "id" {
-					continue // checkpoints' surrogate key
-				}
-				row[c] = text(vals[i])
-			}
-			var k []string
-			for _, kc := range keys {
-				k = append(k, row[kc])
-			}
-			byKey[strings.Join(k, "/")] = row
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		out[t.Name] = byKey
+// diffTable adds a problem for each row and column where the stored copy
+// of table and its rebuild differ: first the rows of the rebuild that are
+// missing or different, then the rows it does not have, each in key order
+// (the key's columns joined by "/", compared as bytes). The database keeps
+// back the rows that are the same; the others come one at a time. Values
+// compare as text, the form the report shows them in.
+func (s *Store) diffTable(ctx context.Context, tx querier, table string, keys []string, r *VerifyReport) error {
+	cols, err := columns(ctx, tx, table)
+	if err != nil {
+		return err
 	}
-	return out, nil
+	var differ, on []string
+	for _, c := range cols {
+		differ = append(differ, s.d.distinct("s."+c, "e."+c))
+	}
+	for _, k := range keys {
+		on = append(on, "s."+k+" = e."+k)
+	}
+	// prefixed joins alias.name for each of names with sep.
+	prefixed := func(alias string, names []string, sep string) string {
+		return alias + "." + strings.Join(names, sep+alias+".")
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT "+prefixed("s", cols, ", ")+", "+prefixed("e", cols, ", ")+
+		" FROM "+shadowName(table)+" s FULL JOIN "+table+" e ON "+strings.Join(on, " AND ")+
+		" WHERE "+strings.Join(differ, " OR ")+
+		" ORDER BY e."+keys[0]+" IS NULL, COALESCE("+prefixed("e", keys, " || '/' || ")+", "+prefixed("s", keys, " || '/' || ")+")"+s.d.byteOrder())
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	n := len(cols)
+	vals := make([]any, 2*n)
+	ptrs := make([]any, 2*n)
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	keyAt := make([]int, len(keys))
+	for i, k := range keys {
+		keyAt[i] = slices.Index(cols, k)
+	}
+	key := func(row []any) string {
+		k := make([]string, len(keyAt))
+		for i, at := range keyAt {
+			k[i] = text(row[at])
+		}
+		return strings.Join(k, "/")
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return err
+		}
+		stored, expected := vals[:n], vals[n:]
+		switch {
+		case stored[keyAt[0]] == nil:
+			r.add(Problem{Kind: "projection", Table: table, Key: key(expected), Detail: "row missing"})
+		case expected[keyAt[0]] == nil:
+			r.add(Problem{Kind: "projection", Table: table, Key: key(stored), Detail: "row not in a rebuild"})
+		default:
+			for i, c := range cols {
+				if st, ex := text(stored[i]), text(expected[i]); st != ex {
+					r.add(Problem{Kind: "projection", Table: table, Key: key(expected), Column: c, Stored: st, Expected: ex})
+				}
+			}
+		}
+	}
+	return rows.Err()
+}
+
+// columns returns the columns of table in name order, without the
+// surrogate key id of checkpoints.
+func columns(ctx context.Context, q querier, table string) ([]string, error) {
+	rows, err := q.QueryContext(ctx, "SELECT * FROM "+table+" WHERE 1 = 0")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	cols = slices.DeleteFunc(cols, func(c string) bool { return c == "id" })
+	slices.Sort(cols)
+	return cols, nil
 }
 
 // text renders a column value for comparison and reports.
@@ -392,30 +438,4 @@ func text(v any) string {
 		return "0"
 	}
 	return fmt.Sprint(v)
-}
-
-// diff adds a problem for each row and column where stored and expected
-// differ.
-func diff(stored, expected tableRows, r *VerifyReport) {
-	for _, t := range projection.Tables {
-		st, ex := stored[t.Name], expected[t.Name]
-		for _, key := range sortedKeys(ex) {
-			srow, ok := st[key]
-			if !ok {
-				r.add(Problem{Kind: "projection", Table: t.Name, Key: key, Detail: "row missing"})
-				continue
-			}
-			erow := ex[key]
-			for _, col := range sortedKeys(erow) {
-				if srow[col] != erow[col] {
-					r.add(Problem{Kind: "projection", Table: t.Name, Key: key, Column: col, Stored: srow[col], Expected: erow[col]})
-				}
-			}
-		}
-		for _, key := range sortedKeys(st) {
-			if _, ok := ex[key]; !ok {
-				r.add(Problem{Kind: "projection", Table: t.Name, Key: key, Detail: "row not in a rebuild"})
-			}
-		}
-	}
 }

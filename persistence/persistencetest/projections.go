@@ -279,6 +279,53 @@ func runProjections(t *testing.T, h Harness) {
 		require.Equal(t, rep.Problems, rep2.Problems)
 	})
 
+	t.Run("VerifyListsEveryDifference", func(t *testing.T) {
+		t.Parallel()
+		s := h.setup(t)
+		_, err := s.store.Append(s.ctx, nil, Catalogue()...)
+		require.NoError(t, err)
+		for _, q := range []string{
+			"UPDATE projection_projects SET name = 'renamed' WHERE project_id = 'p1'",
+			"UPDATE projection_threads SET turn_count = 9, updated_at = '2030-01-02 03:04:05+00:00' WHERE thread_id = 't1'",
+			"UPDATE projection_turns SET error = NULL WHERE turn_id = 'u2'",
+			"DELETE FROM projection_turns WHERE turn_id = 'u3'",
+			"INSERT INTO projection_turns (turn_id, last_sequence, thread_id, ordinal, status, started_at) VALUES ('u0', 1, 't1', 99, 'running', '2030-01-02 03:04:05+00:00')",
+			"UPDATE projection_messages SET streaming = true WHERE message_id = 'm2'",
+			"UPDATE checkpoints SET message = 'before' WHERE thread_id = 't1' AND turn_id = 'u1'",
+			`UPDATE settings SET value = '"light"' WHERE key = 'theme'`,
+		} {
+			_, err := s.store.Client().ExecContext(s.ctx, q)
+			require.NoError(t, err, q)
+		}
+		rep, err := s.store.Verify(s.ctx)
+		require.NoError(t, err)
+		var got []string
+		for _, p := range rep.Problems {
+			got = append(got, p.String())
+		}
+		// Per table: the rows a rebuild has (missing or different) in key
+		// order, then the rows it does not have.
+		require.Equal(t, []string{
+			"projection projection_projects p1.name: stored renamed, expected peon-core",
+			"projection projection_threads t1.turn_count: stored 9, expected 3",
+			"projection projection_threads t1.updated_at: stored 2030-01-02T03:04:05Z, expected " + at(17).Format(time.RFC3339Nano),
+			"projection projection_turns u2.error: stored NULL, expected provider timeout",
+			"projection projection_turns u3: row missing",
+			"projection projection_turns u0: row not in a rebuild",
+			"projection projection_messages m2.streaming: stored 1, expected 0",
+			"projection checkpoints t1/u1.message: stored before, expected after turn 1",
+			`projection settings theme.value: stored "light", expected {"mode":"dark","size":14}`,
+		}, got)
+		// Verify changed nothing and left no temporary table behind: the
+		// pool hands the connection it used to the next Verify, whose
+		// CREATE TEMP TABLE would fail.
+		rep2, err := s.store.Verify(s.ctx)
+		require.NoError(t, err)
+		require.Equal(t, rep.Problems, rep2.Problems)
+		require.NoError(t, s.store.Rebuild(s.ctx, nil))
+		requireVerified(t, s)
+	})
+
 	t.Run("OpenCatchesUpProjections", func(t *testing.T) {
 		t.Parallel()
 		if !h.Durable {
