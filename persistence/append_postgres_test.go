@@ -289,39 +289,33 @@ func TestPostgresAppendTxRefusesIsolation(t *testing.T) {
 // TestPostgresAppendNotifies listens on the store's channel: an Append
 // and a committed AppendTx, of several INSERTs each, notify once, with
 // their head, and an AppendTx rolled back notifies nothing. The channel is
-// per database, so notifications of other tests' stores, which connect
-// under another application_name, are skipped.
+// the events table's: appends to a store in another schema of the same
+// database are not heard.
 func TestPostgresAppendNotifies(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	dsn := newSchema(t, postgresURL(t))
-	u, err := url.Parse(dsn)
-	require.NoError(t, err)
-	q := u.Query()
-	app := q.Get("search_path")
-	q.Set("application_name", app)
-	u.RawQuery = q.Encode()
-	dsn = u.String()
-	s, err := persistence.OpenWith(t.Context(), dsn, &persistence.Options{NoProjections: true})
+	s, err := persistence.OpenWith(ctx, dsn, &persistence.Options{NoProjections: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
-	ctx := t.Context()
+	other, err := persistence.OpenWith(ctx, newSchema(t, postgresURL(t)), &persistence.Options{NoProjections: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { other.Close() })
+
 	l, err := pgx.Connect(ctx, dsn)
 	require.NoError(t, err)
 	t.Cleanup(func() { l.Close(context.Background()) })
-	_, err = l.Exec(ctx, "LISTEN peon_events")
+	var channel string
+	require.NoError(t, l.QueryRow(ctx, "SELECT 'peon_events_' || 'events'::regclass::oid").Scan(&channel))
+	_, err = l.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize())
 	require.NoError(t, err)
 	next := func() string {
 		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		for {
-			n, err := l.WaitForNotification(wctx)
-			require.NoError(t, err)
-			var name string
-			queryOne(t, s.Client(), "SELECT coalesce(max(application_name), '') FROM pg_stat_activity WHERE pid = $1", []any{n.PID}, &name)
-			if name == app {
-				return n.Payload
-			}
-		}
+		n, err := l.WaitForNotification(wctx)
+		require.NoError(t, err)
+		require.Equal(t, channel, n.Channel)
+		return n.Payload
 	}
 
 	_, err = s.Append(ctx, nil, pgBenchEvents("th1", 1201)...) // 3 INSERTs
@@ -334,12 +328,16 @@ func TestPostgresAppendNotifies(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, tx.Rollback())
 
+	// Another schema's appends commit first and are not heard.
+	_, err = other.Append(ctx, nil, pgBenchEvents("th9", 7)...)
+	require.NoError(t, err)
+
 	tx, err = s.Client().Tx(ctx)
 	require.NoError(t, err)
 	_, err = s.AppendTx(ctx, tx, nil, pgBenchEvents("th3", 1202)...) // 3 INSERTs
 	require.NoError(t, err)
 	require.NoError(t, tx.Commit())
-	require.Equal(t, "2403", next(), "the rolled-back AppendTx notified")
+	require.Equal(t, "2403", next(), "the rolled-back AppendTx or another schema's Append notified")
 }
 
 // TestPostgresAppendCanceledWhileWaiting cancels an Append that waits for

@@ -19,11 +19,13 @@ import (
 // and every session that writes to the same table takes the same lock.
 // migrateLock serializes migrations of one schema (the first of the
 // search_path), before the tables exist; a hash collision only makes two
-// schemas wait for each other.
+// schemas wait for each other. notifyChannel names the channel appends
+// notify on by the same OID, so a listener hears the appends to its own
+// events table only.
 const (
 	appendLock    = "SELECT " + appendLockCall
 	migrateLock   = "SELECT pg_advisory_xact_lock(1885695854, hashtext('migrate:' || current_schema()))"
-	notifyChannel = "peon_events"
+	notifyChannel = "'peon_events_' || 'events'::regclass::oid"
 
 	appendLockCall = "pg_advisory_xact_lock(1885695854, 'events'::regclass::oid::int4)"
 )
@@ -129,7 +131,7 @@ func (postgresDialect) lastSequence(ctx context.Context, tx querier) (int64, err
 func (postgresDialect) lastSequenceSQL() string { return "(SELECT MAX(sequence) FROM events)" }
 
 func (postgresDialect) notify(ctx context.Context, tx querier, head int64) error {
-	_, err := tx.ExecContext(ctx, "SELECT pg_notify('"+notifyChannel+"', $1)", strconv.FormatInt(head, 10))
+	_, err := tx.ExecContext(ctx, "SELECT pg_notify("+notifyChannel+", $1)", strconv.FormatInt(head, 10))
 	return err
 }
 
@@ -138,7 +140,7 @@ func (postgresDialect) notify(ctx context.Context, tx querier, head int64) error
 // for both. The notification is sent at commit, and not at all on a
 // rollback (to a savepoint too).
 func (postgresDialect) notifyingInsert() (prefix, suffix string) {
-	return "WITH ins AS (", ") SELECT pg_notify('" + notifyChannel + "', ?)"
+	return "WITH ins AS (", ") SELECT pg_notify(" + notifyChannel + ", ?)"
 }
 
 func (postgresDialect) lockMigrate(ctx context.Context, tx querier) error {

@@ -16,9 +16,9 @@ const (
 
 // listen fires s.grew on PostgreSQL notifications of other processes'
 // appends (postgresDialect.notify sends one in every append transaction).
-// It holds one dedicated connection, outside the pool, LISTENing on
-// notifyChannel; when that connection fails it reconnects with backoff,
-// and it returns when ctx ends. Notifications sent while it is not
+// It holds one dedicated connection, outside the pool, LISTENing on the
+// notifyChannel of its events table; when that connection fails it
+// reconnects with backoff, and it returns when ctx ends. Notifications sent while it is not
 // listening are lost, so it fires s.grew each time it starts listening:
 // subscribers re-read the log and miss nothing (see Subscribe).
 func (s *Store) listen(ctx context.Context) {
@@ -54,7 +54,11 @@ func (s *Store) listenOnce(ctx context.Context) (listening bool) {
 		defer cancel()
 		conn.Close(closeCtx)
 	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+	var channel string
+	if err := conn.QueryRow(ctx, "SELECT "+notifyChannel).Scan(&channel); err != nil {
+		return false
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
 		return false
 	}
 	s.grew.fire() // whatever committed while nobody listened
