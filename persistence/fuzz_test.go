@@ -2,6 +2,7 @@ package persistence_test
 
 import (
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,11 +36,12 @@ func FuzzParseDSN(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, dsn string) {
 		target, err := persistence.ParseDSN(dsn)
-		// Only a URL (scheme://…) other than sqlite:// has user info; any
-		// other input is a file path, whose text an error may show as is
-		// ("//:0@#0" is a path, not a scheme-relative URL with a password).
+		// Only a URL (scheme://…, with a scheme as RFC 3986 spells one)
+		// other than sqlite:// has a password; any other input is a path or
+		// garbage, whose text an error may show as is ("//:0@#0" is a path,
+		// not a scheme-relative URL; "?password=://" has no scheme).
 		secret := ""
-		if scheme, _, ok := strings.Cut(dsn, "://"); ok && scheme != "" && scheme != "sqlite" {
+		if scheme, _, ok := strings.Cut(dsn, "://"); ok && urlScheme.MatchString(scheme) && scheme != "sqlite" {
 			secret = urlPassword(dsn)
 		}
 		if err != nil {
@@ -86,6 +88,9 @@ func FuzzParseDSN(f *testing.F) {
 		}
 	})
 }
+
+// urlScheme is a URL scheme by RFC 3986.
+var urlScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*$`)
 
 // urlPassword returns the password a URL carries in its user info or as
 // a password= parameter, as a driver would read it; "" when none.
@@ -134,8 +139,9 @@ func TestParseDSN(t *testing.T) {
 		"sqlite://":            `open "sqlite://": no file path after sqlite://`,
 		"sqlite:// ":           `open " ": empty database path`, // FuzzParseDSN
 		"a?b":                  `open "a?b": a SQLite path may not contain '?', '#' or NUL`,
-		"A://:p@#:p@":          `open "A://:xxxxx@#:p@": unsupported scheme "A" (want a SQLite path, sqlite:// or postgres://)`, // the fragment is not a password
-		"//:0@#0":              `open "//:0@#0": a SQLite path may not contain '?', '#' or NUL`,                                 // a path, not a URL: shown as given
+		"A://:p@#:p@":          `open "A://:xxxxx@#:p@": unsupported scheme "A" (want a SQLite path, sqlite:// or postgres://)`,        // the fragment is not a password
+		"?password=://":        `open "?password=://": unsupported scheme "?password=" (want a SQLite path, sqlite:// or postgres://)`, // no URL: shown as given
+		"//:0@#0":              `open "//:0@#0": a SQLite path may not contain '?', '#' or NUL`,                                        // a path, not a URL: shown as given
 		"sqlite://a#b":         `open "a#b": a SQLite path may not contain '?', '#' or NUL`,
 		"sqlite://a\x00b":      `open "a\x00b": a SQLite path may not contain '?', '#' or NUL`,
 		"file:peon.db":         `open "file:peon.db": SQLite URIs (file:…) are not supported; give a plain path, sqlite://<path> or :memory:`,
