@@ -24,7 +24,8 @@ type dialect interface {
 	// maxArgs is the most bind arguments one statement may carry.
 	maxArgs() int
 	// appendTxOptions are the options of the store's own transactions
-	// that take the append lock (nil for the driver's default).
+	// that take the append lock or the migration lock (nil for the
+	// driver's default).
 	appendTxOptions() *sql.TxOptions
 	// lockAppend serializes appenders for the rest of tx, so that
 	// sequences are taken in commit order. It refuses (ErrTxIsolation) a

@@ -89,7 +89,10 @@ func migrate(ctx context.Context, db *sql.DB, d dialect, dir atlasmigrate.Dir) (
 // migrateNext applies the first pending file, in one transaction; it
 // reports done when there is none.
 func migrateNext(ctx context.Context, db *sql.DB, d dialect, files []atlasmigrate.File, sums atlasmigrate.HashFile) (done bool, err error) {
-	tx, err := db.BeginTx(ctx, nil)
+	// READ COMMITTED on PostgreSQL, whatever the default isolation: the
+	// revisions are read after the lock, and must see what a migration that
+	// held it before committed.
+	tx, err := db.BeginTx(ctx, d.appendTxOptions())
 	if err != nil {
 		return false, fmt.Errorf("migrate: begin: %w", err)
 	}

@@ -85,7 +85,24 @@ func TestPostgres(t *testing.T) {
 // file is recorded once, and every store works.
 func TestPostgresConcurrentFirstOpens(t *testing.T) {
 	t.Parallel()
-	dsn := newSchema(t, postgresURL(t))
+	testConcurrentFirstOpens(t, newSchema(t, postgresURL(t)))
+}
+
+// TestPostgresConcurrentFirstOpensSerializable is
+// TestPostgresConcurrentFirstOpens with SERIALIZABLE as the session's
+// default isolation: a migration must read atlas_schema_revisions after
+// the migration lock is granted, not in a snapshot taken before it.
+func TestPostgresConcurrentFirstOpensSerializable(t *testing.T) {
+	t.Parallel()
+	u, err := url.Parse(newSchema(t, postgresURL(t)))
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("default_transaction_isolation", "serializable")
+	u.RawQuery = q.Encode()
+	testConcurrentFirstOpens(t, u.String())
+}
+
+func testConcurrentFirstOpens(t *testing.T, dsn string) {
 	const n = 4
 	stores := make([]*persistence.Store, n)
 	errs := make([]error, n)

@@ -396,8 +396,14 @@ func (s *Store) diffTable(ctx context.Context, tx querier, table string, keys []
 			r.add(Problem{Kind: "projection", Table: table, Key: key(stored), Detail: "row not in a rebuild"})
 		default:
 			for i, c := range cols {
-				if st, ex := text(stored[i]), text(expected[i]); st != ex {
+				st, ex := text(stored[i]), text(expected[i])
+				switch {
+				case st != ex:
 					r.add(Problem{Kind: "projection", Table: table, Key: key(expected), Column: c, Stored: st, Expected: ex})
+				case (stored[i] == nil) != (expected[i] == nil):
+					// The text NULL renders as SQL NULL does.
+					r.add(Problem{Kind: "projection", Table: table, Key: key(expected), Column: c, Stored: st, Expected: ex,
+						Detail: "one is SQL NULL, the other the text NULL"})
 				}
 			}
 		}

@@ -326,6 +326,26 @@ func runProjections(t *testing.T, h Harness) {
 		requireVerified(t, s)
 	})
 
+	t.Run("VerifyTellsNullFromTheTextNULL", func(t *testing.T) {
+		t.Parallel()
+		s := h.setup(t)
+		_, err := s.store.Append(s.ctx, nil, Catalogue()...)
+		require.NoError(t, err)
+		// u1 completed: a rebuild leaves its error NULL. Both render as
+		// NULL, but they are different values.
+		_, err = s.store.Client().ExecContext(s.ctx, "UPDATE projection_turns SET error = 'NULL' WHERE turn_id = 'u1'")
+		require.NoError(t, err)
+		rep, err := s.store.Verify(s.ctx)
+		require.NoError(t, err)
+		var got []string
+		for _, p := range rep.Problems {
+			got = append(got, p.String())
+		}
+		require.Equal(t, []string{
+			"projection projection_turns u1.error: one is SQL NULL, the other the text NULL: stored NULL, expected NULL",
+		}, got)
+	})
+
 	t.Run("OpenCatchesUpProjections", func(t *testing.T) {
 		t.Parallel()
 		if !h.Durable {
