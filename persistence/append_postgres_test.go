@@ -120,7 +120,10 @@ func (fc *flightCounter) roundTrips(fn func()) int {
 // TestPostgresAppendRoundTrips counts the round trips of a single-event
 // Append on PostgreSQL once the statements are prepared: two on a bare
 // log (BEGIN, lock and head read; INSERT with notify and COMMIT), where
-// the statements one at a time took six.
+// the statements one at a time took six. With projections, statements
+// whose result is not read go with the COMMIT: an event that reads
+// nothing costs two as well, and one more per read (see
+// projectedRoundTrips).
 func TestPostgresAppendRoundTrips(t *testing.T) {
 	t.Parallel()
 	fc, dsn := proxy(t, newSchema(t, postgresURL(t)))
@@ -134,10 +137,10 @@ func TestPostgresAppendRoundTrips(t *testing.T) {
 		want [4]int
 	}{
 		{"Bare", true, [4]int{2, 2, 3, 2}},
-		// Projecting adds the projection statements, which depend on the
-		// event, and a COMMIT of its own. An append that writes nothing
-		// projects nothing.
-		{"Projected", false, [4]int{-1, -1, 3, 2}},
+		// thread.created reads whether its project exists (one round
+		// trip, which carries the INSERT); project.renamed reads nothing.
+		// An append that writes nothing projects nothing.
+		{"Projected", false, [4]int{3, 2, 3, 2}},
 	} {
 		s, err := persistence.OpenWith(ctx, dsn, &persistence.Options{NoProjections: tc.bare})
 		require.NoError(t, err)
@@ -168,13 +171,85 @@ func TestPostgresAppendRoundTrips(t *testing.T) {
 		})
 		require.ErrorIs(t, err, persistence.ErrVersionConflict)
 		t.Logf("%s: round trips of a plain append, a new command, a stored command, a conflict: %v", tc.name, got)
-		for i, w := range tc.want {
-			if w < 0 {
-				got[i] = w
-			}
-		}
 		require.Equal(t, tc.want, got, "%s: round trips of a plain append, a new command, a stored command, a conflict", tc.name)
 	}
+}
+
+// TestPostgresProjectedAppendRoundTrips counts the round trips of a
+// projected Append of one event of each type, and of a run of deltas,
+// once their statements are prepared. Before the projection statements
+// were pipelined, each cost one more (and the COMMIT one): 5 for a
+// message.delta, 7 for a message.added.
+func TestPostgresProjectedAppendRoundTrips(t *testing.T) {
+	t.Parallel()
+	fc, dsn := proxy(t, newSchema(t, postgresURL(t)))
+	ctx := t.Context()
+	s, err := persistence.Open(ctx, dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	at := persistencetest.T0
+	type step struct {
+		evs  []orchestration.Event
+		want int
+	}
+	one := func(ev orchestration.Event, want int) step { return step{[]orchestration.Event{ev}, want} }
+	// session is one of each event, in round r; want is 2 (BEGIN, lock
+	// and head read; the rest and COMMIT) and one per statement whose
+	// result the projection reads: a parent lookup, the row count of an
+	// INSERT that decides whether the parent changes, the ordinal a
+	// revert starts from.
+	session := func(r int) []step {
+		p, th, u, u2, m := fmt.Sprint("p", r), fmt.Sprint("t", r), fmt.Sprint("u", r), fmt.Sprint("v", r), fmt.Sprint("m", r)
+		ref := "refs/peon/" + u
+		delta := orchestration.MessageDelta{ThreadID: th, TurnID: u, MessageID: m, Delta: "tok ", At: at}
+		deltas := make([]orchestration.Event, 10)
+		for i := range deltas {
+			deltas[i] = delta
+		}
+		return []step{
+			one(orchestration.ProjectCreated{ProjectID: p, Name: "peon", WorkspaceRoot: "/src", At: at}, 2),
+			one(orchestration.ProjectRenamed{ProjectID: p, Name: "peon2", At: at}, 2),
+			one(orchestration.ThreadCreated{ThreadID: th, ProjectID: p, Title: "x", Model: "m", At: at}, 3),
+			one(orchestration.ThreadRenamed{ThreadID: th, Title: "y", At: at}, 2),
+			one(orchestration.TurnStarted{ThreadID: th, TurnID: u, At: at}, 4),
+			one(orchestration.MessageAdded{ThreadID: th, TurnID: u, MessageID: m, Role: orchestration.RoleAssistant, Streaming: true, At: at}, 4),
+			one(delta, 2),
+			{deltas, 2},
+			one(orchestration.MessageCompleted{ThreadID: th, TurnID: u, MessageID: m, At: at}, 2),
+			one(orchestration.TurnCompleted{ThreadID: th, TurnID: u, At: at}, 2),
+			one(orchestration.CheckpointCreated{ThreadID: th, TurnID: u, GitRef: ref, Message: "c", At: at}, 4),
+			one(orchestration.TurnStarted{ThreadID: th, TurnID: u2, At: at}, 4),
+			one(orchestration.TurnFailed{ThreadID: th, TurnID: u2, Error: "e", At: at}, 2),
+			one(orchestration.CheckpointReverted{ThreadID: th, GitRef: ref, At: at}, 3),
+			one(orchestration.SettingChanged{Key: "k", Value: []byte(`1`), At: at}, 2),
+			one(orchestration.ThreadArchived{ThreadID: th, At: at}, 2),
+			one(orchestration.ThreadDeleted{ThreadID: th, At: at}, 2),
+			one(orchestration.ProjectDeleted{ProjectID: p, At: at}, 2),
+		}
+	}
+	run := func(r int, measure bool) {
+		for _, st := range session(r) {
+			name := st.evs[0].EventType()
+			if len(st.evs) > 1 {
+				name = fmt.Sprintf("%d × %s", len(st.evs), name)
+			}
+			got := fc.roundTrips(func() { _, err = s.Append(ctx, nil, st.evs...) })
+			require.NoError(t, err, name)
+			if measure {
+				t.Logf("%s: %d round trips", name, got)
+				require.Equal(t, st.want, got, "round trips of %s", name)
+			}
+		}
+	}
+	// Warm up: pgx prepares each statement on its first use.
+	run(0, false)
+	run(1, false)
+	run(2, true)
+
+	// The pipelined projection left the tables as a rebuild makes them.
+	report, err := s.Verify(ctx)
+	require.NoError(t, err)
+	require.True(t, report.OK(), "%+v", report)
 }
 
 // appendWaiters counts the appenders waiting for the append lock of the
@@ -381,4 +456,78 @@ func TestPostgresAppendCanceledWhileWaiting(t *testing.T) {
 	queryOne(t, s.Client(), "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state LIKE 'idle in transaction%'",
 		[]any{app}, &inTx)
 	require.Zero(t, inTx)
+}
+
+// TestPostgresProjectionFailsInPipeline makes projection statements fail
+// through CHECK constraints added to the projection tables: a deferred
+// one that fails in the COMMIT's pipeline, a deferred one whose error
+// comes back with a later read, and one whose row count is read. Each
+// append fails naming the failing event, writes no event and changes no
+// projection row, and the next append goes on.
+func TestPostgresProjectionFailsInPipeline(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, err := persistence.Open(ctx, newSchema(t, postgresURL(t)))
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	_, err = s.Append(ctx, nil, persistencetest.Deltas("t1", 1)...)
+	require.NoError(t, err) // turn, message, 1 delta; thread t1 is not projected (no project)
+	_, err = s.Append(ctx, nil,
+		orchestration.ProjectCreated{ProjectID: "p", Name: "p", WorkspaceRoot: "/p", At: persistencetest.T0},
+		orchestration.ThreadCreated{ThreadID: "t2", ProjectID: "p", Title: "t", Model: "m", At: persistencetest.T0},
+		orchestration.TurnStarted{ThreadID: "t2", TurnID: "u2", At: persistencetest.T0},
+		orchestration.MessageAdded{ThreadID: "t2", TurnID: "u2", MessageID: "m2", Role: orchestration.RoleAssistant, Streaming: true, At: persistencetest.T0})
+	require.NoError(t, err)
+	for _, c := range []string{
+		"ALTER TABLE projection_messages ADD CONSTRAINT no_boom CHECK (text NOT LIKE '%BOOM%')",
+		"ALTER TABLE projection_messages ADD CONSTRAINT no_bad CHECK (message_id <> 'bad')",
+	} {
+		_, err = s.Client().ExecContext(ctx, c)
+		require.NoError(t, err)
+	}
+	// dump is every projection table and projection_state, as text.
+	dump := func() string {
+		var sb strings.Builder
+		for _, tbl := range []string{"projection_projects", "projection_threads", "projection_turns",
+			"projection_messages", "checkpoints", "settings", "projection_state"} {
+			var rows sql.NullString
+			queryOne(t, s.Client(), "SELECT json_agg(x ORDER BY x::text)::text FROM "+tbl+" x", nil, &rows)
+			sb.WriteString(tbl + ": " + rows.String + "\n")
+		}
+		return sb.String()
+	}
+	boom := orchestration.MessageDelta{ThreadID: "t2", TurnID: "u2", MessageID: "m2", Delta: "BOOM", At: persistencetest.T0}
+	ok := orchestration.MessageDelta{ThreadID: "t2", TurnID: "u2", MessageID: "m2", Delta: "fine ", At: persistencetest.T0}
+	for _, tc := range []struct {
+		name string
+		evs  []orchestration.Event
+		want string // in the error
+	}{
+		{"deferred, failing with the COMMIT", []orchestration.Event{ok, boom}, "apply 8 (message.delta): "},
+		{"deferred, failing with a later read", []orchestration.Event{boom,
+			orchestration.MessageAdded{ThreadID: "t2", TurnID: "u2", MessageID: "m3", Role: orchestration.RoleUser, Text: "q", At: persistencetest.T0}},
+			"apply 8 (message.delta): "},
+		{"row count read", []orchestration.Event{ok,
+			orchestration.MessageAdded{ThreadID: "t2", TurnID: "u2", MessageID: "bad", Role: orchestration.RoleUser, Text: "q", At: persistencetest.T0}},
+			"project: apply 9 (message.added): "},
+	} {
+		before := dump()
+		_, err := s.Append(ctx, nil, tc.evs...)
+		require.Error(t, err, tc.name)
+		t.Logf("%s: %v", tc.name, err)
+		require.True(t, strings.HasPrefix(err.Error(), "append to thread:t2: "+tc.want), "%s: %v", tc.name, err)
+		require.ErrorContains(t, err, "violates check constraint", tc.name)
+		head, err := s.Head(ctx)
+		require.NoError(t, err)
+		require.Equal(t, int64(7), head, "%s: an event was stored", tc.name)
+		require.Equal(t, before, dump(), "%s: the projection changed", tc.name)
+	}
+	_, err = s.Append(ctx, nil, ok)
+	require.NoError(t, err)
+	var text string
+	queryOne(t, s.Client(), "SELECT text FROM projection_messages WHERE message_id = 'm2'", nil, &text)
+	require.Equal(t, "fine ", text)
+	report, err := s.Verify(ctx)
+	require.NoError(t, err)
+	require.True(t, report.OK(), "%+v", report)
 }

@@ -67,7 +67,7 @@ type pipeliner interface {
 	// pipeline sends stmts on conn together and reads their results in
 	// order, scanning the one row of each statement that has a dest. At
 	// the first error the statements after it do not run, and pipeline
-	// returns the error, prefixed with its statement's what.
+	// returns the error as a *pipeError, which names its statement.
 	pipeline(ctx context.Context, conn *sql.Conn, stmts []pipeStmt) error
 	// beginAppendSQL are the statements that begin an append's
 	// transaction and take the append lock, each one a statement of its
@@ -82,7 +82,20 @@ type pipeStmt struct {
 	query string // with the dialect's placeholders
 	args  []any
 	dest  []any // where its one row goes; nil for a statement whose rows are not read
+	// affected, when set and dest is nil, receives how many rows the
+	// statement changed.
+	affected *int64
 }
+
+// pipeError is the error of statement i of a pipeline.
+type pipeError struct {
+	i    int
+	what string
+	err  error
+}
+
+func (e *pipeError) Error() string { return e.what + ": " + e.err.Error() }
+func (e *pipeError) Unwrap() error { return e.err }
 
 // bindDollar rewrites ? into $1, $2, …
 func bindDollar(query string) string { return sqlx.Dollar(query) }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -106,16 +107,20 @@ func (postgresDialect) pipeline(ctx context.Context, conn *sql.Conn, stmts []pip
 			b.Queue(st.query, st.args...)
 		}
 		br := c.Conn().SendBatch(ctx, &b)
-		for _, st := range stmts {
+		for i, st := range stmts {
 			var err error
 			if st.dest != nil {
 				err = br.QueryRow().Scan(st.dest...)
 			} else {
-				_, err = br.Exec()
+				var tag pgconn.CommandTag
+				tag, err = br.Exec()
+				if st.affected != nil {
+					*st.affected = tag.RowsAffected()
+				}
 			}
 			if err != nil {
 				br.Close()
-				return fmt.Errorf("%s: %w", st.what, err)
+				return &pipeError{i: i, what: st.what, err: err}
 			}
 		}
 		return br.Close()

@@ -2,7 +2,7 @@ package projection
 
 import (
 	"context"
-	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -34,14 +34,40 @@ type Event struct {
 
 // Applier applies events to the projection tables through q, which
 // carries the append's transaction.
+//
+// A statement whose result decides what happens next (a parent lookup, an
+// INSERT whose row count says whether the parent changes too) runs
+// through q at once. The others go through do: when q is a
+// sqlx.Deferrer they are held back and sent with the next statement that
+// needs a result, or with the COMMIT, in the same order.
 type Applier struct {
 	q       sqlx.Querier
+	d       sqlx.Deferrer // q, when it defers; nil when not
 	dialect string
+	// seq and typ are the event being applied, for the error of a
+	// deferred statement; typ is "" in Advance.
+	seq int64
+	typ string
 }
 
 // NewApplier returns an Applier for a dialect ("sqlite" or "postgres").
 func NewApplier(q sqlx.Querier, dialect string) *Applier {
-	return &Applier{q: q, dialect: dialect}
+	d, _ := q.(sqlx.Deferrer)
+	return &Applier{q: q, d: d, dialect: dialect}
+}
+
+// do runs a statement whose result is not read, or defers it.
+func (a *Applier) do(ctx context.Context, query string, args ...any) error {
+	if a.d != nil {
+		what := fmt.Sprintf("apply %d (%s)", a.seq, a.typ)
+		if a.typ == "" {
+			what = fmt.Sprintf("advance projectors to %d", a.seq)
+		}
+		a.d.Defer(what, stmt(a.dialect, query), args...)
+		return nil
+	}
+	_, err := a.q.ExecContext(ctx, stmt(a.dialect, query), args...)
+	return err
 }
 
 // exec runs one statement and returns how many rows it changed.
@@ -61,8 +87,10 @@ func (a *Applier) has(ctx context.Context, query string, args ...any) (bool, err
 
 // Apply applies evs, in order, and moves every projector to the last one.
 // It fails only on a database error: a structurally valid event that
-// refers to a missing row changes nothing.
+// refers to a missing row changes nothing. The error of a deferred
+// statement, a *sqlx.DeferredError, names its own event.
 func (a *Applier) Apply(ctx context.Context, evs []Event) error {
+	var de *sqlx.DeferredError
 	for i := 0; i < len(evs); i++ {
 		// A run of deltas to one message is one UPDATE: the hot path of a
 		// streamed reply.
@@ -77,13 +105,18 @@ func (a *Applier) Apply(ctx context.Context, evs []Event) error {
 				j++
 			}
 			last := evs[j].Event.(orchestration.MessageDelta)
-			if _, err := a.exec(ctx, sqlDelta, text, last.At, evs[j].Sequence, d.MessageID, d.TurnID, d.ThreadID); err != nil {
+			a.seq, a.typ = evs[i].Sequence, d.EventType()
+			if err := a.do(ctx, sqlDelta, text, last.At, evs[j].Sequence, d.MessageID, d.TurnID, d.ThreadID); err != nil {
 				return fmt.Errorf("apply %d (%s): %w", evs[i].Sequence, d.EventType(), err)
 			}
 			i = j
 			continue
 		}
+		a.seq, a.typ = evs[i].Sequence, evs[i].Event.EventType()
 		if err := a.apply(ctx, evs[i].Sequence, evs[i].Event); err != nil {
+			if errors.As(err, &de) {
+				return err
+			}
 			return fmt.Errorf("apply %d (%s): %w", evs[i].Sequence, evs[i].Event.EventType(), err)
 		}
 	}
@@ -95,8 +128,8 @@ func (a *Applier) Apply(ctx context.Context, evs []Event) error {
 
 // Advance records that every projector has applied the log up to seq.
 func (a *Applier) Advance(ctx context.Context, seq int64) error {
-	_, err := a.exec(ctx, sqlAdvance, seq, time.Now().UTC().Truncate(time.Microsecond))
-	return err
+	a.seq, a.typ = seq, ""
+	return a.do(ctx, sqlAdvance, seq, time.Now().UTC().Truncate(time.Microsecond))
 }
 
 // apply applies one event.
@@ -104,22 +137,22 @@ func (a *Applier) apply(ctx context.Context, seq int64, ev orchestration.Event) 
 	var err error
 	switch e := ev.(type) {
 	case orchestration.ProjectCreated:
-		_, err = a.exec(ctx, sqlProjectCreated, e.ProjectID, e.Name, e.WorkspaceRoot, e.At, e.At, seq)
+		err = a.do(ctx, sqlProjectCreated, e.ProjectID, e.Name, e.WorkspaceRoot, e.At, e.At, seq)
 	case orchestration.ProjectRenamed:
-		_, err = a.exec(ctx, sqlProjectRenamed, e.Name, e.At, seq, e.ProjectID)
+		err = a.do(ctx, sqlProjectRenamed, e.Name, e.At, seq, e.ProjectID)
 	case orchestration.ProjectDeleted:
-		_, err = a.exec(ctx, sqlProjectDeleted, e.At, e.At, seq, e.ProjectID)
+		err = a.do(ctx, sqlProjectDeleted, e.At, e.At, seq, e.ProjectID)
 	case orchestration.ThreadCreated:
 		if ok, err := a.has(ctx, sqlHasProject, e.ProjectID); !ok {
 			return err
 		}
-		_, err = a.exec(ctx, sqlThreadCreated, e.ThreadID, e.ProjectID, e.Title, e.Model, e.At, e.At, seq)
+		err = a.do(ctx, sqlThreadCreated, e.ThreadID, e.ProjectID, e.Title, e.Model, e.At, e.At, seq)
 	case orchestration.ThreadRenamed:
-		_, err = a.exec(ctx, sqlThreadRenamed, e.Title, e.At, seq, e.ThreadID)
+		err = a.do(ctx, sqlThreadRenamed, e.Title, e.At, seq, e.ThreadID)
 	case orchestration.ThreadArchived:
-		_, err = a.exec(ctx, sqlThreadArchived, e.At, e.At, seq, e.ThreadID)
+		err = a.do(ctx, sqlThreadArchived, e.At, e.At, seq, e.ThreadID)
 	case orchestration.ThreadDeleted:
-		_, err = a.exec(ctx, sqlThreadDeleted, e.At, e.At, seq, e.ThreadID)
+		err = a.do(ctx, sqlThreadDeleted, e.At, e.At, seq, e.ThreadID)
 	case orchestration.TurnStarted:
 		if ok, err := a.has(ctx, sqlHasThread, e.ThreadID); !ok {
 			return err
@@ -127,7 +160,7 @@ func (a *Applier) apply(ctx context.Context, seq int64, ev orchestration.Event) 
 		var n int64
 		n, err = a.exec(ctx, sqlTurnStarted, e.TurnID, e.ThreadID, e.ThreadID, e.At, seq)
 		if err == nil && n > 0 {
-			_, err = a.exec(ctx, sqlThreadTurnStarted, e.TurnID, e.At, seq, e.ThreadID)
+			err = a.do(ctx, sqlThreadTurnStarted, e.TurnID, e.At, seq, e.ThreadID)
 		}
 	case orchestration.TurnCompleted:
 		err = a.endTurn(ctx, seq, e.ThreadID, e.TurnID, "completed", nil, e.At)
@@ -142,12 +175,12 @@ func (a *Applier) apply(ctx context.Context, seq int64, ev orchestration.Event) 
 		var n int64
 		n, err = a.exec(ctx, sqlMessageAdded, e.MessageID, e.ThreadID, e.TurnID, string(e.Role), e.Text, e.Streaming, seq, e.At, e.At, seq)
 		if err == nil && n > 0 {
-			_, err = a.exec(ctx, sqlThreadMessageAdded, e.At, seq, e.ThreadID)
+			err = a.do(ctx, sqlThreadMessageAdded, e.At, seq, e.ThreadID)
 		}
 	case orchestration.MessageDelta:
-		_, err = a.exec(ctx, sqlDelta, e.Delta, e.At, seq, e.MessageID, e.TurnID, e.ThreadID)
+		err = a.do(ctx, sqlDelta, e.Delta, e.At, seq, e.MessageID, e.TurnID, e.ThreadID)
 	case orchestration.MessageCompleted:
-		_, err = a.exec(ctx, sqlMessageCompleted, e.At, seq, e.MessageID, e.TurnID, e.ThreadID)
+		err = a.do(ctx, sqlMessageCompleted, e.At, seq, e.MessageID, e.TurnID, e.ThreadID)
 	case orchestration.CheckpointCreated:
 		if ok, err := a.has(ctx, sqlHasTurn, e.TurnID, e.ThreadID); !ok {
 			return err
@@ -155,12 +188,12 @@ func (a *Applier) apply(ctx context.Context, seq int64, ev orchestration.Event) 
 		var n int64
 		n, err = a.exec(ctx, sqlCheckpointCreated, e.ThreadID, e.TurnID, e.GitRef, e.Message, e.At, seq)
 		if err == nil && n > 0 {
-			_, err = a.exec(ctx, sqlTurnCheckpoint, e.GitRef, seq, e.TurnID)
+			err = a.do(ctx, sqlTurnCheckpoint, e.GitRef, seq, e.TurnID)
 		}
 	case orchestration.CheckpointReverted:
 		err = a.revert(ctx, seq, e)
 	case orchestration.SettingChanged:
-		_, err = a.exec(ctx, sqlSettingChanged, e.Key, string(e.Value), e.At, seq)
+		err = a.do(ctx, sqlSettingChanged, e.Key, string(e.Value), e.At, seq)
 	default:
 		err = fmt.Errorf("no projection for %T", ev)
 	}
@@ -171,37 +204,25 @@ func (a *Applier) apply(ctx context.Context, seq int64, ev orchestration.Event) 
 // its status), and its thread, when that turn is the thread's running
 // one, goes back to idle.
 func (a *Applier) endTurn(ctx context.Context, seq int64, threadID, turnID, status string, errText any, at time.Time) error {
-	if _, err := a.exec(ctx, sqlTurnEnded, status, errText, at, seq, turnID, threadID); err != nil {
+	if err := a.do(ctx, sqlTurnEnded, status, errText, at, seq, turnID, threadID); err != nil {
 		return err
 	}
-	_, err := a.exec(ctx, sqlThreadIdle, at, seq, threadID, turnID)
-	return err
+	return a.do(ctx, sqlThreadIdle, at, seq, threadID, turnID)
 }
 
 // revert marks every turn after the checkpoint's turn reverted, and their
 // checkpoints.
 func (a *Applier) revert(ctx context.Context, seq int64, e orchestration.CheckpointReverted) error {
-	rows, err := a.q.QueryContext(ctx, stmt(a.dialect, sqlCheckpointOrdinal), e.ThreadID, e.GitRef)
-	if err != nil {
+	// Ordinals start at 1: 0 is no turn with that checkpoint.
+	ordinal, err := sqlx.QueryInt64(ctx, a.q, stmt(a.dialect, sqlCheckpointOrdinal), e.ThreadID, e.GitRef)
+	if err != nil || ordinal == 0 {
 		return err
 	}
-	var ordinal sql.NullInt64
-	if rows.Next() {
-		err = rows.Scan(&ordinal)
-	}
-	if err == nil {
-		err = rows.Err()
-	}
-	rows.Close()
-	if err != nil || !ordinal.Valid {
+	if err := a.do(ctx, sqlCheckpointsReverted, e.At, seq, e.ThreadID, e.ThreadID, ordinal); err != nil {
 		return err
 	}
-	if _, err := a.exec(ctx, sqlCheckpointsReverted, e.At, seq, e.ThreadID, e.ThreadID, ordinal.Int64); err != nil {
+	if err := a.do(ctx, sqlTurnsReverted, seq, e.ThreadID, ordinal); err != nil {
 		return err
 	}
-	if _, err := a.exec(ctx, sqlTurnsReverted, seq, e.ThreadID, ordinal.Int64); err != nil {
-		return err
-	}
-	_, err = a.exec(ctx, sqlThreadTouched, e.At, seq, e.ThreadID)
-	return err
+	return a.do(ctx, sqlThreadTouched, e.At, seq, e.ThreadID)
 }
