@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/url"
 	"strings"
@@ -110,7 +111,11 @@ func (fc *flightCounter) count() int {
 	return fc.flights
 }
 
-// roundTrips runs fn and returns the round trips it cost.
+// roundTrips runs fn and returns the round trips it cost. Other traffic
+// through the proxy (the store's listener connecting, pgx pinging a
+// connection idle for over a second, a batch the kernel split while the
+// server already answered its start) can only add to the count, never
+// take from it: tests take the least of a few tries.
 func (fc *flightCounter) roundTrips(fn func()) int {
 	before := fc.count()
 	fn()
@@ -159,17 +164,24 @@ func TestPostgresAppendRoundTrips(t *testing.T) {
 			require.NoError(t, append1(nil, evs[1]))
 			require.NoError(t, append1(nil, evs[2]))
 		}
-		var got [4]int
-		got[0] = fc.roundTrips(func() { err = append1(nil, evs[2]) })
-		require.NoError(t, err)
-		got[1] = fc.roundTrips(func() { err = append1(cmd("c"), evs[3]) })
-		require.NoError(t, err)
-		got[2] = fc.roundTrips(func() { err = append1(cmd("c"), evs[3]) })
-		require.NoError(t, err)
-		got[3] = fc.roundTrips(func() {
-			err = append1(&persistence.AppendOpts{ExpectedVersions: map[string]int64{evs[4].StreamID(): 7}}, evs[4])
-		})
-		require.ErrorIs(t, err, persistence.ErrVersionConflict)
+		// The least of three tries (see roundTrips).
+		got := [4]int{math.MaxInt, math.MaxInt, math.MaxInt, math.MaxInt}
+		for try := range 3 {
+			var n [4]int
+			n[0] = fc.roundTrips(func() { err = append1(nil, evs[2]) })
+			require.NoError(t, err)
+			n[1] = fc.roundTrips(func() { err = append1(cmd(fmt.Sprint("c", try)), evs[3]) })
+			require.NoError(t, err)
+			n[2] = fc.roundTrips(func() { err = append1(cmd(fmt.Sprint("c", try)), evs[3]) })
+			require.NoError(t, err)
+			n[3] = fc.roundTrips(func() {
+				err = append1(&persistence.AppendOpts{ExpectedVersions: map[string]int64{evs[4].StreamID(): 1000}}, evs[4])
+			})
+			require.ErrorIs(t, err, persistence.ErrVersionConflict)
+			for i := range got {
+				got[i] = min(got[i], n[i])
+			}
+		}
 		t.Logf("%s: round trips of a plain append, a new command, a stored command, a conflict: %v", tc.name, got)
 		require.Equal(t, tc.want, got, "%s: round trips of a plain append, a new command, a stored command, a conflict", tc.name)
 	}
@@ -227,24 +239,34 @@ func TestPostgresProjectedAppendRoundTrips(t *testing.T) {
 			one(orchestration.ProjectDeleted{ProjectID: p, At: at}, 2),
 		}
 	}
+	// Each step's count is the least over three measured sessions (see
+	// roundTrips).
+	least := map[int]int{}
 	run := func(r int, measure bool) {
-		for _, st := range session(r) {
-			name := st.evs[0].EventType()
-			if len(st.evs) > 1 {
-				name = fmt.Sprintf("%d × %s", len(st.evs), name)
-			}
+		for i, st := range session(r) {
 			got := fc.roundTrips(func() { _, err = s.Append(ctx, nil, st.evs...) })
-			require.NoError(t, err, name)
+			require.NoError(t, err)
 			if measure {
-				t.Logf("%s: %d round trips", name, got)
-				require.Equal(t, st.want, got, "round trips of %s", name)
+				if old, ok := least[i]; !ok || got < old {
+					least[i] = got
+				}
 			}
 		}
 	}
 	// Warm up: pgx prepares each statement on its first use.
 	run(0, false)
 	run(1, false)
-	run(2, true)
+	for r := 2; r < 5; r++ {
+		run(r, true)
+	}
+	for i, st := range session(0) {
+		name := st.evs[0].EventType()
+		if len(st.evs) > 1 {
+			name = fmt.Sprintf("%d × %s", len(st.evs), name)
+		}
+		t.Logf("%s: %d round trips", name, least[i])
+		require.Equal(t, st.want, least[i], "round trips of %s", name)
+	}
 
 	// The pipelined projection left the tables as a rebuild makes them.
 	report, err := s.Verify(ctx)
