@@ -265,10 +265,7 @@ func runProjections(t *testing.T, h Harness) {
 		rep, err := s.store.Verify(s.ctx)
 		require.NoError(t, err)
 		require.False(t, rep.OK())
-		var got []string
-		for _, p := range rep.Problems {
-			got = append(got, p.String())
-		}
+		got := problemStrings(rep)
 		require.Contains(t, got, "projection projection_threads t1.title: stored tampered, expected Fix the CI build")
 		require.Contains(t, got, "projection settings theme: row missing")
 		require.Contains(t, got, "stream thread:t1: 15 events with versions 1..16, want 1..15")
@@ -299,10 +296,7 @@ func runProjections(t *testing.T, h Harness) {
 		}
 		rep, err := s.store.Verify(s.ctx)
 		require.NoError(t, err)
-		var got []string
-		for _, p := range rep.Problems {
-			got = append(got, p.String())
-		}
+		got := problemStrings(rep)
 		// Per table: the rows a rebuild has (missing or different) in key
 		// order, then the rows it does not have.
 		require.Equal(t, []string{
@@ -337,10 +331,7 @@ func runProjections(t *testing.T, h Harness) {
 		require.NoError(t, err)
 		rep, err := s.store.Verify(s.ctx)
 		require.NoError(t, err)
-		var got []string
-		for _, p := range rep.Problems {
-			got = append(got, p.String())
-		}
+		got := problemStrings(rep)
 		require.Equal(t, []string{
 			"projection projection_turns u1.error: one is SQL NULL, the other the text NULL: stored NULL, expected NULL",
 		}, got)
@@ -369,4 +360,13 @@ func threadIDs(ts []projection.Thread) []string {
 		out = append(out, t.ID)
 	}
 	return out
+}
+
+// problemStrings returns the problems of rep as Verify prints them.
+func problemStrings(rep *persistence.VerifyReport) []string {
+	var got []string
+	for _, p := range rep.Problems {
+		got = append(got, p.String())
+	}
+	return got
 }
