@@ -51,6 +51,12 @@ type dialect interface {
 	// createShadow creates shadow, an empty temporary table with the
 	// columns and column types of table, that the end of tx drops.
 	createShadow(ctx context.Context, tx querier, table, shadow string) error
+	// shadowTables creates on conn, for each of tables, a temporary table
+	// of the same name, columns, keys and indexes, which the statements on
+	// conn that name the table unqualified reach from then on instead of
+	// it, and returns the qualified name of each table itself. conn must
+	// never go back to the pool afterwards (see rebuildShadow).
+	shadowTables(ctx context.Context, conn *sql.Conn, tables []string) (map[string]string, error)
 	// distinct is a condition that holds when the values of a and b
 	// differ, NULL counting as a value; values that it finds the same
 	// render as the same text.

@@ -160,6 +160,44 @@ func (postgresDialect) createShadow(ctx context.Context, tx querier, table, shad
 	return err
 }
 
+// shadowTables creates each temporary table with LIKE, keys and indexes
+// included, in the session's temp schema, which PostgreSQL searches first
+// for a relation. pgx keeps the statements it prepared on a connection,
+// and their plans keep naming the tables they were planned against, so it
+// drops them first. It checks that each name now reaches the temporary
+// table.
+func (postgresDialect) shadowTables(ctx context.Context, conn *sql.Conn, tables []string) (map[string]string, error) {
+	if err := conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("shadow tables: unexpected driver connection %T", dc)
+		}
+		return c.Conn().DeallocateAll(ctx)
+	}); err != nil {
+		return nil, err
+	}
+	main := map[string]string{}
+	for _, t := range tables {
+		var q string
+		if err := conn.QueryRowContext(ctx, "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) "+
+			"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)", t).Scan(&q); err != nil {
+			return nil, fmt.Errorf("shadow %s: %w", t, err)
+		}
+		if _, err := conn.ExecContext(ctx, "CREATE TEMP TABLE "+t+" (LIKE "+q+" INCLUDING ALL)"); err != nil {
+			return nil, fmt.Errorf("shadow %s: %w", t, err)
+		}
+		var temp bool
+		if err := conn.QueryRowContext(ctx, "SELECT c.relnamespace = pg_my_temp_schema() FROM pg_class c WHERE c.oid = to_regclass($1)", t).Scan(&temp); err != nil {
+			return nil, fmt.Errorf("shadow %s: %w", t, err)
+		}
+		if !temp {
+			return nil, fmt.Errorf("shadow %s: the unqualified name does not reach the temporary table (does the search_path name pg_temp before the table's schema?)", t)
+		}
+		main[t] = q
+	}
+	return main, nil
+}
+
 // distinct compares the values as text: json has no equality operator,
 // and text is how Verify reports them.
 func (postgresDialect) distinct(a, b string) string {

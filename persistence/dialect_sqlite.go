@@ -3,6 +3,7 @@ package persistence
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 )
 
@@ -63,6 +64,57 @@ func (sqliteDialect) createShadow(ctx context.Context, tx querier, table, shadow
 	}
 	_, err = tx.ExecContext(ctx, "CREATE TEMP TABLE "+shadow+" ("+strings.Join(cols, ", ")+")")
 	return err
+}
+
+// shadowTables copies each table's CREATE statements from the schema into
+// the temp schema, which SQLite searches first for an unqualified name.
+// AUTOINCREMENT goes: it would create temp.sqlite_sequence, which would
+// hide the main one that lastSequence reads; the copied rows get fresh
+// ids anyway.
+func (sqliteDialect) shadowTables(ctx context.Context, conn *sql.Conn, tables []string) (map[string]string, error) {
+	main := map[string]string{}
+	for _, t := range tables {
+		rows, err := conn.QueryContext(ctx, "SELECT type, sql FROM main.sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL ORDER BY type = 'table' DESC, name", t)
+		if err != nil {
+			return nil, err
+		}
+		var stmts []string
+		for rows.Next() {
+			var typ, q string
+			if err := rows.Scan(&typ, &q); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			switch {
+			case typ == "table" && strings.HasPrefix(q, "CREATE TABLE "):
+				q = "CREATE TEMP TABLE " + strings.Replace(strings.TrimPrefix(q, "CREATE TABLE "), " AUTOINCREMENT", "", 1)
+			case typ == "index" && strings.HasPrefix(q, "CREATE INDEX "):
+				q = "CREATE INDEX temp." + strings.TrimPrefix(q, "CREATE INDEX ")
+			case typ == "index" && strings.HasPrefix(q, "CREATE UNIQUE INDEX "):
+				q = "CREATE UNIQUE INDEX temp." + strings.TrimPrefix(q, "CREATE UNIQUE INDEX ")
+			default:
+				rows.Close()
+				return nil, fmt.Errorf("shadow %s: unexpected schema statement %q", t, q)
+			}
+			stmts = append(stmts, q)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		if len(stmts) == 0 {
+			return nil, fmt.Errorf("shadow %s: no such table", t)
+		}
+		for _, q := range stmts {
+			if _, err := conn.ExecContext(ctx, q); err != nil {
+				return nil, fmt.Errorf("shadow %s: %w", t, err)
+			}
+		}
+		main[t] = "main." + t
+	}
+	return main, nil
 }
 
 func (sqliteDialect) distinct(a, b string) string { return a + " IS NOT " + b }

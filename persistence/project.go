@@ -2,6 +2,8 @@ package persistence
 
 import (
 	"context"
+	"database/sql/driver"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -60,8 +62,8 @@ func (s *Store) writeTx(ctx context.Context, fn func(tx *ent.Tx) error) error {
 // CatchUp brings the projections up to the head of the log, for example
 // after an import or when a projector was added, and returns how many
 // events it applied. Open calls it. When all projectors stand at the same
-// sequence it applies the events after it; when they disagree it rebuilds.
-// It reads the whole rest of the log, in pages, in one transaction.
+// sequence it applies the events after it, in pages, in one transaction;
+// when they disagree it rebuilds, as Rebuild does.
 func (s *Store) CatchUp(ctx context.Context) (int64, error) {
 	var applied int64
 	err := s.writeTx(ctx, func(tx *ent.Tx) error {
@@ -77,17 +79,27 @@ func (s *Store) CatchUp(ctx context.Context) (int64, error) {
 			return nil
 		}
 		if !agree {
+			if !s.target.Memory {
+				return errDisagree // rebuilt below, outside this transaction
+			}
 			applied, err = s.rebuildIn(ctx, tx, head, nil)
 			return err
 		}
 		applied, err = s.applyFrom(ctx, tx, from+1, head, 0, nil)
 		return err
 	})
+	if errors.Is(err, errDisagree) {
+		applied, err = s.rebuildShadow(ctx, nil)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("catch up projections: %w", err)
 	}
 	return applied, nil
 }
+
+// errDisagree ends CatchUp's transaction when the projectors disagree, to
+// rebuild with rebuildShadow.
+var errDisagree = errors.New("projectors disagree")
 
 // projectorStates makes sure every projector has its projection_state row
 // (a new one starts at 0) and reports the lowest last_sequence and whether
@@ -153,29 +165,177 @@ func (s *Store) applyFrom(ctx context.Context, tx querier, from, head, total int
 	return n, ap.Advance(ctx, head)
 }
 
-// Rebuild recomputes every projection table from the log, in one
-// transaction: readers see the old tables until it commits, then the new
-// ones, never a half-built table. It streams the log in pages, so memory
-// stays flat. Appends wait for it.
+// Rebuild recomputes every projection table from the log. Readers see the
+// old tables until it commits, then the new ones, never a half-built table.
+// It streams the log in pages, so memory stays flat.
+//
+// On a file or a server it builds the new tables in temporary tables of
+// the same names on a connection of its own, outside any write
+// transaction, so appends (of this and other processes) go on meanwhile;
+// then, in one short write transaction, it applies what was appended since
+// and copies the temporary tables over the stored ones (see
+// docs/PROJECTIONS.md). A private in-memory store has one connection, and
+// no other process, so it rebuilds in one write transaction.
 func (s *Store) Rebuild(ctx context.Context, opts *RebuildOpts) error {
 	if opts == nil {
 		opts = &RebuildOpts{}
 	}
-	err := s.writeTx(ctx, func(tx *ent.Tx) error {
-		head, err := s.d.lastSequence(ctx, tx)
-		if err != nil {
+	var err error
+	if s.target.Memory {
+		err = s.writeTx(ctx, func(tx *ent.Tx) error {
+			head, err := s.d.lastSequence(ctx, tx)
+			if err != nil {
+				return err
+			}
+			if _, _, err := s.projectorStates(ctx, tx); err != nil {
+				return err
+			}
+			_, err = s.rebuildIn(ctx, tx, head, opts.Progress)
 			return err
-		}
-		if _, _, err := s.projectorStates(ctx, tx); err != nil {
-			return err
-		}
-		_, err = s.rebuildIn(ctx, tx, head, opts.Progress)
-		return err
-	})
+		})
+	} else {
+		_, err = s.rebuildShadow(ctx, opts.Progress)
+	}
 	if err != nil {
 		return fmt.Errorf("rebuild projections: %w", err)
 	}
 	return nil
+}
+
+// shadowChunk is how many events the first phase of rebuildShadow applies
+// per read transaction: a long one would keep SQLite from checkpointing
+// the WAL, or PostgreSQL from vacuuming.
+const shadowChunk = 20 * pageSize
+
+// rebuildShadow rebuilds the projections in temporary tables and swaps
+// them in, and returns how many events it applied. Only the swap holds the
+// write lock.
+//
+// Its connection holds temporary tables that hide the stored ones: a
+// statement on it that names a projection table unqualified reaches the
+// temporary table (SQLite and PostgreSQL look in the session's temp schema
+// first). An append on that connection would update the temporary table
+// only, so the connection never goes back to the pool: it is discarded
+// whatever happens.
+func (s *Store) rebuildShadow(ctx context.Context, progress func(done, total int64)) (int64, error) {
+	if s.closed.Load() {
+		return 0, ErrClosed
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		conn.Raw(func(any) error { return driver.ErrBadConn }) // discard, do not pool
+		conn.Close()
+	}()
+	// projection_state gets a temporary table too: Applier.Advance writes
+	// it, and a write to the stored one would take the write lock.
+	names := []string{"projection_state"}
+	for _, t := range projection.Tables {
+		names = append(names, t.Name)
+	}
+	stored, err := s.d.shadowTables(ctx, conn, names)
+	if err != nil {
+		return 0, err
+	}
+
+	// Phase 1: the log up to the head seen now, in read transactions. The
+	// log below the head does not change, so each chunk may read its own
+	// snapshot.
+	head, err := s.d.lastSequence(ctx, conn)
+	if err != nil {
+		return 0, err
+	}
+	if progress != nil {
+		progress(0, head)
+	}
+	var done int64
+	for from := int64(1); from <= head; from += shadowChunk {
+		to := min(from+shadowChunk-1, head)
+		if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil { // DEFERRED on SQLite: no write lock
+			return done, err
+		}
+		var report func(n, total int64)
+		if progress != nil {
+			report = func(n, _ int64) { progress(done+n, head) }
+		}
+		n, err := s.applyFrom(ctx, conn, from, to, head, report)
+		done += n
+		if err != nil {
+			conn.ExecContext(ctx, "ROLLBACK")
+			return done, err
+		}
+		if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+			return done, err
+		}
+	}
+
+	// Phase 2: under the write lock, as an append, the events appended
+	// meanwhile, then the swap.
+	err = func() error {
+		if s.serial {
+			s.writeMu.Lock()
+			defer s.writeMu.Unlock()
+		}
+		tx, err := conn.BeginTx(ctx, s.d.appendTxOptions())
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if err := s.d.lockAppend(ctx, tx); err != nil {
+			return err
+		}
+		last, err := s.d.lastSequence(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if last > head {
+			n, err := s.applyFrom(ctx, tx, head+1, last, 0, nil)
+			done += n
+			if err != nil {
+				return err
+			}
+			if progress != nil {
+				progress(done, last)
+			}
+		}
+		for _, t := range projection.Tables {
+			cols, err := columns(ctx, tx, t.Name)
+			if err != nil {
+				return err
+			}
+			for i, c := range cols {
+				cols[i] = `"` + c + `"`
+			}
+			list := strings.Join(cols, ", ")
+			order := ""
+			if t.Name == "checkpoints" {
+				// The surrogate id comes from the stored table's counter,
+				// in the order the rows were made.
+				order = " ORDER BY id"
+			}
+			if _, err := tx.ExecContext(ctx, "DELETE FROM "+stored[t.Name]); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, "INSERT INTO "+stored[t.Name]+" ("+list+") SELECT "+list+" FROM "+t.Name+order); err != nil {
+				return err
+			}
+		}
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		for _, name := range projection.Names {
+			if _, err := tx.ExecContext(ctx, s.d.bind(
+				"INSERT INTO "+stored["projection_state"]+" (projector, last_sequence, updated_at) VALUES (?, ?, ?) ON CONFLICT (projector) DO NOTHING"),
+				name, last, now); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, s.d.bind("UPDATE "+stored["projection_state"]+" SET last_sequence = ?, updated_at = ?"), last, now); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}()
+	return done, err
 }
 
 // rebuildIn empties the projection tables and applies the log up to head.

@@ -249,6 +249,95 @@ func runProjections(t *testing.T, h Harness) {
 		}
 	})
 
+	// A rebuild builds the new tables aside and holds the write lock only
+	// to swap them in: another store on the same database appends while
+	// it runs, readers see the old tables until the swap, and the swap
+	// takes in what was appended meanwhile.
+	t.Run("RebuildLetsOtherStoresAppend", func(t *testing.T) {
+		if !h.Durable {
+			t.Skip("a private in-memory store has no other store")
+		}
+		t.Parallel()
+		s := h.setup(t)
+		_, err := s.store.Append(s.ctx, nil, Catalogue()...)
+		require.NoError(t, err)
+		_, err = s.store.Append(s.ctx, nil, append([]orchestration.Event{
+			orchestration.ProjectCreated{ProjectID: "p", Name: "p", WorkspaceRoot: "/p", At: at(0)},
+			orchestration.ThreadCreated{ThreadID: "big", ProjectID: "p", Title: "t", Model: "m", At: at(0)},
+		}, Deltas("big", 2300)...)...)
+		require.NoError(t, err)
+		want := readViews(t, s)
+		// Stale tables, which the rebuild repairs: the readers see them
+		// whole until it commits.
+		_, err = s.store.Client().ExecContext(s.ctx, "DELETE FROM projection_messages")
+		require.NoError(t, err)
+		_, err = s.store.Client().ExecContext(s.ctx, "UPDATE projection_threads SET title = 'stale'")
+		require.NoError(t, err)
+		stale := readViews(t, s)
+		require.NotEqual(t, want, stale)
+
+		other := &setup{ctx: s.ctx, store: h.open(t, s.dsn), dsn: s.dsn, h: h}
+		appended := make(chan error, 1)
+		paused, waited := false, false
+		require.NoError(t, s.store.Rebuild(s.ctx, &persistence.RebuildOpts{Progress: func(done, total int64) {
+			if paused || done == 0 || done == total {
+				return
+			}
+			paused = true
+			require.Equal(t, stale, readViews(t, other), "a reader saw the rebuild before it committed")
+			go func() {
+				_, err := other.store.Append(s.ctx, nil, orchestration.SettingChanged{Key: "during", Value: json.RawMessage(`1`), At: at(40)})
+				appended <- err
+			}()
+			select {
+			case err := <-appended:
+				require.NoError(t, err)
+			case <-time.After(10 * time.Second):
+				waited = true
+				t.Error("another store's append waited for the rebuild")
+			}
+		}}))
+		require.True(t, paused, "the rebuild reported no progress between its first and last page")
+		if waited {
+			require.NoError(t, <-appended)
+		}
+		got := readViews(t, s)
+		require.Equal(t, want.Threads, got.Threads)
+		require.Equal(t, want.Details, got.Details)
+		require.Contains(t, settingKeys(got.Settings), "during")
+		require.Equal(t, got, readViews(t, other))
+		requireVerified(t, s)
+		// The rebuild's connection, whose temporary tables hide the real
+		// ones, is not handed to the next append.
+		for i := range 3 {
+			_, err = s.store.Append(s.ctx, nil, orchestration.SettingChanged{Key: fmt.Sprint("after", i), Value: json.RawMessage(`2`), At: at(41)})
+			require.NoError(t, err)
+		}
+		requireVerified(t, s)
+		require.Contains(t, settingKeys(readViews(t, other).Settings), "after2")
+	})
+
+	// Projectors that disagree make CatchUp rebuild.
+	t.Run("CatchUpRebuildsWhenProjectorsDisagree", func(t *testing.T) {
+		t.Parallel()
+		s := h.setup(t)
+		_, err := s.store.Append(s.ctx, nil, Catalogue()...)
+		require.NoError(t, err)
+		want := readViews(t, s)
+		_, err = s.store.Client().ExecContext(s.ctx, "DELETE FROM projection_turns")
+		require.NoError(t, err)
+		_, err = s.store.Client().ExecContext(s.ctx, "UPDATE projection_state SET last_sequence = 1 WHERE projector = 'turns'")
+		require.NoError(t, err)
+		n, err := s.store.CatchUp(s.ctx)
+		require.NoError(t, err)
+		require.Equal(t, int64(len(Catalogue())), n)
+		require.Equal(t, want, readViews(t, s))
+		requireVerified(t, s)
+		_, err = s.store.Append(s.ctx, nil, orchestration.SettingChanged{Key: "after", Value: json.RawMessage(`2`), At: at(41)})
+		require.NoError(t, err)
+		requireVerified(t, s)
+	})
+
 	t.Run("VerifyListsDifferences", func(t *testing.T) {
 		t.Parallel()
 		s := h.setup(t)
@@ -352,6 +441,14 @@ func runProjections(t *testing.T, h Harness) {
 		require.Len(t, readViews(t, s).Threads, 1)
 		requireVerified(t, s)
 	})
+}
+
+func settingKeys(ss []projection.Setting) []string {
+	var keys []string
+	for _, st := range ss {
+		keys = append(keys, st.Key)
+	}
+	return keys
 }
 
 func threadIDs(ts []projection.Thread) []string {
