@@ -53,7 +53,8 @@
 //
 // # Projections
 //
-// Rebuild recomputes the projection tables from the log in one
-// transaction; Verify checks the log's integrity and compares the tables
+// Rebuild recomputes the projection tables from the log in temporary
+// tables and swaps them in in one short write transaction, so appends go
+// on meanwhile; Verify checks the log's integrity and compares the tables
 // with a rolled-back rebuild; package projection reads them.
 package persistence

@@ -16,10 +16,11 @@ func (a *app) rebuildCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "rebuild",
 		Short: "Recompute the projection tables from the log",
-		Long: `rebuild empties the projection tables and applies the whole log again, in one
-transaction: readers see the old tables until it commits, then the new ones.
-Appends of other programs wait until it ends. It shows a progress bar on a
-terminal, plain progress lines otherwise.`,
+		Long: `rebuild applies the whole log again into temporary tables, then swaps them
+in for the projection tables in one short transaction: readers see the old
+tables until it commits, then the new ones. Other programs go on appending
+while it runs; what they append meanwhile is in the new tables. It shows a
+progress bar on a terminal, plain progress lines otherwise.`,
 		Args: noArgs,
 		RunE: a.withStore(mustExist, func(ctx context.Context, s *persistence.Store, _ []string) error {
 			p := a.newProgress("Rebuilding projections")
