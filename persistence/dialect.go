@@ -57,6 +57,10 @@ type dialect interface {
 	// it, and returns the qualified name of each table itself. conn must
 	// never go back to the pool afterwards (see rebuildShadow).
 	shadowTables(ctx context.Context, conn *sql.Conn, tables []string) (map[string]string, error)
+	// snapshotBegin starts, on a connection, a transaction that reads one
+	// snapshot throughout and takes no write lock while it writes
+	// temporary tables only.
+	snapshotBegin() string
 	// distinct is a condition that holds when the values of a and b
 	// differ, NULL counting as a value; values that it finds the same
 	// render as the same text.

@@ -218,3 +218,7 @@ func (postgresDialect) revisionTable() string {
 		`"hash" character varying NOT NULL, "partial_hashes" jsonb NULL, ` +
 		`"operator_version" character varying NOT NULL, PRIMARY KEY ("version"))`
 }
+
+// snapshotBegin: the first statement takes the snapshot that the whole
+// transaction reads.
+func (postgresDialect) snapshotBegin() string { return "BEGIN ISOLATION LEVEL REPEATABLE READ" }

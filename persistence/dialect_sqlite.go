@@ -139,3 +139,7 @@ func (sqliteDialect) revisionTable() string {
 // has no declared type, so modernc hands over the text instead of parsing
 // it (see storedTime). Unary + is SQLite's no-op.
 func (sqliteDialect) textTime(col string) string { return "+" + col }
+
+// snapshotBegin is DEFERRED: the first read pins the WAL snapshot, and
+// no write lock is taken until a write to the main database.
+func (sqliteDialect) snapshotBegin() string { return "BEGIN" }

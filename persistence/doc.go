@@ -56,5 +56,6 @@
 // Rebuild recomputes the projection tables from the log in temporary
 // tables and swaps them in in one short write transaction, so appends go
 // on meanwhile; Verify checks the log's integrity and compares the tables
-// with a rolled-back rebuild; package projection reads them.
+// with a rebuild it builds the same way, without the write lock; package
+// projection reads them.
 package persistence

@@ -73,10 +73,11 @@ func TestPostgres(t *testing.T) {
 	t.Parallel()
 	base := postgresURL(t)
 	persistencetest.Run(t, persistencetest.Harness{
-		NewDSN:        func(t *testing.T) string { return newSchema(t, base) },
-		Durable:       true,
-		ValidatesJSON: true,
-		TimePrecision: time.Microsecond,
+		NewDSN:            func(t *testing.T) string { return newSchema(t, base) },
+		Durable:           true,
+		ValidatesJSON:     true,
+		TimePrecision:     time.Microsecond,
+		SetVerifyProgress: persistence.SetVerifyProgress,
 	})
 }
 

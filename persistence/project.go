@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -202,7 +203,7 @@ func (s *Store) Rebuild(ctx context.Context, opts *RebuildOpts) error {
 	return nil
 }
 
-// shadowChunk is how many events the first phase of rebuildShadow applies
+// shadowChunk is how many events buildAside applies
 // per read transaction: a long one would keep SQLite from checkpointing
 // the WAL, or PostgreSQL from vacuuming.
 const shadowChunk = 20 * pageSize
@@ -210,66 +211,12 @@ const shadowChunk = 20 * pageSize
 // rebuildShadow rebuilds the projections in temporary tables and swaps
 // them in, and returns how many events it applied. Only the swap holds the
 // write lock.
-//
-// Its connection holds temporary tables that hide the stored ones: a
-// statement on it that names a projection table unqualified reaches the
-// temporary table (SQLite and PostgreSQL look in the session's temp schema
-// first). An append on that connection would update the temporary table
-// only, so the connection never goes back to the pool: it is discarded
-// whatever happens.
 func (s *Store) rebuildShadow(ctx context.Context, progress func(done, total int64)) (int64, error) {
-	if s.closed.Load() {
-		return 0, ErrClosed
-	}
-	conn, err := s.db.Conn(ctx)
+	conn, stored, head, done, err := s.buildAside(ctx, progress)
 	if err != nil {
-		return 0, err
+		return done, err
 	}
-	defer func() {
-		conn.Raw(func(any) error { return driver.ErrBadConn }) // discard, do not pool
-		conn.Close()
-	}()
-	// projection_state gets a temporary table too: Applier.Advance writes
-	// it, and a write to the stored one would take the write lock.
-	names := []string{"projection_state"}
-	for _, t := range projection.Tables {
-		names = append(names, t.Name)
-	}
-	stored, err := s.d.shadowTables(ctx, conn, names)
-	if err != nil {
-		return 0, err
-	}
-
-	// Phase 1: the log up to the head seen now, in read transactions. The
-	// log below the head does not change, so each chunk may read its own
-	// snapshot.
-	head, err := s.d.lastSequence(ctx, conn)
-	if err != nil {
-		return 0, err
-	}
-	if progress != nil {
-		progress(0, head)
-	}
-	var done int64
-	for from := int64(1); from <= head; from += shadowChunk {
-		to := min(from+shadowChunk-1, head)
-		if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil { // DEFERRED on SQLite: no write lock
-			return done, err
-		}
-		var report func(n, total int64)
-		if progress != nil {
-			report = func(n, _ int64) { progress(done+n, head) }
-		}
-		n, err := s.applyFrom(ctx, conn, from, to, head, report)
-		done += n
-		if err != nil {
-			conn.ExecContext(ctx, "ROLLBACK")
-			return done, err
-		}
-		if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-			return done, err
-		}
-	}
+	defer discard(conn)
 
 	// Phase 2: under the write lock, as an append, the events appended
 	// meanwhile, then the swap.
@@ -338,6 +285,79 @@ func (s *Store) rebuildShadow(ctx context.Context, progress func(done, total int
 	return done, err
 }
 
+// buildAside is the first phase of rebuildShadow and Verify: on a
+// connection of its own it creates temporary tables of the projection
+// tables and projection_state, applies to them the log up to the head seen
+// now, in read transactions, and returns the connection, the qualified
+// names of the stored tables, that head and how many events it applied.
+// The caller must discard the connection.
+//
+// The connection's temporary tables hide the stored ones: a statement on
+// it that names a projection table unqualified reaches the temporary table
+// (SQLite and PostgreSQL look in the session's temp schema first). An
+// append on that connection would update the temporary table only, so the
+// connection never goes back to the pool: it is discarded whatever happens.
+func (s *Store) buildAside(ctx context.Context, progress func(done, total int64)) (conn *sql.Conn, stored map[string]string, head, done int64, err error) {
+	if s.closed.Load() {
+		return nil, nil, 0, 0, ErrClosed
+	}
+	conn, err = s.db.Conn(ctx)
+	if err != nil {
+		return nil, nil, 0, 0, err
+	}
+	defer func() {
+		if err != nil {
+			discard(conn)
+			conn = nil
+		}
+	}()
+	// projection_state gets a temporary table too: Applier.Advance writes
+	// it, and a write to the stored one would take the write lock.
+	names := []string{"projection_state"}
+	for _, t := range projection.Tables {
+		names = append(names, t.Name)
+	}
+	if stored, err = s.d.shadowTables(ctx, conn, names); err != nil {
+		return nil, nil, 0, 0, err
+	}
+
+	// The log up to the head seen now, in read transactions. The log below
+	// the head does not change, so each chunk may read its own snapshot.
+	if head, err = s.d.lastSequence(ctx, conn); err != nil {
+		return nil, nil, 0, 0, err
+	}
+	if progress != nil {
+		progress(0, head)
+	}
+	for from := int64(1); from <= head; from += shadowChunk {
+		to := min(from+shadowChunk-1, head)
+		if _, err = conn.ExecContext(ctx, "BEGIN"); err != nil { // DEFERRED on SQLite: no write lock
+			return nil, nil, 0, done, err
+		}
+		var report func(n, total int64)
+		if progress != nil {
+			report = func(n, _ int64) { progress(done+n, head) }
+		}
+		var n int64
+		n, err = s.applyFrom(ctx, conn, from, to, head, report)
+		done += n
+		if err != nil {
+			conn.ExecContext(ctx, "ROLLBACK")
+			return nil, nil, 0, done, err
+		}
+		if _, err = conn.ExecContext(ctx, "COMMIT"); err != nil {
+			return nil, nil, 0, done, err
+		}
+	}
+	return conn, stored, head, done, nil
+}
+
+// discard closes conn and keeps it from going back to the pool.
+func discard(conn *sql.Conn) {
+	conn.Raw(func(any) error { return driver.ErrBadConn })
+	conn.Close()
+}
+
 // rebuildIn empties the projection tables and applies the log up to head.
 func (s *Store) rebuildIn(ctx context.Context, tx querier, head int64, progress func(done, total int64)) (int64, error) {
 	for _, t := range projection.Tables {
@@ -404,45 +424,79 @@ func (r *VerifyReport) add(p Problem) {
 
 // Verify checks the store: sequences run 1..head without gaps, each stream's
 // versions run 1..n, every payload decodes, and the projection tables equal
-// a rebuild from the log. It changes nothing: the rebuild it compares with
-// is rolled back. Its memory does not grow with the store: the log is read
-// in pages, the stored tables are copied to temporary tables inside the
-// database, and only the rows that differ from the rebuild reach Go, one at
-// a time.
+// a rebuild from the log. It changes nothing. Its memory does not grow with
+// the store: the log is read in pages, the rebuild lives in temporary
+// tables inside the database, and only the rows that differ reach Go, one
+// at a time.
+//
+// On a file or a server it takes no write lock: it builds the rebuild aside
+// as Rebuild does, then, in one read transaction, brings it up to the head
+// of that transaction's snapshot and checks the log and the stored tables
+// as of that snapshot. Events appended later are not in the report. A
+// private in-memory store checks in one write transaction and rolls the
+// rebuild back.
 func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 	r := &VerifyReport{}
+	var err error
+	if s.target.Memory {
+		err = s.verifyInPlace(ctx, r)
+	} else {
+		err = s.verifyAside(ctx, r)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	return r, nil
+}
+
+// verifyAside is Verify on a file or a server.
+func (s *Store) verifyAside(ctx context.Context, r *VerifyReport) error {
+	conn, stored, built, _, err := s.buildAside(ctx, s.verifyProgress)
+	if err != nil {
+		return err
+	}
+	defer discard(conn)
+	// Temporary tables only are written: no write lock.
+	if _, err := conn.ExecContext(ctx, s.d.snapshotBegin()); err != nil {
+		return err
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+	head, err := s.d.lastSequence(ctx, conn) // the first read takes the snapshot
+	if err != nil {
+		return err
+	}
+	if head > built {
+		if _, err := s.applyFrom(ctx, conn, built+1, head, 0, nil); err != nil {
+			return err
+		}
+	}
+	if err := s.verifyLog(ctx, conn, head, r); err != nil {
+		return err
+	}
+	low, agree, err := storedStates(ctx, conn, stored["projection_state"])
+	if err != nil {
+		return err
+	}
+	return s.verifyProjections(ctx, conn, head, low, agree, stored, r)
+}
+
+// verifyInPlace is Verify on a private in-memory store: the stored tables
+// are copied to temporary tables, rebuilt in place and compared with the
+// copies, and the transaction is rolled back.
+func (s *Store) verifyInPlace(ctx context.Context, r *VerifyReport) error {
 	errDone := fmt.Errorf("verify done")
 	err := s.writeTx(ctx, func(tx *ent.Tx) error {
 		head, err := s.d.lastSequence(ctx, tx)
 		if err != nil {
 			return err
 		}
-		if r.Events, err = queryInt64(ctx, tx, "SELECT COUNT(*) FROM events"); err != nil {
+		if err := s.verifyLog(ctx, tx, head, r); err != nil {
 			return err
-		}
-		maxSeq, err := queryInt64(ctx, tx, "SELECT MAX(sequence) FROM events")
-		if err != nil {
-			return err
-		}
-		if r.Events != maxSeq {
-			r.add(Problem{Kind: "sequence", Detail: fmt.Sprintf("%d events but the last sequence is %d: the log has gaps", r.Events, maxSeq)})
-		}
-		if maxSeq != head {
-			r.add(Problem{Kind: "sequence", Detail: fmt.Sprintf("the last sequence is %d but %d was taken", maxSeq, head)})
-		}
-		if err := s.verifyStreams(ctx, tx, r); err != nil {
-			return err
-		}
-		for rec, err := range s.pages(ctx, tx, "sequence >= ?", "sequence", nil, 1, func(r *Recorded) int64 { return r.Sequence + 1 }) {
-			if err != nil && rec.Sequence == 0 {
-				return err
-			}
-			if err != nil {
-				r.add(Problem{Kind: "decode", Key: fmt.Sprint(rec.Sequence), Detail: err.Error()})
-			}
 		}
 		// The rollback drops the copies with the rebuild.
+		copies := map[string]string{}
 		for _, t := range projection.Tables {
+			copies[t.Name] = shadowName(t.Name)
 			if err := s.d.createShadow(ctx, tx, t.Name, shadowName(t.Name)); err != nil {
 				return err
 			}
@@ -454,23 +508,93 @@ func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 		if err != nil {
 			return err
 		}
-		if !agree || low != head {
-			r.add(Problem{Kind: "state", Table: "projection_state", Detail: fmt.Sprintf("projectors stand at %d (agree: %v), the log at %d", low, agree, head)})
-		}
-		if _, err := s.rebuildIn(ctx, tx, head, nil); err != nil {
+		if _, err := s.rebuildIn(ctx, tx, head, s.verifyProgress); err != nil {
 			return err
 		}
-		for _, t := range projection.Tables {
-			if err := s.diffTable(ctx, tx, t.Name, strings.Split(t.Key, ", "), r); err != nil {
-				return err
-			}
+		if err := s.verifyProjections(ctx, tx, head, low, agree, copies, r); err != nil {
+			return err
 		}
 		return errDone // roll the rebuild back
 	})
-	if err != nil && err != errDone {
-		return nil, fmt.Errorf("verify: %w", err)
+	if err == errDone {
+		return nil
 	}
-	return r, nil
+	return err
+}
+
+// verifyLog checks that the sequences run 1..head without gaps, each
+// stream's versions run 1..n and every payload decodes.
+func (s *Store) verifyLog(ctx context.Context, tx querier, head int64, r *VerifyReport) error {
+	var err error
+	if r.Events, err = queryInt64(ctx, tx, "SELECT COUNT(*) FROM events"); err != nil {
+		return err
+	}
+	maxSeq, err := queryInt64(ctx, tx, "SELECT MAX(sequence) FROM events")
+	if err != nil {
+		return err
+	}
+	if r.Events != maxSeq {
+		r.add(Problem{Kind: "sequence", Detail: fmt.Sprintf("%d events but the last sequence is %d: the log has gaps", r.Events, maxSeq)})
+	}
+	if maxSeq != head {
+		r.add(Problem{Kind: "sequence", Detail: fmt.Sprintf("the last sequence is %d but %d was taken", maxSeq, head)})
+	}
+	if err := s.verifyStreams(ctx, tx, r); err != nil {
+		return err
+	}
+	for rec, err := range s.pages(ctx, tx, "sequence >= ?", "sequence", nil, 1, func(r *Recorded) int64 { return r.Sequence + 1 }) {
+		if err != nil && rec.Sequence == 0 {
+			return err
+		}
+		if err != nil {
+			r.add(Problem{Kind: "decode", Key: fmt.Sprint(rec.Sequence), Detail: err.Error()})
+		}
+	}
+	return nil
+}
+
+// verifyProjections reports projectors that do not all stand at head (low
+// and agree as projectorStates returns them), then, table by table, where
+// the stored tables, named by stored, differ from the rebuild, which the
+// unqualified names reach.
+func (s *Store) verifyProjections(ctx context.Context, tx querier, head, low int64, agree bool, stored map[string]string, r *VerifyReport) error {
+	if !agree || low != head {
+		r.add(Problem{Kind: "state", Table: "projection_state", Detail: fmt.Sprintf("projectors stand at %d (agree: %v), the log at %d", low, agree, head)})
+	}
+	for _, t := range projection.Tables {
+		if err := s.diffTable(ctx, tx, stored[t.Name], t.Name, strings.Split(t.Key, ", "), r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// storedStates is projectorStates without its writes: a projector without
+// a row in table counts as standing at 0.
+func storedStates(ctx context.Context, q querier, table string) (low int64, agree bool, err error) {
+	rows, err := q.QueryContext(ctx, "SELECT projector, last_sequence FROM "+table)
+	if err != nil {
+		return 0, false, err
+	}
+	defer rows.Close()
+	var seqs []int64
+	missing := slices.Clone(projection.Names)
+	for rows.Next() {
+		var name string
+		var seq int64
+		if err := rows.Scan(&name, &seq); err != nil {
+			return 0, false, err
+		}
+		seqs = append(seqs, seq)
+		missing = slices.DeleteFunc(missing, func(n string) bool { return n == name })
+	}
+	if err := rows.Err(); err != nil {
+		return 0, false, err
+	}
+	if len(missing) > 0 {
+		seqs = append(seqs, 0)
+	}
+	return slices.Min(seqs), slices.Min(seqs) == slices.Max(seqs), nil
 }
 
 func (s *Store) verifyStreams(ctx context.Context, tx querier, r *VerifyReport) error {
@@ -497,13 +621,13 @@ func (s *Store) verifyStreams(ctx context.Context, tx querier, r *VerifyReport) 
 // projection table.
 func shadowName(table string) string { return "verify_" + table }
 
-// diffTable adds a problem for each row and column where the stored copy
-// of table and its rebuild differ: first the rows of the rebuild that are
+// diffTable adds a problem for each row and column where stored, the
+// stored table or a copy of it, and table, its rebuild, differ: first the rows of the rebuild that are
 // missing or different, then the rows it does not have, each in key order
 // (the key's columns joined by "/", compared as bytes). The database keeps
 // back the rows that are the same; the others come one at a time. Values
 // compare as text, the form the report shows them in.
-func (s *Store) diffTable(ctx context.Context, tx querier, table string, keys []string, r *VerifyReport) error {
+func (s *Store) diffTable(ctx context.Context, tx querier, stored, table string, keys []string, r *VerifyReport) error {
 	cols, err := columns(ctx, tx, table)
 	if err != nil {
 		return err
@@ -520,7 +644,7 @@ func (s *Store) diffTable(ctx context.Context, tx querier, table string, keys []
 		return alias + "." + strings.Join(names, sep+alias+".")
 	}
 	rows, err := tx.QueryContext(ctx, "SELECT "+prefixed("s", cols, ", ")+", "+prefixed("e", cols, ", ")+
-		" FROM "+shadowName(table)+" s FULL JOIN "+table+" e ON "+strings.Join(on, " AND ")+
+		" FROM "+stored+" s FULL JOIN "+table+" e ON "+strings.Join(on, " AND ")+
 		" WHERE "+strings.Join(differ, " OR ")+
 		" ORDER BY e."+keys[0]+" IS NULL, COALESCE("+prefixed("e", keys, " || '/' || ")+", "+prefixed("s", keys, " || '/' || ")+")"+s.d.byteOrder())
 	if err != nil {

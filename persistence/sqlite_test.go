@@ -23,8 +23,9 @@ func TestSQLiteMemory(t *testing.T) {
 func TestSQLiteFile(t *testing.T) {
 	t.Parallel()
 	persistencetest.Run(t, persistencetest.Harness{
-		NewDSN:  func(t *testing.T) string { return filepath.Join(t.TempDir(), "peon.db") },
-		Durable: true,
+		NewDSN:            func(t *testing.T) string { return filepath.Join(t.TempDir(), "peon.db") },
+		Durable:           true,
+		SetVerifyProgress: persistence.SetVerifyProgress,
 	})
 }
 

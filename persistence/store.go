@@ -35,6 +35,10 @@ type Store struct {
 	closed      atomic.Bool
 	stop        context.CancelFunc // stops background work
 	wg          sync.WaitGroup
+
+	// verifyProgress, set by tests only, is Verify's progress callback
+	// (see SetVerifyProgress in verifyhook_test.go).
+	verifyProgress func(done, total int64)
 }
 
 func newStore(db *sql.DB, d dialect, t Target, opts *Options) *Store {

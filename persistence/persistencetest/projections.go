@@ -317,6 +317,70 @@ func runProjections(t *testing.T, h Harness) {
 		require.Contains(t, settingKeys(readViews(t, other).Settings), "after2")
 	})
 
+	// Verify, like Rebuild, builds its rebuild aside, and then reads one
+	// snapshot without the write lock: another store on the same database
+	// appends while it runs, and the report takes in what was committed
+	// before that snapshot, here the event appended during the build.
+	t.Run("VerifyLetsOtherStoresAppend", func(t *testing.T) {
+		if !h.Durable || h.SetVerifyProgress == nil {
+			t.Skip("a private in-memory store has no other store")
+		}
+		t.Parallel()
+		s := h.setup(t)
+		_, err := s.store.Append(s.ctx, nil, Catalogue()...)
+		require.NoError(t, err)
+		_, err = s.store.Append(s.ctx, nil, append([]orchestration.Event{
+			orchestration.ProjectCreated{ProjectID: "p", Name: "p", WorkspaceRoot: "/p", At: at(0)},
+			orchestration.ThreadCreated{ThreadID: "big", ProjectID: "p", Title: "t", Model: "m", At: at(0)},
+		}, Deltas("big", 2300)...)...)
+		require.NoError(t, err)
+		before, err := s.store.Verify(s.ctx)
+		require.NoError(t, err)
+		require.True(t, before.OK(), "verify: %v", before.Problems)
+
+		other := &setup{ctx: s.ctx, store: h.open(t, s.dsn), dsn: s.dsn, h: h}
+		appended := make(chan error, 1)
+		paused, waited := false, false
+		h.SetVerifyProgress(s.store, func(done, total int64) {
+			if paused || done == 0 || done == total {
+				return
+			}
+			paused = true
+			go func() {
+				_, err := other.store.Append(s.ctx, nil, orchestration.SettingChanged{Key: "during", Value: json.RawMessage(`1`), At: at(40)})
+				appended <- err
+			}()
+			select {
+			case err := <-appended:
+				require.NoError(t, err)
+			case <-time.After(10 * time.Second):
+				waited = true
+				t.Error("another store's append waited for Verify")
+			}
+		})
+		rep, err := s.store.Verify(s.ctx)
+		require.NoError(t, err)
+		require.True(t, paused, "Verify reported no progress between its first and last page")
+		if waited {
+			require.NoError(t, <-appended)
+		}
+		require.True(t, rep.OK(), "verify: %v", rep.Problems)
+		require.Equal(t, before.Events+1, rep.Events, "the event appended during the build is in the report")
+		// The stored tables are compared, not the rebuild with itself.
+		_, err = other.store.Client().ExecContext(s.ctx, "UPDATE projection_threads SET title = 'stale' WHERE thread_id = 'big'")
+		require.NoError(t, err)
+		rep, err = s.store.Verify(s.ctx)
+		require.NoError(t, err)
+		require.Equal(t, []string{"projection projection_threads big.title: stored stale, expected t"}, problemStrings(rep))
+		// Verify's connection, whose temporary tables hide the real ones,
+		// is not handed to the next append.
+		for i := range 3 {
+			_, err = s.store.Append(s.ctx, nil, orchestration.SettingChanged{Key: fmt.Sprint("after", i), Value: json.RawMessage(`2`), At: at(41)})
+			require.NoError(t, err)
+		}
+		require.Contains(t, settingKeys(readViews(t, other).Settings), "after2")
+	})
+
 	// Projectors that disagree make CatchUp rebuild.
 	t.Run("CatchUpRebuildsWhenProjectorsDisagree", func(t *testing.T) {
 		t.Parallel()

@@ -31,6 +31,10 @@ type Harness struct {
 	TimePrecision time.Duration
 	// Large scales the bigger tests; 1 is the default.
 	Large int
+	// SetVerifyProgress, when set, makes Verify on a store call progress
+	// while it builds the rebuild it compares with, as Rebuild calls
+	// RebuildOpts.Progress (persistence.SetVerifyProgress, a test hook).
+	SetVerifyProgress func(s *persistence.Store, progress func(done, total int64))
 }
 
 // setup is what most tests need.
