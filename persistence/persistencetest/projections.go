@@ -225,14 +225,8 @@ func runProjections(t *testing.T, h Harness) {
 
 	t.Run("RebuildReportsProgressAndRestoresTables", func(t *testing.T) {
 		t.Parallel()
-		s := h.setup(t)
-		_, err := s.store.Append(s.ctx, nil, Catalogue()...)
-		require.NoError(t, err)
-		_, err = s.store.Append(s.ctx, nil, append([]orchestration.Event{
-			orchestration.ProjectCreated{ProjectID: "p", Name: "p", WorkspaceRoot: "/p", At: at(0)},
-			orchestration.ThreadCreated{ThreadID: "big", ProjectID: "p", Title: "t", Model: "m", At: at(0)},
-		}, Deltas("big", 2300)...)...)
-		require.NoError(t, err)
+		s := setupLong(t, h)
+		var err error
 		before := readViews(t, s)
 		_, err = s.store.Client().ExecContext(s.ctx, "DELETE FROM projection_messages")
 		require.NoError(t, err)
@@ -258,14 +252,8 @@ func runProjections(t *testing.T, h Harness) {
 			t.Skip("a private in-memory store has no other store")
 		}
 		t.Parallel()
-		s := h.setup(t)
-		_, err := s.store.Append(s.ctx, nil, Catalogue()...)
-		require.NoError(t, err)
-		_, err = s.store.Append(s.ctx, nil, append([]orchestration.Event{
-			orchestration.ProjectCreated{ProjectID: "p", Name: "p", WorkspaceRoot: "/p", At: at(0)},
-			orchestration.ThreadCreated{ThreadID: "big", ProjectID: "p", Title: "t", Model: "m", At: at(0)},
-		}, Deltas("big", 2300)...)...)
-		require.NoError(t, err)
+		s := setupLong(t, h)
+		var err error
 		want := readViews(t, s)
 		// Stale tables, which the rebuild repairs: the readers see them
 		// whole until it commits.
@@ -285,17 +273,7 @@ func runProjections(t *testing.T, h Harness) {
 			}
 			paused = true
 			require.Equal(t, stale, readViews(t, other), "a reader saw the rebuild before it committed")
-			go func() {
-				_, err := other.store.Append(s.ctx, nil, orchestration.SettingChanged{Key: "during", Value: json.RawMessage(`1`), At: at(40)})
-				appended <- err
-			}()
-			select {
-			case err := <-appended:
-				require.NoError(t, err)
-			case <-time.After(10 * time.Second):
-				waited = true
-				t.Error("another store's append waited for the rebuild")
-			}
+			waited = !appendsPromptly(t, other, appended)
 		}}))
 		require.True(t, paused, "the rebuild reported no progress between its first and last page")
 		if waited {
@@ -326,14 +304,8 @@ func runProjections(t *testing.T, h Harness) {
 			t.Skip("a private in-memory store has no other store")
 		}
 		t.Parallel()
-		s := h.setup(t)
-		_, err := s.store.Append(s.ctx, nil, Catalogue()...)
-		require.NoError(t, err)
-		_, err = s.store.Append(s.ctx, nil, append([]orchestration.Event{
-			orchestration.ProjectCreated{ProjectID: "p", Name: "p", WorkspaceRoot: "/p", At: at(0)},
-			orchestration.ThreadCreated{ThreadID: "big", ProjectID: "p", Title: "t", Model: "m", At: at(0)},
-		}, Deltas("big", 2300)...)...)
-		require.NoError(t, err)
+		s := setupLong(t, h)
+		var err error
 		before, err := s.store.Verify(s.ctx)
 		require.NoError(t, err)
 		require.True(t, before.OK(), "verify: %v", before.Problems)
@@ -346,17 +318,7 @@ func runProjections(t *testing.T, h Harness) {
 				return
 			}
 			paused = true
-			go func() {
-				_, err := other.store.Append(s.ctx, nil, orchestration.SettingChanged{Key: "during", Value: json.RawMessage(`1`), At: at(40)})
-				appended <- err
-			}()
-			select {
-			case err := <-appended:
-				require.NoError(t, err)
-			case <-time.After(10 * time.Second):
-				waited = true
-				t.Error("another store's append waited for Verify")
-			}
+			waited = !appendsPromptly(t, other, appended)
 		})
 		rep, err := s.store.Verify(s.ctx)
 		require.NoError(t, err)
@@ -530,4 +492,39 @@ func problemStrings(rep *persistence.VerifyReport) []string {
 		got = append(got, p.String())
 	}
 	return got
+}
+
+// setupLong is a store holding the catalogue and a thread of 2,300 deltas:
+// long enough for a rebuild to report progress between its first and last
+// page.
+func setupLong(t *testing.T, h Harness) *setup {
+	t.Helper()
+	s := h.setup(t)
+	_, err := s.store.Append(s.ctx, nil, Catalogue()...)
+	require.NoError(t, err)
+	_, err = s.store.Append(s.ctx, nil, append([]orchestration.Event{
+		orchestration.ProjectCreated{ProjectID: "p", Name: "p", WorkspaceRoot: "/p", At: at(0)},
+		orchestration.ThreadCreated{ThreadID: "big", ProjectID: "p", Title: "t", Model: "m", At: at(0)},
+	}, Deltas("big", 2300)...)...)
+	require.NoError(t, err)
+	return s
+}
+
+// appendsPromptly appends the setting "during" through other and reports
+// whether it returned within 10 s; when it did not, the test has failed
+// and the append's error arrives on appended later.
+func appendsPromptly(t *testing.T, other *setup, appended chan error) bool {
+	t.Helper()
+	go func() {
+		_, err := other.store.Append(other.ctx, nil, orchestration.SettingChanged{Key: "during", Value: json.RawMessage(`1`), At: at(40)})
+		appended <- err
+	}()
+	select {
+	case err := <-appended:
+		require.NoError(t, err)
+		return true
+	case <-time.After(10 * time.Second):
+		t.Error("another store's append waited for the rebuild or Verify")
+		return false
+	}
 }
