@@ -19,9 +19,9 @@ func (a *app) exportCommand() *cobra.Command {
 		Use:   "export",
 		Short: "Write the log as JSON Lines",
 		Long: `export writes the whole log, in sequence order, as JSON Lines: one event per
-line with sequence, event_id, stream, version, type, occurred_at,
-recorded_at, command_id, correlation_id, causation_id and data (the event's
-payload). The same log always gives the same bytes. It writes the events up
+line with sequence, event_id, stream, version, type, schema_version,
+occurred_at, recorded_at, command_id, correlation_id, causation_id and data
+(the event's payload). The same log always gives the same bytes. It writes the events up
 to the head at its start; appends that land meanwhile are left for the next
 export.
 
