@@ -455,12 +455,13 @@ func (s *Store) verifyAside(ctx context.Context, r *VerifyReport) error {
 	if err != nil {
 		return err
 	}
+	// Discarding the connection also ends the read transaction below: the
+	// server (or SQLite, on close) rolls it back.
 	defer discard(conn)
 	// Temporary tables only are written: no write lock.
 	if _, err := conn.ExecContext(ctx, s.d.snapshotBegin()); err != nil {
 		return err
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 	head, err := s.d.lastSequence(ctx, conn) // the first read takes the snapshot
 	if err != nil {
 		return err
