@@ -25,7 +25,7 @@ progress bar on a terminal, plain progress lines otherwise.`,
 		RunE: a.withStore(mustExist, func(ctx context.Context, s *persistence.Store, _ []string) error {
 			p := a.newProgress("Rebuilding projections")
 			start := time.Now()
-			err := s.Rebuild(ctx, &persistence.RebuildOpts{Progress: p.update})
+			_, err := s.Rebuild(ctx, &persistence.RebuildOpts{Progress: p.update})
 			p.finish()
 			if err != nil {
 				return fmt.Errorf("%w; the projections are as they were", err)
