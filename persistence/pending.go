@@ -11,7 +11,8 @@ import (
 type PendingMigration struct {
 	Version     string
 	Description string
-	SQL         string // the migration file, whose statements Migrate runs
+	Name        string // the file's name in migrations/<dialect>/, such as 20261128130707_init.sql
+	SQL         string // the file, whose statements Migrate runs
 }
 
 // PendingMigrations returns the migrations that Migrate would apply to the
@@ -73,7 +74,7 @@ func PendingMigrations(ctx context.Context, dsn string) ([]PendingMigration, err
 	var pending []PendingMigration
 	for _, f := range files {
 		if !applied[f.Version()] {
-			pending = append(pending, PendingMigration{Version: f.Version(), Description: f.Desc(), SQL: string(f.Bytes())})
+			pending = append(pending, PendingMigration{Version: f.Version(), Description: f.Desc(), Name: f.Name(), SQL: string(f.Bytes())})
 		}
 	}
 	return pending, nil

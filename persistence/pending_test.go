@@ -27,7 +27,8 @@ func TestPendingMigrations(t *testing.T) {
 		for i, p := range pending {
 			want, err := fs.ReadFile(migrations.FS, names[i])
 			require.NoError(t, err)
-			require.Equal(t, path.Base(names[i]), p.Version+"_"+p.Description+".sql")
+			require.Equal(t, path.Base(names[i]), p.Name)
+			require.Equal(t, p.Name, p.Version+"_"+p.Description+".sql")
 			require.Equal(t, string(want), p.SQL)
 		}
 	}
