@@ -131,7 +131,7 @@ func TestJSONReports(t *testing.T) {
 		keys = reportKeys(t, verify)
 		require.Equal(t, []string{"events", "ok", "problems", "streams"}, keys)
 		requireDocumented(t, keys)
-		require.Equal(t, `{"ok":true,"events":`+itoa(d.Events)+`,"streams":7,"problems":[]}`+"\n", verify)
+		require.Equal(t, `{"ok":true,"events":`+itoa(d.Events)+`,"streams":5,"problems":[]}`+"\n", verify)
 
 		rebuild := e.run("rebuild", "--json")
 		require.Equal(t, 0, rebuild.code, rebuild.stderr)
