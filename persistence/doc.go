@@ -49,7 +49,8 @@
 // sequence, ids and metadata; Import reads that format into an empty store
 // in one transaction (a malformed line, named by its number, writes
 // nothing) and catches the projections up. Migrations reports which
-// embedded migrations a database has applied, without migrating it.
+// embedded migrations a database has applied, and PendingMigrations what
+// Migrate would apply, with its SQL, both without migrating it.
 //
 // # Projections
 //
