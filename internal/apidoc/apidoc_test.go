@@ -30,12 +30,9 @@ func TestDocNamesNoUnexportedIdentifier(t *testing.T) {
 			}
 			unexported, docs := parsePackage(t, path)
 			var problems []string
-			for _, name := range unexported {
-				re := identifierPattern(name)
-				for _, d := range docs {
-					if re.MatchString(d.text) {
-						problems = append(problems, d.where+" names "+name)
-					}
+			for _, d := range docs {
+				for _, name := range namedIn(d.text, unexported) {
+					problems = append(problems, d.where+" names "+name)
 				}
 			}
 			require.Empty(t, problems, "go doc shows these comments: say what the identifier means instead of naming it")
@@ -43,7 +40,7 @@ func TestDocNamesNoUnexportedIdentifier(t *testing.T) {
 	}
 }
 
-func TestIdentifierPattern(t *testing.T) {
+func TestNamedIn(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		text, name string
@@ -58,21 +55,38 @@ func TestIdentifierPattern(t *testing.T) {
 		{"see Store.pollInterval", "pollInterval", false},
 		{`the key "pollInterval" of the map`, "pollInterval", false},
 	} {
-		require.Equal(t, tc.want, identifierPattern(tc.name).MatchString(tc.text), "%q in %q", tc.name, tc.text)
+		require.Equal(t, tc.want, slices.Contains(namedIn(tc.text, []string{tc.name}), tc.name), "%q in %q", tc.name, tc.text)
 	}
 }
 
-// identifierPattern matches a text that names the unexported identifier
-// name: a camelCase or digit-bearing word (pollInterval) anywhere, any word
-// written as code (`do`) or called (do()). A plain English word that is
+// word is an identifier-like word of a comment.
+var word = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*`)
+
+// namedIn returns the identifiers of unexported that text names: a
+// camelCase or digit-bearing word (pollInterval) anywhere, any word
+// written as code (`do`) or called (do()). A word after a dot (Store.x)
+// or in double quotes is something else's; a plain English word that is
 // also an identifier (do, catalogue) is left to the reviewer.
-func identifierPattern(name string) *regexp.Regexp {
-	w := regexp.QuoteMeta(name)
-	pattern := "`" + w + "`|(^|[^A-Za-z0-9_.])" + w + `\(`
-	if strings.ToLower(name) != name || strings.ContainsAny(name, "_0123456789") {
-		pattern += `|(^|[^A-Za-z0-9_."])` + w + `($|[^A-Za-z0-9_"])`
+func namedIn(text string, unexported []string) []string {
+	var named []string
+	for _, m := range word.FindAllStringIndex(text, -1) {
+		w := text[m[0]:m[1]]
+		var before, after byte
+		if m[0] > 0 {
+			before = text[m[0]-1]
+		}
+		if m[1] < len(text) {
+			after = text[m[1]]
+		}
+		if _, found := slices.BinarySearch(unexported, w); !found || before == '.' || before == '"' {
+			continue
+		}
+		camel := strings.ToLower(w) != w || strings.ContainsAny(w, "_0123456789")
+		if camel || (before == '`' && after == '`') || after == '(' {
+			named = append(named, w)
+		}
 	}
-	return regexp.MustCompile(pattern)
+	return named
 }
 
 // comment is one doc comment that go doc shows, and where it is.
