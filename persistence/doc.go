@@ -49,13 +49,15 @@
 // sequence, ids and metadata; Import reads that format into an empty store
 // in one transaction (a malformed line, named by its number, writes
 // nothing) and catches the projections up. Migrations reports which
-// embedded migrations a database has applied, without migrating it.
+// embedded migrations a database has applied, and PendingMigrations what
+// Migrate would apply, with its SQL, both without migrating it.
 //
 // # Projections
 //
 // Rebuild recomputes the projection tables from the log in temporary
 // tables and swaps them in in one short write transaction, so appends go
-// on meanwhile; Verify checks the log's integrity and compares the tables
-// with a rebuild it builds the same way, without the write lock; package
-// projection reads them.
+// on meanwhile, and its RebuildResult counts the rows it had to leave out
+// (undecodable rows, sequences missing from the log); Verify checks the
+// log's integrity and compares the tables with a rebuild it builds the
+// same way, without the write lock; package projection reads them.
 package persistence

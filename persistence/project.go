@@ -35,6 +35,45 @@ type RebuildOpts struct {
 	Progress func(done, total int64)
 }
 
+// RebuildResult says what a Rebuild applied and what it had to leave out.
+// A log that Verify finds sound leaves nothing out.
+type RebuildResult struct {
+	Events int64 // events applied to the new tables
+	// Undecodable counts the stored rows that cannot be decoded (an
+	// unknown type, a broken payload), which the new tables lack;
+	// FirstUndecodable is the first of them, nil when none.
+	Undecodable      int64
+	FirstUndecodable *DecodeError
+	// Missing counts the sequences up to the head that the log does not
+	// hold (rows removed by hand leave such gaps); FirstMissing is the
+	// lowest of them, 0 when none.
+	Missing      int64
+	FirstMissing int64
+}
+
+// skipped records an undecodable row.
+func (r *RebuildResult) skipped(err error) {
+	if r == nil {
+		return
+	}
+	r.Undecodable++
+	var de *DecodeError
+	if r.FirstUndecodable == nil && errors.As(err, &de) {
+		r.FirstUndecodable = de
+	}
+}
+
+// gap records the sequences after prev and before next as missing.
+func (r *RebuildResult) gap(prev, next int64) {
+	if r == nil || next <= prev+1 {
+		return
+	}
+	if r.Missing == 0 {
+		r.FirstMissing = prev + 1
+	}
+	r.Missing += next - prev - 1
+}
+
 // writeTx runs fn in a write transaction of its own, holding the store's
 // write lock, and commits when fn returns nil.
 func (s *Store) writeTx(ctx context.Context, fn func(tx *ent.Tx) error) error {
@@ -83,14 +122,18 @@ func (s *Store) CatchUp(ctx context.Context) (int64, error) {
 			if !s.target.Memory {
 				return errDisagree // rebuilt below, outside this transaction
 			}
-			applied, err = s.rebuildIn(ctx, tx, head, nil)
+			var res RebuildResult
+			res, err = s.rebuildIn(ctx, tx, head, nil)
+			applied = res.Events
 			return err
 		}
-		applied, err = s.applyFrom(ctx, tx, from+1, head, 0, nil)
+		applied, err = s.applyFrom(ctx, tx, from+1, head, 0, nil, nil)
 		return err
 	})
 	if errors.Is(err, errDisagree) {
-		applied, err = s.rebuildShadow(ctx, nil)
+		var res RebuildResult
+		res, err = s.rebuildShadow(ctx, nil)
+		applied = res.Events
 	}
 	if err != nil {
 		return 0, fmt.Errorf("catch up projections: %w", err)
@@ -123,8 +166,9 @@ func (s *Store) projectorStates(ctx context.Context, tx querier) (low int64, agr
 }
 
 // applyFrom applies the events from sequence `from` up to head through tx,
-// page by page, reporting progress as done+n of total.
-func (s *Store) applyFrom(ctx context.Context, tx querier, from, head, total int64, progress func(done, total int64)) (int64, error) {
+// page by page, reporting progress as done+n of total. It skips rows that
+// cannot be decoded, and tallies them and the gaps in res, when not nil.
+func (s *Store) applyFrom(ctx context.Context, tx querier, from, head, total int64, progress func(done, total int64), res *RebuildResult) (int64, error) {
 	ap := projection.NewApplier(tx, s.d.name())
 	var (
 		n     int64
@@ -142,13 +186,17 @@ func (s *Store) applyFrom(ctx context.Context, tx querier, from, head, total int
 		}
 		return err
 	}
+	prev := from - 1
 	for rec, err := range s.pages(ctx, tx, "sequence <= ? AND sequence >= ?", "sequence", []any{head}, from,
 		func(r *Recorded) int64 { return r.Sequence + 1 }) {
-		if err != nil {
-			if rec.Sequence > 0 {
-				continue // undecodable: nothing to apply; Verify reports it
-			}
+		if err != nil && rec.Sequence == 0 {
 			return n, err
+		}
+		res.gap(prev, rec.Sequence)
+		prev = rec.Sequence
+		if err != nil {
+			res.skipped(err) // undecodable: nothing to apply; Verify reports it
+			continue
 		}
 		batch = append(batch, projection.Event{Sequence: rec.Sequence, Event: rec.Event})
 		if len(batch) == pageSize {
@@ -160,6 +208,7 @@ func (s *Store) applyFrom(ctx context.Context, tx querier, from, head, total int
 	if err := flush(); err != nil {
 		return n, err
 	}
+	res.gap(prev, head+1)
 	if progress != nil && total == 0 {
 		progress(n, n)
 	}
@@ -177,11 +226,17 @@ func (s *Store) applyFrom(ctx context.Context, tx querier, from, head, total int
 // and copies the temporary tables over the stored ones (see
 // docs/PROJECTIONS.md). A private in-memory store has one connection, and
 // no other process, so it rebuilds in one write transaction.
-func (s *Store) Rebuild(ctx context.Context, opts *RebuildOpts) error {
+//
+// A stored row that cannot be decoded is left out of the new tables, and a
+// sequence missing from the log is passed over; the result counts both.
+func (s *Store) Rebuild(ctx context.Context, opts *RebuildOpts) (RebuildResult, error) {
 	if opts == nil {
 		opts = &RebuildOpts{}
 	}
-	var err error
+	var (
+		res RebuildResult
+		err error
+	)
 	if s.target.Memory {
 		err = s.writeTx(ctx, func(tx *ent.Tx) error {
 			head, err := s.d.lastSequence(ctx, tx)
@@ -191,16 +246,16 @@ func (s *Store) Rebuild(ctx context.Context, opts *RebuildOpts) error {
 			if _, _, err := s.projectorStates(ctx, tx); err != nil {
 				return err
 			}
-			_, err = s.rebuildIn(ctx, tx, head, opts.Progress)
+			res, err = s.rebuildIn(ctx, tx, head, opts.Progress)
 			return err
 		})
 	} else {
-		_, err = s.rebuildShadow(ctx, opts.Progress)
+		res, err = s.rebuildShadow(ctx, opts.Progress)
 	}
 	if err != nil {
-		return fmt.Errorf("rebuild projections: %w", err)
+		return RebuildResult{}, fmt.Errorf("rebuild projections: %w", err)
 	}
-	return nil
+	return res, nil
 }
 
 // shadowChunk is how many events buildAside applies
@@ -209,12 +264,14 @@ func (s *Store) Rebuild(ctx context.Context, opts *RebuildOpts) error {
 const shadowChunk = 20 * pageSize
 
 // rebuildShadow rebuilds the projections in temporary tables and swaps
-// them in, and returns how many events it applied. Only the swap holds the
+// them in, and returns what it applied and skipped. Only the swap holds the
 // write lock.
-func (s *Store) rebuildShadow(ctx context.Context, progress func(done, total int64)) (int64, error) {
-	conn, stored, head, done, err := s.buildAside(ctx, progress)
+func (s *Store) rebuildShadow(ctx context.Context, progress func(done, total int64)) (RebuildResult, error) {
+	var res RebuildResult
+	conn, stored, head, done, err := s.buildAside(ctx, progress, &res)
+	res.Events = done
 	if err != nil {
-		return done, err
+		return res, err
 	}
 	defer discard(conn)
 
@@ -238,13 +295,13 @@ func (s *Store) rebuildShadow(ctx context.Context, progress func(done, total int
 			return err
 		}
 		if last > head {
-			n, err := s.applyFrom(ctx, tx, head+1, last, 0, nil)
-			done += n
+			n, err := s.applyFrom(ctx, tx, head+1, last, 0, nil, &res)
+			res.Events += n
 			if err != nil {
 				return err
 			}
 			if progress != nil {
-				progress(done, last)
+				progress(res.Events, last)
 			}
 		}
 		for _, t := range projection.Tables {
@@ -282,22 +339,23 @@ func (s *Store) rebuildShadow(ctx context.Context, progress func(done, total int
 		}
 		return tx.Commit()
 	}()
-	return done, err
+	return res, err
 }
 
 // buildAside is the first phase of rebuildShadow and Verify: on a
 // connection of its own it creates temporary tables of the projection
 // tables and projection_state, applies to them the log up to the head seen
 // now, in read transactions, and returns the connection, the qualified
-// names of the stored tables, that head and how many events it applied.
-// The caller must discard the connection.
+// names of the stored tables, that head and how many events it applied; it
+// tallies what it skipped in res, when not nil. The caller must discard
+// the connection.
 //
 // The connection's temporary tables hide the stored ones: a statement on
 // it that names a projection table unqualified reaches the temporary table
 // (SQLite and PostgreSQL look in the session's temp schema first). An
 // append on that connection would update the temporary table only, so the
 // connection never goes back to the pool: it is discarded whatever happens.
-func (s *Store) buildAside(ctx context.Context, progress func(done, total int64)) (conn *sql.Conn, stored map[string]string, head, done int64, err error) {
+func (s *Store) buildAside(ctx context.Context, progress func(done, total int64), res *RebuildResult) (conn *sql.Conn, stored map[string]string, head, done int64, err error) {
 	if s.closed.Load() {
 		return nil, nil, 0, 0, ErrClosed
 	}
@@ -339,7 +397,7 @@ func (s *Store) buildAside(ctx context.Context, progress func(done, total int64)
 			report = func(n, _ int64) { progress(done+n, head) }
 		}
 		var n int64
-		n, err = s.applyFrom(ctx, conn, from, to, head, report)
+		n, err = s.applyFrom(ctx, conn, from, to, head, report, res)
 		done += n
 		if err != nil {
 			conn.ExecContext(ctx, "ROLLBACK")
@@ -359,16 +417,19 @@ func discard(conn *sql.Conn) {
 }
 
 // rebuildIn empties the projection tables and applies the log up to head.
-func (s *Store) rebuildIn(ctx context.Context, tx querier, head int64, progress func(done, total int64)) (int64, error) {
+func (s *Store) rebuildIn(ctx context.Context, tx querier, head int64, progress func(done, total int64)) (RebuildResult, error) {
+	var res RebuildResult
 	for _, t := range projection.Tables {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t.Name); err != nil {
-			return 0, err
+			return res, err
 		}
 	}
 	if progress != nil {
 		progress(0, head)
 	}
-	return s.applyFrom(ctx, tx, 1, head, head, progress)
+	var err error
+	res.Events, err = s.applyFrom(ctx, tx, 1, head, head, progress, &res)
+	return res, err
 }
 
 // Problem is one thing Verify found wrong.
@@ -451,7 +512,7 @@ func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 
 // verifyAside is Verify on a file or a server.
 func (s *Store) verifyAside(ctx context.Context, r *VerifyReport) error {
-	conn, stored, built, _, err := s.buildAside(ctx, s.verifyProgress)
+	conn, stored, built, _, err := s.buildAside(ctx, s.verifyProgress, nil)
 	if err != nil {
 		return err
 	}
@@ -467,7 +528,7 @@ func (s *Store) verifyAside(ctx context.Context, r *VerifyReport) error {
 		return err
 	}
 	if head > built {
-		if _, err := s.applyFrom(ctx, conn, built+1, head, 0, nil); err != nil {
+		if _, err := s.applyFrom(ctx, conn, built+1, head, 0, nil, nil); err != nil {
 			return err
 		}
 	}

@@ -11,7 +11,10 @@ import (
 )
 
 // rebuild rebuilds the projections of s from its log.
-func rebuild(ctx context.Context, s *persistence.Store) error { return s.Rebuild(ctx, nil) }
+func rebuild(ctx context.Context, s *persistence.Store) error {
+	_, err := s.Rebuild(ctx, nil)
+	return err
+}
 
 // verifyProjections checks with Verify that the log has no holes, every
 // row decodes and the projections equal a rebuild from the log.

@@ -9,7 +9,7 @@ import (
 
 // pollInterval is how often a SQLite store checks whether another process
 // appended, while someone is subscribed; fallbackPoll is the safety net of
-// PostgreSQL's LISTEN/NOTIFY.
+// PostgreSQL's LISTEN/NOTIFY. Subscribe's doc states both.
 const (
 	pollInterval = 50 * time.Millisecond
 	fallbackPoll = 2 * time.Second
@@ -18,12 +18,13 @@ const (
 // Subscribe yields every event after sequence `after`, in order, and then
 // each new one as it commits, until ctx ends (it then returns without an
 // error). It reads from the log, so a slow subscriber is never dropped and
-// never skips: it catches up. Appends of this process wake it at once;
-// appends of other processes within pollInterval (SQLite, through PRAGMA
-// data_version) or on PostgreSQL's NOTIFY, with a poll every fallbackPoll
-// as the safety net. A row that cannot be decoded is yielded with a
-// *DecodeError and the subscription goes on; a database error ends it with
-// that error, and closing the store ends it with ErrClosed.
+// never skips: it catches up. Appends of this process wake it at once.
+// Appends of other processes wake it within 50ms on SQLite, which checks
+// PRAGMA data_version that often while someone is subscribed, and at once
+// on PostgreSQL, through NOTIFY, with a poll every 2s as the safety net
+// should a notification be lost. A row that cannot be decoded is yielded
+// with a *DecodeError and the subscription goes on; a database error ends
+// it with that error, and closing the store ends it with ErrClosed.
 func (s *Store) Subscribe(ctx context.Context, after int64) iter.Seq2[Recorded, error] {
 	return func(yield func(Recorded, error) bool) {
 		s.subscribers.Add(1)

@@ -32,14 +32,14 @@ type Event struct {
 	Event    orchestration.Event
 }
 
-// Applier applies events to the projection tables through q, which
-// carries the append's transaction.
+// Applier applies events to the projection tables through the querier
+// given to NewApplier, which carries the append's transaction.
 //
 // A statement whose result decides what happens next (a parent lookup, an
-// INSERT whose row count says whether the parent changes too) runs
-// through q at once. The others go through do: when q is a
-// sqlx.Deferrer they are held back and sent with the next statement that
-// needs a result, or with the COMMIT, in the same order.
+// INSERT whose row count says whether the parent changes too) runs at
+// once. When the querier is a sqlx.Deferrer, the others are held back and
+// sent with the next statement that needs a result, or with the COMMIT,
+// in the same order.
 type Applier struct {
 	q       sqlx.Querier
 	d       sqlx.Deferrer // q, when it defers; nil when not

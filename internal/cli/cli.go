@@ -23,6 +23,7 @@ const (
 	ExitOK      = 0
 	ExitFailure = 1 // a command failed, or verify found problems
 	ExitUsage   = 2 // a mistake on the command line
+	ExitPending = 3 // migrate status: the store has migrations to apply
 )
 
 // EnvDB is the environment variable that names the default store.
@@ -56,13 +57,19 @@ func (a *app) run(ctx context.Context, args []string) int {
 	if err == nil {
 		return ExitOK
 	}
-	var ue *usageError
+	var (
+		ue *usageError
+		ce *codeError
+	)
 	switch {
 	case errors.As(err, &ue), strings.HasPrefix(err.Error(), "unknown command "):
 		fmt.Fprintf(a.stderr, "peon-store: %s (see `%s --help`)\n", oneLine(err.Error()), cmd.CommandPath())
 		return ExitUsage
 	case errors.Is(err, errSilent):
 		return ExitFailure
+	case errors.As(err, &ce):
+		fmt.Fprintf(a.stderr, "peon-store: %s\n", oneLine(ce.err.Error()))
+		return ce.code
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		fmt.Fprintln(a.stderr, "peon-store: interrupted")
 		return ExitFailure
@@ -73,6 +80,15 @@ func (a *app) run(ctx context.Context, args []string) int {
 
 // errSilent ends a command with a failure it has already reported.
 var errSilent = errors.New("failed")
+
+// codeError ends a command with its own exit code.
+type codeError struct {
+	code int
+	err  error
+}
+
+func (e *codeError) Error() string { return e.err.Error() }
+func (e *codeError) Unwrap() error { return e.err }
 
 // usageError is a mistake on the command line.
 type usageError struct{ err error }
@@ -111,8 +127,7 @@ created on first use.`,
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.PersistentFlags().StringVar(&a.db, "db", "", "the store: a SQLite file path, sqlite://PATH or postgres://URL (default $PEON_DB, else ~/.local/share/peon/peon.db)")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
-	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(
 		a.migrateCommand(),
 		a.demoCommand(),

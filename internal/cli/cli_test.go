@@ -416,9 +416,10 @@ func TestFollow(t *testing.T) {
 func TestMigrate(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	out := e.ok("migrate", "status")
-	require.Regexp(t, `(?m)^\d{14}\s+init\s+pending\s+-$`, out)
-	require.Contains(t, out, "1 pending: run `peon-store migrate`.")
+	r := e.run("migrate", "status")
+	require.Equal(t, ExitPending, r.code)
+	require.Regexp(t, `(?m)^\d{14}\s+init\s+pending\s+-$`, r.stdout)
+	require.Contains(t, r.stderr, "1 migration pending; apply it with `peon-store migrate`")
 	require.NoFileExists(t, e.db, "status creates nothing")
 
 	require.Regexp(t, `^applied \d{14} init\nApplied 1 migration.\n$`, e.ok("migrate"))
@@ -436,7 +437,7 @@ func TestErrors(t *testing.T) {
 	}{
 		"UnknownCommand": {[]string{"frobnicate"}, ExitUsage, `peon-store: unknown command "frobnicate" for "peon-store" (see ` + "`peon-store --help`)\n"},
 		"UnknownFlag":    {[]string{"events", "--bogus"}, ExitUsage, "peon-store: unknown flag: --bogus (see `peon-store events --help`)\n"},
-		"BadFlagValue":   {[]string{"events", "--limit", "many"}, ExitUsage, "peon-store: invalid argument \"many\" for \"--limit\" flag: strconv.ParseInt: parsing \"many\": invalid syntax (see `peon-store events --help`)\n"},
+		"BadFlagValue":   {[]string{"events", "--limit", "many"}, ExitUsage, "peon-store: invalid --limit \"many\": want a whole number (see `peon-store events --help`)\n"},
 		"UnknownType":    {[]string{"events", "--type", "turn.exploded"}, ExitUsage, "peon-store: --type: unknown event type \"turn.exploded\""},
 		"ExtraArgument":  {[]string{"threads", "x"}, ExitUsage, "peon-store: threads takes no arguments, got \"x\" (see `peon-store threads --help`)\n"},
 		"ThreadNeedsID":  {[]string{"thread"}, ExitUsage, "peon-store: thread takes one thread ID"},
@@ -524,6 +525,7 @@ func TestHelp(t *testing.T) {
 		{}, {"--help"}, {"migrate", "--help"}, {"migrate", "status", "--help"}, {"demo", "--help"}, {"events", "--help"},
 		{"projects", "--help"}, {"threads", "--help"}, {"thread", "--help"}, {"rebuild", "--help"},
 		{"verify", "--help"}, {"export", "--help"}, {"import", "--help"}, {"help", "events"},
+		{"completion", "--help"}, {"completion", "bash", "--help"},
 	} {
 		r := e.runIn(t.Context(), nil, args...)
 		require.Equal(t, 0, r.code, "%v: %s", args, r.stderr)

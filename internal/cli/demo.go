@@ -17,7 +17,10 @@ import (
 )
 
 func (a *app) demoCommand() *cobra.Command {
-	var o demoOpts
+	var (
+		o      demoOpts
+		asJSON bool
+	)
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Write a realistic session into the store and show what the projections make of it",
@@ -28,7 +31,8 @@ turn, checkpoints and a revert, and settings. Then it prints what the
 projections show: a table of the threads and the transcript of one thread.
 
 The same --seed writes the same ids and times. Without --seed, demo picks one
-that the store has not used yet, so it can run again on the same store.`,
+that the store has not used yet, so it can run again on the same store.
+--json prints a report of what it wrote instead.`,
 		Example: `  peon-store demo
   peon-store --db /tmp/demo.db demo --threads 20 --turns 10
   peon-store --db :memory: demo --seed 7`,
@@ -54,12 +58,17 @@ that the store has not used yet, so it can run again on the same store.`,
 			if err != nil {
 				return err
 			}
+			if asJSON {
+				return writeJSON(a.stdout, demoJSON{Seed: res.Seed, Events: res.Events, Appends: res.Appends, Projects: res.Projects,
+					Threads: res.Threads, Turns: res.Turns, Deltas: res.Deltas, ThreadIDs: res.ThreadIDs, Store: res.DB})
+			}
 			return a.printDemo(ctx, s, res)
 		},
 	}
 	cmd.Flags().IntVar(&o.Threads, "threads", 4, "how many threads to write")
 	cmd.Flags().IntVar(&o.Turns, "turns", 5, "how many turns each thread has")
 	cmd.Flags().Uint64Var(&o.Seed, "seed", 0, "seed of the ids, times and texts (default: one this store has not used)")
+	addJSONFlag(cmd, &asJSON)
 	return cmd
 }
 

@@ -65,6 +65,7 @@ process, until interrupted (Ctrl-C).`,
 	f.IntVar(&o.limit, "limit", 0, "print at most this many events (0: no limit)")
 	f.BoolVar(&o.asJSON, "json", false, "print one JSON object per line")
 	f.BoolVarP(&o.follow, "follow", "f", false, "keep printing new events until interrupted")
+	cmd.RegisterFlagCompletionFunc("type", completeTypes)
 	return cmd
 }
 

@@ -43,6 +43,10 @@ func postgresDB(t *testing.T) string {
 func TestPostgres(t *testing.T) {
 	t.Parallel()
 	pg := &env{t: t, db: postgresDB(t), vars: map[string]string{}}
+	require.Equal(t, ExitPending, pg.run("migrate", "status").code)
+	dry := pg.ok("migrate", "--dry-run")
+	require.Contains(t, dry, `CREATE TABLE "events"`)
+	require.Equal(t, ExitPending, pg.run("migrate", "status").code, "--dry-run applied nothing")
 	pg.ok("migrate")
 	require.Contains(t, pg.ok("migrate", "status"), " applied ")
 	pg.ok("demo", "--seed", "3", "--threads", "3", "--turns", "4")

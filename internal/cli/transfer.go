@@ -1,11 +1,12 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,7 +15,10 @@ import (
 )
 
 func (a *app) exportCommand() *cobra.Command {
-	var out string
+	var (
+		out    string
+		asJSON bool
+	)
 	cmd := &cobra.Command{
 		Use:   "export",
 		Short: "Write the log as JSON Lines",
@@ -26,20 +30,37 @@ to the head at its start; appends that land meanwhile are left for the next
 export.
 
 With -o the file is written beside its destination and renamed into place
-when complete, with mode 0600.`,
+when complete, with mode 0600; a destination that is a directory, or in a
+directory that does not exist or cannot be written, is refused before the
+store is opened. With -o, --json prints a report of the export on stdout.`,
 		Example: `  peon-store export -o backup.jsonl
   peon-store export | gzip > backup.jsonl.gz`,
 		Args: noArgs,
-		RunE: a.withStore(mustExist, func(ctx context.Context, s *persistence.Store, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
 			if out == "" || out == "-" {
-				_, err := s.Export(ctx, a.stdout, nil)
+				if asJSON {
+					return usagef("--json reports on an export to a file (-o); without -o the export itself is JSON Lines on stdout")
+				}
+				s, err := a.open(ctx, mustExist)
+				if err != nil {
+					return err
+				}
+				defer s.Close()
+				_, err = s.Export(ctx, a.stdout, nil)
 				return err
 			}
-			tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.tmp")
+			tmp, err := createBeside(out)
 			if err != nil {
-				return fmt.Errorf("export: %w", err)
+				return err
 			}
 			defer os.Remove(tmp.Name()) // after a successful rename, a no-op
+			defer tmp.Close()           // after the Close below, a no-op
+			s, err := a.open(ctx, mustExist)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
 			p := a.newProgress("Exporting")
 			start := time.Now()
 			n, err := s.Export(ctx, tmp, &persistence.ExportOpts{Progress: p.update})
@@ -60,16 +81,54 @@ when complete, with mode 0600.`,
 				return fmt.Errorf("export to %s: %w", out, err)
 			}
 			el := time.Since(start)
+			if asJSON {
+				return writeJSON(a.stdout, exportJSON{Events: n, File: out, ElapsedSeconds: el.Seconds()})
+			}
 			fmt.Fprintf(a.stderr, "Exported %d events to %s in %s (%s events/s).\n", n, out, el.Round(time.Millisecond), rate(n, el))
 			return nil
-		}),
+		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write to this `FILE` instead of stdout")
+	addJSONFlag(cmd, &asJSON)
 	return cmd
 }
 
+// createBeside checks the destination of export -o, before any work, and
+// creates the temporary file the export is written to, in the same
+// directory so that it can be renamed into place.
+func createBeside(out string) (*os.File, error) {
+	info, err := os.Stat(out)
+	switch {
+	case err == nil && info.IsDir():
+		return nil, usagef("--output %s: is a directory; name a file in it, such as %s", out, filepath.Join(out, "backup.jsonl"))
+	case err == nil && !info.Mode().IsRegular():
+		return nil, usagef("--output %s: is not a regular file; export writes a file beside it and renames it into place", out)
+	case err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR):
+		return nil, usagef("--output %s: %v", out, err)
+	}
+	dir := filepath.Dir(out)
+	info, err = os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, usagef("--output %s: directory %s does not exist", out, dir)
+	case err != nil:
+		return nil, usagef("--output %s: %v", out, err)
+	case !info.IsDir():
+		return nil, usagef("--output %s: %s is not a directory", out, dir)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(out)+".*.tmp")
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, usagef("--output %s: cannot write in %s: %v", out, dir, err)
+	}
+	return tmp, nil
+}
+
 func (a *app) importCommand() *cobra.Command {
-	var force bool
+	var force, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "import [FILE]",
 		Short: "Read an export into an empty store",
@@ -117,6 +176,10 @@ given; then the imported sequences must follow the store's.`,
 				return err
 			}
 			el := time.Since(start)
+			if asJSON {
+				return writeJSON(a.stdout, importJSON{Events: res.Events, FirstSequence: res.First, LastSequence: res.Last,
+					Projected: res.Projected, ElapsedSeconds: el.Seconds()})
+			}
 			if res.Events == 0 {
 				fmt.Fprintf(a.stdout, "Imported nothing: %s holds no events.\n", name)
 				return nil
@@ -127,5 +190,6 @@ given; then the imported sequences must follow the store's.`,
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "import into a store that already holds events")
+	addJSONFlag(cmd, &asJSON)
 	return cmd
 }

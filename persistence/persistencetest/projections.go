@@ -41,6 +41,14 @@ func readViews(t *testing.T, s *setup) views {
 	return v
 }
 
+// mustRebuild rebuilds the projections of s, failing the test on error.
+func mustRebuild(t *testing.T, s *setup, opts *persistence.RebuildOpts) persistence.RebuildResult {
+	t.Helper()
+	res, err := s.store.Rebuild(s.ctx, opts)
+	require.NoError(t, err)
+	return res
+}
+
 func requireVerified(t *testing.T, s *setup) {
 	t.Helper()
 	rep, err := s.store.Verify(s.ctx)
@@ -218,7 +226,7 @@ func runProjections(t *testing.T, h Harness) {
 			require.NoError(t, err)
 			require.True(t, rep.OK(), "seed %d: %v", seed, rep.Problems)
 			before := readViews(t, s)
-			require.NoError(t, s.store.Rebuild(s.ctx, nil))
+			mustRebuild(t, s, nil)
 			require.Equal(t, before, readViews(t, s), "seed %d", seed)
 		}
 	})
@@ -231,9 +239,9 @@ func runProjections(t *testing.T, h Harness) {
 		_, err = s.store.Client().ExecContext(s.ctx, "DELETE FROM projection_messages")
 		require.NoError(t, err)
 		var calls [][2]int64
-		require.NoError(t, s.store.Rebuild(s.ctx, &persistence.RebuildOpts{Progress: func(done, total int64) {
+		mustRebuild(t, s, &persistence.RebuildOpts{Progress: func(done, total int64) {
 			calls = append(calls, [2]int64{done, total})
-		}}))
+		}})
 		require.Equal(t, before, readViews(t, s))
 		require.GreaterOrEqual(t, len(calls), 3)
 		require.Equal(t, [2]int64{0, 2324}, calls[0])
@@ -241,6 +249,37 @@ func runProjections(t *testing.T, h Harness) {
 		for i := 1; i < len(calls); i++ {
 			require.Greater(t, calls[i][0], calls[i-1][0])
 		}
+	})
+
+	// A rebuild that leaves rows out says so: an operator must not read a
+	// clean count over a log with undecodable rows or holes.
+	t.Run("RebuildReportsWhatItSkipped", func(t *testing.T) {
+		t.Parallel()
+		s := h.setup(t)
+		cat := Catalogue()
+		_, err := s.store.Append(s.ctx, nil, cat...)
+		require.NoError(t, err)
+		res, err := s.store.Rebuild(s.ctx, nil)
+		require.NoError(t, err)
+		require.Equal(t, persistence.RebuildResult{Events: int64(len(cat))}, res, "a sound log: nothing skipped")
+
+		exec := func(q string) {
+			_, err := s.store.Client().ExecContext(s.ctx, q)
+			require.NoError(t, err)
+		}
+		exec("UPDATE events SET event_type = 'thread.exploded' WHERE sequence = 3")
+		exec(`UPDATE events SET payload = '{"thread_id": 42}' WHERE sequence = 7`)
+		exec("DELETE FROM events WHERE sequence IN (10, 11, 14)")
+		res, err = s.store.Rebuild(s.ctx, nil)
+		require.NoError(t, err)
+		require.Equal(t, int64(len(cat)-5), res.Events)
+		require.Equal(t, int64(2), res.Undecodable)
+		require.NotNil(t, res.FirstUndecodable)
+		require.Equal(t, int64(3), res.FirstUndecodable.Sequence)
+		require.Equal(t, "thread.exploded", res.FirstUndecodable.Type)
+		require.ErrorIs(t, res.FirstUndecodable, orchestration.ErrUnknownType)
+		require.Equal(t, int64(3), res.Missing)
+		require.Equal(t, int64(10), res.FirstMissing)
 	})
 
 	// A rebuild builds the new tables aside and holds the write lock only
@@ -267,14 +306,14 @@ func runProjections(t *testing.T, h Harness) {
 		other := &setup{ctx: s.ctx, store: h.open(t, s.dsn), dsn: s.dsn, h: h}
 		appended := make(chan error, 1)
 		paused, waited := false, false
-		require.NoError(t, s.store.Rebuild(s.ctx, &persistence.RebuildOpts{Progress: func(done, total int64) {
+		mustRebuild(t, s, &persistence.RebuildOpts{Progress: func(done, total int64) {
 			if paused || done == 0 || done == total {
 				return
 			}
 			paused = true
 			require.Equal(t, stale, readViews(t, other), "a reader saw the rebuild before it committed")
 			waited = !appendsPromptly(t, other, appended)
-		}}))
+		}})
 		require.True(t, paused, "the rebuild reported no progress between its first and last page")
 		if waited {
 			require.NoError(t, <-appended)
@@ -431,7 +470,7 @@ func runProjections(t *testing.T, h Harness) {
 		rep2, err := s.store.Verify(s.ctx)
 		require.NoError(t, err)
 		require.Equal(t, rep.Problems, rep2.Problems)
-		require.NoError(t, s.store.Rebuild(s.ctx, nil))
+		mustRebuild(t, s, nil)
 		requireVerified(t, s)
 	})
 

@@ -33,7 +33,8 @@ type Harness struct {
 	Large int
 	// SetVerifyProgress, when set, makes Verify on a store call progress
 	// while it builds the rebuild it compares with, as Rebuild calls
-	// RebuildOpts.Progress (persistence.SetVerifyProgress, a test hook).
+	// RebuildOpts.Progress. Verify has no such option; package
+	// persistence's own tests pass a hook that only their build has.
 	SetVerifyProgress func(s *persistence.Store, progress func(done, total int64))
 }
 
