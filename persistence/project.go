@@ -93,9 +93,22 @@ func (s *Store) CatchUp(ctx context.Context) (int64, error) {
 		applied, err = s.rebuildShadow(ctx, nil)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("catch up projections: %w", err)
+		return 0, fmt.Errorf("catch up projections: %w", withContext(ctx, err))
 	}
 	return applied, nil
+}
+
+// withContext returns err, which work under ctx failed with, as an error
+// that also wraps ctx's when ctx has ended: a driver may report a
+// statement that the end of ctx cut short with an error of its own
+// (SQLite's "interrupted (9)", database/sql's "driver: bad connection"),
+// and callers tell a cancel by errors.Is(err, context.Canceled).
+func withContext(ctx context.Context, err error) error {
+	cerr := ctx.Err()
+	if err == nil || cerr == nil || errors.Is(err, cerr) {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", cerr, err)
 }
 
 // errDisagree ends CatchUp's transaction when the projectors disagree, to
@@ -198,7 +211,7 @@ func (s *Store) Rebuild(ctx context.Context, opts *RebuildOpts) error {
 		_, err = s.rebuildShadow(ctx, opts.Progress)
 	}
 	if err != nil {
-		return fmt.Errorf("rebuild projections: %w", err)
+		return fmt.Errorf("rebuild projections: %w", withContext(ctx, err))
 	}
 	return nil
 }
@@ -297,20 +310,24 @@ func (s *Store) rebuildShadow(ctx context.Context, progress func(done, total int
 // (SQLite and PostgreSQL look in the session's temp schema first). An
 // append on that connection would update the temporary table only, so the
 // connection never goes back to the pool: it is discarded whatever happens.
-func (s *Store) buildAside(ctx context.Context, progress func(done, total int64)) (conn *sql.Conn, stored map[string]string, head, done int64, err error) {
+func (s *Store) buildAside(ctx context.Context, progress func(done, total int64)) (*sql.Conn, map[string]string, int64, int64, error) {
 	if s.closed.Load() {
 		return nil, nil, 0, 0, ErrClosed
 	}
-	conn, err = s.db.Conn(ctx)
+	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return nil, nil, 0, 0, err
 	}
-	defer func() {
-		if err != nil {
-			discard(conn)
-			conn = nil
-		}
-	}()
+	stored, head, done, err := s.buildOn(ctx, conn, progress)
+	if err != nil {
+		discard(conn)
+		return nil, nil, 0, done, err
+	}
+	return conn, stored, head, done, nil
+}
+
+// buildOn is buildAside on conn, which the caller discards.
+func (s *Store) buildOn(ctx context.Context, conn *sql.Conn, progress func(done, total int64)) (stored map[string]string, head, done int64, err error) {
 	// projection_state gets a temporary table too: Applier.Advance writes
 	// it, and a write to the stored one would take the write lock.
 	names := []string{"projection_state"}
@@ -318,38 +335,38 @@ func (s *Store) buildAside(ctx context.Context, progress func(done, total int64)
 		names = append(names, t.Name)
 	}
 	if stored, err = s.d.shadowTables(ctx, conn, names); err != nil {
-		return nil, nil, 0, 0, err
+		return nil, 0, 0, err
 	}
 
 	// The log up to the head seen now, in read transactions. The log below
 	// the head does not change, so each chunk may read its own snapshot.
 	if head, err = s.d.lastSequence(ctx, conn); err != nil {
-		return nil, nil, 0, 0, err
+		return nil, 0, 0, err
 	}
 	if progress != nil {
 		progress(0, head)
 	}
 	for from := int64(1); from <= head; from += shadowChunk {
 		to := min(from+shadowChunk-1, head)
-		if _, err = conn.ExecContext(ctx, "BEGIN"); err != nil { // DEFERRED on SQLite: no write lock
-			return nil, nil, 0, done, err
+		// DEFERRED on SQLite: no write lock. A failure leaves the
+		// transaction open: discarding the connection ends it.
+		if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+			return nil, 0, done, err
 		}
 		var report func(n, total int64)
 		if progress != nil {
 			report = func(n, _ int64) { progress(done+n, head) }
 		}
-		var n int64
-		n, err = s.applyFrom(ctx, conn, from, to, head, report)
+		n, err := s.applyFrom(ctx, conn, from, to, head, report)
 		done += n
 		if err != nil {
-			conn.ExecContext(ctx, "ROLLBACK")
-			return nil, nil, 0, done, err
+			return nil, 0, done, err
 		}
-		if _, err = conn.ExecContext(ctx, "COMMIT"); err != nil {
-			return nil, nil, 0, done, err
+		if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+			return nil, 0, done, err
 		}
 	}
-	return conn, stored, head, done, nil
+	return stored, head, done, nil
 }
 
 // discard closes conn and keeps it from going back to the pool.
@@ -444,7 +461,7 @@ func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 		err = s.verifyAside(ctx, r)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("verify: %w", err)
+		return nil, fmt.Errorf("verify: %w", withContext(ctx, err))
 	}
 	return r, nil
 }

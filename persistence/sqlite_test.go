@@ -16,7 +16,8 @@ import (
 func TestSQLiteMemory(t *testing.T) {
 	t.Parallel()
 	persistencetest.Run(t, persistencetest.Harness{
-		NewDSN: func(t *testing.T) string { return ":memory:" },
+		NewDSN:            func(t *testing.T) string { return ":memory:" },
+		SetVerifyProgress: persistence.SetVerifyProgress,
 	})
 }
 

@@ -50,7 +50,7 @@ problem when the store is not sound.`,
 		RunE: a.withStore(mustExist, func(ctx context.Context, s *persistence.Store, _ []string) error {
 			r, err := s.Verify(ctx)
 			if err != nil {
-				return fmt.Errorf("verify: %w", err)
+				return err // Verify's error starts with "verify: "
 			}
 			if r.OK() {
 				fmt.Fprintf(a.stdout, "OK: %d events in %d streams; sequences and versions without gaps, every payload decodes, the projections equal a rebuild.\n",
