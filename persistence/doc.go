@@ -55,7 +55,8 @@
 //
 // Rebuild recomputes the projection tables from the log in temporary
 // tables and swaps them in in one short write transaction, so appends go
-// on meanwhile; Verify checks the log's integrity and compares the tables
-// with a rebuild it builds the same way, without the write lock; package
-// projection reads them.
+// on meanwhile; Verify runs the engine's own integrity check (SQLite's
+// integrity_check, PostgreSQL's amcheck when installed), checks the log's
+// integrity and compares the tables with a rebuild it builds the same way,
+// without the write lock; package projection reads them.
 package persistence

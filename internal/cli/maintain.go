@@ -42,24 +42,37 @@ func (a *app) verifyCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "verify",
 		Short: "Check the log's integrity and that the projections equal a rebuild",
-		Long: `verify checks that sequences run without gaps, each stream's versions run
-1, 2, 3…, every payload decodes, and the projection tables equal a rebuild
-from the log. It changes nothing. It exits with status 1 and lists each
-problem when the store is not sound.`,
+		Long: `verify runs the database's own integrity check (SQLite's integrity_check; on
+PostgreSQL amcheck, when the database has that extension), then checks that
+sequences run without gaps, each stream's versions run 1, 2, 3…, every
+payload decodes, and the projection tables equal a rebuild from the log. It
+changes nothing. It exits with status 1 and lists each problem when the
+store is not sound.`,
 		Args: noArgs,
 		RunE: a.withStore(mustExist, func(ctx context.Context, s *persistence.Store, _ []string) error {
 			r, err := s.Verify(ctx)
 			if err != nil {
 				return err // Verify's error starts with "verify: "
 			}
+			if r.Integrity == "" {
+				fmt.Fprintf(a.stderr, "peon-store: verify: %s\n", r.IntegrityNote)
+			}
 			if r.OK() {
-				fmt.Fprintf(a.stdout, "OK: %d events in %d streams; sequences and versions without gaps, every payload decodes, the projections equal a rebuild.\n",
-					r.Events, r.Streams)
+				checked := ""
+				if r.Integrity != "" {
+					checked = r.Integrity + " finds no damage, "
+				}
+				fmt.Fprintf(a.stdout, "OK: %d events in %d streams; %ssequences and versions without gaps, every payload decodes, the projections equal a rebuild.\n",
+					r.Events, r.Streams, checked)
 				return nil
 			}
 			fmt.Fprintf(a.stdout, "%d events in %d streams; %d problem%s:\n", r.Events, r.Streams, len(r.Problems), plural(len(r.Problems)))
 			for _, p := range r.Problems {
 				fmt.Fprintf(a.stdout, "  %s\n", oneLine(p.String()))
+			}
+			if r.Damaged() {
+				return fmt.Errorf("verify: the database is damaged (%d problem%s listed above); restore it from a backup, or export what still reads into a new store",
+					len(r.Problems), plural(len(r.Problems)))
 			}
 			return fmt.Errorf("verify: the store is not sound (%d problem%s listed above); `peon-store rebuild` repairs projection problems, log problems need a repair by hand",
 				len(r.Problems), plural(len(r.Problems)))
