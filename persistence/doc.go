@@ -25,6 +25,20 @@
 //	for rec, err := range store.ReplayFrom(ctx, lastSeen+1) { … }
 //	for rec, err := range store.Subscribe(ctx, lastSeen) { … } // then live, until ctx ends
 //
+// A database error ends a Subscribe; SubscribeWith with
+// SubscribeOpts.Resume goes on through lost connections instead, yielding
+// a *RetryError for each failed read and reading again, with backoff, from
+// the event after the last one it yielded:
+//
+//	for rec, err := range store.SubscribeWith(ctx, lastSeen, &persistence.SubscribeOpts{Resume: true}) {
+//		var re *persistence.RetryError
+//		if errors.As(err, &re) {
+//			log.Print(re) // "…; retrying in 200ms (attempt 2)"
+//			continue
+//		}
+//		…
+//	}
+//
 // # Guarantees
 //
 //   - Atomic: the events of one Append and their projection updates commit

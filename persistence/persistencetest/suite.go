@@ -35,6 +35,12 @@ type Harness struct {
 	// while it builds the rebuild it compares with, as Rebuild calls
 	// RebuildOpts.Progress (persistence.SetVerifyProgress, a test hook).
 	SetVerifyProgress func(s *persistence.Store, progress func(done, total int64))
+	// Disrupt, when set, makes the statements of the stores open on dsn
+	// fail for a moment, as a connection that a server terminates does:
+	// on PostgreSQL it terminates the server processes of their
+	// connections; on SQLite, which has none, it renames the events
+	// table away for a moment. It returns when the disruption is over.
+	Disrupt func(t *testing.T, dsn string)
 }
 
 // setup is what most tests need.
