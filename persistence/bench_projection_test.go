@@ -2,6 +2,7 @@ package persistence_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -149,7 +150,7 @@ func BenchmarkRebuild(b *testing.B) {
 	s := sessionStore(b, sessionMix(n), &persistence.Options{NoProjections: true})
 	peak := peakHeapMiB(func() {
 		for b.Loop() {
-			_, err := s.Rebuild(context.Background(), nil)
+			err := s.Rebuild(context.Background(), nil)
 			require.NoError(b, err)
 		}
 	})
@@ -172,4 +173,26 @@ func BenchmarkVerify(b *testing.B) {
 	})
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(peak, "peak-heap-MiB")
+}
+
+// BenchmarkIntegrityCheck runs, on the store of BenchmarkVerify, the
+// integrity check Verify runs first (PRAGMA integrity_check) and the
+// quicker one it does not use (quick_check, which does not check that
+// each index holds exactly its table's rows), and reports events/s.
+func BenchmarkIntegrityCheck(b *testing.B) {
+	n := benchN()
+	s := sessionStore(b, paddedSessionMix(n, strings.Repeat("x", 192)), nil)
+	db, err := sql.Open("sqlite", s.Target().DSN)
+	require.NoError(b, err)
+	b.Cleanup(func() { db.Close() })
+	for _, pragma := range []string{"integrity_check", "quick_check"} {
+		b.Run(pragma, func(b *testing.B) {
+			for b.Loop() {
+				var msg string
+				require.NoError(b, db.QueryRow("PRAGMA main."+pragma).Scan(&msg))
+				require.Equal(b, "ok", msg)
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
 }

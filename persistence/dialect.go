@@ -68,6 +68,12 @@ type dialect interface {
 	// byteOrder is the COLLATE clause that orders text by its bytes, as
 	// Go compares strings.
 	byteOrder() string
+	// integrityCheck runs, through q, the engine's own check of the
+	// database's pages and indexes, at most maxIntegrityFindings of them,
+	// and returns its name and each damage it found as a problem of kind
+	// "integrity". When the engine offers no such check here, name is
+	// empty and note says why and what to do.
+	integrityCheck(ctx context.Context, q querier) (name, note string, found []Problem, err error)
 }
 
 // pipeliner is implemented by a dialect whose driver can send several

@@ -3,6 +3,7 @@ package persistence
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -222,3 +223,102 @@ func (postgresDialect) revisionTable() string {
 // snapshotBegin: the first statement takes the snapshot that the whole
 // transaction reads.
 func (postgresDialect) snapshotBegin() string { return "BEGIN ISOLATION LEVEL REPEATABLE READ" }
+
+// integrityCheck uses the amcheck extension when the database has it:
+// bt_index_check with heapallindexed on every B-tree index of the store's
+// tables, which finds an index whose entries are out of order or that
+// misses a row of its table, and verify_heapam on each table, which finds
+// damaged table pages. Both take only the lock a SELECT takes. PostgreSQL
+// has no check of its own without the extension, and Verify does not
+// install it (it changes nothing): then the note says so.
+func (postgresDialect) integrityCheck(ctx context.Context, q querier) (name, note string, found []Problem, err error) {
+	schema, err := queryString(ctx, q, "SELECT quote_ident(n.nspname) FROM pg_extension e "+
+		"JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'amcheck'")
+	if err != nil {
+		return "", "", nil, err
+	}
+	if schema == "" {
+		return "", "the amcheck extension is not installed in this database, so the indexes and table pages were not checked; " +
+			"`CREATE EXTENSION amcheck` (as a superuser) lets Verify check them", nil, nil
+	}
+	tables := storeTables()
+	// denied turns a permission error into the note: amcheck's functions
+	// are the superuser's unless granted.
+	denied := func(err error) bool {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "42501" {
+			note = "amcheck is installed but this role may not run it (" + pe.Message + "); " +
+				"GRANT EXECUTE ON its functions bt_index_check and verify_heapam lets Verify check the indexes and table pages"
+			return true
+		}
+		return false
+	}
+
+	rows, err := q.QueryContext(ctx, "SELECT format('%I.%I', n.nspname, ic.relname), tc.relname FROM pg_index i "+
+		"JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class tc ON tc.oid = i.indrelid "+
+		"JOIN pg_namespace n ON n.oid = ic.relnamespace JOIN pg_am am ON am.oid = ic.relam "+
+		"WHERE am.amname = 'btree' AND tc.oid = ANY (SELECT to_regclass(t) FROM unnest($1::text[]) t) ORDER BY 1", tables)
+	if err != nil {
+		return "", "", nil, err
+	}
+	type index struct{ name, table string }
+	var indexes []index
+	for rows.Next() {
+		var ix index
+		if err := rows.Scan(&ix.name, &ix.table); err != nil {
+			rows.Close()
+			return "", "", nil, err
+		}
+		indexes = append(indexes, ix)
+	}
+	if err := rows.Close(); err != nil {
+		return "", "", nil, err
+	}
+	for _, ix := range indexes {
+		_, err := q.ExecContext(ctx, "SELECT "+schema+".bt_index_check($1::regclass, true)", ix.name)
+		var pe *pgconn.PgError
+		switch {
+		case err == nil:
+		case denied(err):
+			return "", note, nil, nil
+		case errors.As(err, &pe) && strings.HasPrefix(pe.Code, "XX"): // data_corrupted, index_corrupted
+			found = append(found, Problem{Kind: "integrity", Table: ix.table, Key: ix.name, Detail: pe.Message})
+		default:
+			return "", "", nil, fmt.Errorf("bt_index_check %s: %w", ix.name, err)
+		}
+	}
+	for _, t := range tables {
+		rows, err := q.QueryContext(ctx, "SELECT blkno, offnum, attnum, msg FROM "+schema+
+			".verify_heapam(to_regclass($1)) LIMIT $2", t, maxIntegrityFindings)
+		if denied(err) {
+			return "", note, nil, nil
+		}
+		if err != nil {
+			return "", "", nil, fmt.Errorf("verify_heapam %s: %w", t, err)
+		}
+		for rows.Next() {
+			var block int64
+			var offset, attnum sql.NullInt64
+			var msg string
+			if err := rows.Scan(&block, &offset, &attnum, &msg); err != nil {
+				rows.Close()
+				return "", "", nil, err
+			}
+			key := fmt.Sprintf("block %d", block)
+			if offset.Valid {
+				key += fmt.Sprintf(" tuple %d", offset.Int64)
+			}
+			if attnum.Valid {
+				key += fmt.Sprintf(" column %d", attnum.Int64)
+			}
+			found = append(found, Problem{Kind: "integrity", Table: t, Key: key, Detail: msg})
+		}
+		if err := rows.Close(); err != nil {
+			return "", "", nil, err
+		}
+	}
+	if len(found) > maxIntegrityFindings {
+		found = found[:maxIntegrityFindings]
+	}
+	return "amcheck", "", found, nil
+}

@@ -3,8 +3,12 @@ package persistence
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // sqliteDialect is the embedded engine, through modernc.org/sqlite.
@@ -143,3 +147,37 @@ func (sqliteDialect) textTime(col string) string { return "+" + col }
 // snapshotBegin is DEFERRED: the first read pins the WAL snapshot, and
 // no write lock is taken until a write to the main database.
 func (sqliteDialect) snapshotBegin() string { return "BEGIN" }
+
+// integrityCheck is PRAGMA integrity_check of the main database (not the
+// temp one that Verify's rebuild lives in). quick_check would be faster
+// but does not check that each index holds exactly its table's rows,
+// which is the damage a replay never sees. A page too damaged for the
+// check to go on fails it with SQLITE_CORRUPT, which is a finding too.
+func (sqliteDialect) integrityCheck(ctx context.Context, q querier) (name, note string, found []Problem, err error) {
+	err = func() error {
+		rows, err := q.QueryContext(ctx, fmt.Sprintf("PRAGMA main.integrity_check(%d)", maxIntegrityFindings))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var msg string
+			if err := rows.Scan(&msg); err != nil {
+				return err
+			}
+			if msg != "ok" { // one finding; the first names the database, which is main
+				found = append(found, Problem{Kind: "integrity", Detail: strings.TrimPrefix(msg, "*** in database main ***\n")})
+			}
+		}
+		return rows.Err()
+	}()
+	var se *sqlite.Error
+	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_CORRUPT {
+		found = append(found, Problem{Kind: "integrity", Detail: "integrity_check stopped: " + err.Error()})
+		err = nil
+	}
+	if err != nil {
+		return "", "", nil, err
+	}
+	return "integrity_check", "", found, nil
+}

@@ -25,6 +25,20 @@
 //	for rec, err := range store.ReplayFrom(ctx, lastSeen+1) { … }
 //	for rec, err := range store.Subscribe(ctx, lastSeen) { … } // then live, until ctx ends
 //
+// A database error ends a Subscribe; SubscribeWith with
+// SubscribeOpts.Resume goes on through lost connections instead, yielding
+// a *RetryError for each failed read and reading again, with backoff, from
+// the event after the last one it yielded:
+//
+//	for rec, err := range store.SubscribeWith(ctx, lastSeen, &persistence.SubscribeOpts{Resume: true}) {
+//		var re *persistence.RetryError
+//		if errors.As(err, &re) {
+//			log.Print(re) // "…; retrying in 200ms (attempt 2)"
+//			continue
+//		}
+//		…
+//	}
+//
 // # Guarantees
 //
 //   - Atomic: the events of one Append and their projection updates commit
@@ -57,7 +71,9 @@
 // Rebuild recomputes the projection tables from the log in temporary
 // tables and swaps them in in one short write transaction, so appends go
 // on meanwhile, and its RebuildResult counts the rows it had to leave out
-// (undecodable rows, sequences missing from the log); Verify checks the
-// log's integrity and compares the tables with a rebuild it builds the
-// same way, without the write lock; package projection reads them.
+// (undecodable rows, sequences missing from the log); Verify runs the
+// engine's own integrity check (SQLite's integrity_check, PostgreSQL's
+// amcheck when installed), checks the log's integrity and compares the
+// tables with a rebuild it builds the same way, without the write lock;
+// package projection reads them.
 package persistence

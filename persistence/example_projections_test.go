@@ -45,8 +45,10 @@ func ExampleStore_Rebuild() {
 	session(ctx, store)
 	store.Client().Thread.UpdateOneID("t1").SetTitle("tampered").ExecX(ctx)
 
-	res, err := store.Rebuild(ctx, &persistence.RebuildOpts{
+	var res persistence.RebuildResult
+	err := store.Rebuild(ctx, &persistence.RebuildOpts{
 		Progress: func(done, total int64) { fmt.Printf("%d/%d\n", done, total) },
+		Result:   &res,
 	})
 	if err != nil {
 		fmt.Println(err)

@@ -73,11 +73,12 @@ func TestPostgres(t *testing.T) {
 	t.Parallel()
 	base := postgresURL(t)
 	persistencetest.Run(t, persistencetest.Harness{
-		NewDSN:            func(t *testing.T) string { return newSchema(t, base) },
+		NewDSN:            func(t *testing.T) string { return namedSchema(t, base) },
 		Durable:           true,
 		ValidatesJSON:     true,
 		TimePrecision:     time.Microsecond,
 		SetVerifyProgress: persistence.SetVerifyProgress,
+		Disrupt:           func(t *testing.T, dsn string) { terminateBackends(t, dsn) },
 	})
 }
 

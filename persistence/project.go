@@ -33,6 +33,9 @@ type RebuildOpts struct {
 	// Progress, when set, is called after each page of events with the
 	// events done so far and the total; the last call has done == total.
 	Progress func(done, total int64)
+	// Result, when set, receives what the rebuild applied and what it had
+	// to leave out, once it has committed.
+	Result *RebuildResult
 }
 
 // RebuildResult says what a Rebuild applied and what it had to leave out.
@@ -136,9 +139,22 @@ func (s *Store) CatchUp(ctx context.Context) (int64, error) {
 		applied = res.Events
 	}
 	if err != nil {
-		return 0, fmt.Errorf("catch up projections: %w", err)
+		return 0, fmt.Errorf("catch up projections: %w", withContext(ctx, err))
 	}
 	return applied, nil
+}
+
+// withContext returns err, which work under ctx failed with, as an error
+// that also wraps ctx's when ctx has ended: a driver may report a
+// statement that the end of ctx cut short with an error of its own
+// (SQLite's "interrupted (9)", database/sql's "driver: bad connection"),
+// and callers tell a cancel by errors.Is(err, context.Canceled).
+func withContext(ctx context.Context, err error) error {
+	cerr := ctx.Err()
+	if err == nil || cerr == nil || errors.Is(err, cerr) {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", cerr, err)
 }
 
 // errDisagree ends CatchUp's transaction when the projectors disagree, to
@@ -228,8 +244,8 @@ func (s *Store) applyFrom(ctx context.Context, tx querier, from, head, total int
 // no other process, so it rebuilds in one write transaction.
 //
 // A stored row that cannot be decoded is left out of the new tables, and a
-// sequence missing from the log is passed over; the result counts both.
-func (s *Store) Rebuild(ctx context.Context, opts *RebuildOpts) (RebuildResult, error) {
+// sequence missing from the log is passed over; opts.Result counts both.
+func (s *Store) Rebuild(ctx context.Context, opts *RebuildOpts) error {
 	if opts == nil {
 		opts = &RebuildOpts{}
 	}
@@ -253,9 +269,12 @@ func (s *Store) Rebuild(ctx context.Context, opts *RebuildOpts) (RebuildResult, 
 		res, err = s.rebuildShadow(ctx, opts.Progress)
 	}
 	if err != nil {
-		return RebuildResult{}, fmt.Errorf("rebuild projections: %w", err)
+		return fmt.Errorf("rebuild projections: %w", withContext(ctx, err))
 	}
-	return res, nil
+	if opts.Result != nil {
+		*opts.Result = res
+	}
+	return nil
 }
 
 // shadowChunk is how many events buildAside applies
@@ -355,20 +374,24 @@ func (s *Store) rebuildShadow(ctx context.Context, progress func(done, total int
 // (SQLite and PostgreSQL look in the session's temp schema first). An
 // append on that connection would update the temporary table only, so the
 // connection never goes back to the pool: it is discarded whatever happens.
-func (s *Store) buildAside(ctx context.Context, progress func(done, total int64), res *RebuildResult) (conn *sql.Conn, stored map[string]string, head, done int64, err error) {
+func (s *Store) buildAside(ctx context.Context, progress func(done, total int64), res *RebuildResult) (*sql.Conn, map[string]string, int64, int64, error) {
 	if s.closed.Load() {
 		return nil, nil, 0, 0, ErrClosed
 	}
-	conn, err = s.db.Conn(ctx)
+	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return nil, nil, 0, 0, err
 	}
-	defer func() {
-		if err != nil {
-			discard(conn)
-			conn = nil
-		}
-	}()
+	stored, head, done, err := s.buildOn(ctx, conn, progress, res)
+	if err != nil {
+		discard(conn)
+		return nil, nil, 0, done, err
+	}
+	return conn, stored, head, done, nil
+}
+
+// buildOn is buildAside on conn, which the caller discards.
+func (s *Store) buildOn(ctx context.Context, conn *sql.Conn, progress func(done, total int64), res *RebuildResult) (stored map[string]string, head, done int64, err error) {
 	// projection_state gets a temporary table too: Applier.Advance writes
 	// it, and a write to the stored one would take the write lock.
 	names := []string{"projection_state"}
@@ -376,38 +399,38 @@ func (s *Store) buildAside(ctx context.Context, progress func(done, total int64)
 		names = append(names, t.Name)
 	}
 	if stored, err = s.d.shadowTables(ctx, conn, names); err != nil {
-		return nil, nil, 0, 0, err
+		return nil, 0, 0, err
 	}
 
 	// The log up to the head seen now, in read transactions. The log below
 	// the head does not change, so each chunk may read its own snapshot.
 	if head, err = s.d.lastSequence(ctx, conn); err != nil {
-		return nil, nil, 0, 0, err
+		return nil, 0, 0, err
 	}
 	if progress != nil {
 		progress(0, head)
 	}
 	for from := int64(1); from <= head; from += shadowChunk {
 		to := min(from+shadowChunk-1, head)
-		if _, err = conn.ExecContext(ctx, "BEGIN"); err != nil { // DEFERRED on SQLite: no write lock
-			return nil, nil, 0, done, err
+		// DEFERRED on SQLite: no write lock. A failure leaves the
+		// transaction open: discarding the connection ends it.
+		if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+			return nil, 0, done, err
 		}
 		var report func(n, total int64)
 		if progress != nil {
 			report = func(n, _ int64) { progress(done+n, head) }
 		}
-		var n int64
-		n, err = s.applyFrom(ctx, conn, from, to, head, report, res)
+		n, err := s.applyFrom(ctx, conn, from, to, head, report, res)
 		done += n
 		if err != nil {
-			conn.ExecContext(ctx, "ROLLBACK")
-			return nil, nil, 0, done, err
+			return nil, 0, done, err
 		}
-		if _, err = conn.ExecContext(ctx, "COMMIT"); err != nil {
-			return nil, nil, 0, done, err
+		if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+			return nil, 0, done, err
 		}
 	}
-	return conn, stored, head, done, nil
+	return stored, head, done, nil
 }
 
 // discard closes conn and keeps it from going back to the pool.
@@ -434,9 +457,9 @@ func (s *Store) rebuildIn(ctx context.Context, tx querier, head int64, progress 
 
 // Problem is one thing Verify found wrong.
 type Problem struct {
-	Kind     string // "sequence", "stream", "decode", "projection", "state"
-	Table    string // for projection problems
-	Key      string // the row's primary key, or the stream or sequence
+	Kind     string // "sequence", "stream", "decode", "projection", "state", "integrity"
+	Table    string // for projection problems, and integrity ones where the engine names it
+	Key      string // the row's primary key, or the stream or sequence; the index or the place of an integrity problem
 	Column   string // "" when the whole row is missing or extra
 	Stored   string
 	Expected string
@@ -469,6 +492,12 @@ type VerifyReport struct {
 	Events   int64 // events in the log
 	Streams  int64
 	Problems []Problem
+	// Integrity names the engine's own check of the database's pages and
+	// indexes that Verify ran: "integrity_check" on SQLite, "amcheck" on
+	// PostgreSQL. It is empty when none could run, and IntegrityNote then
+	// says why and what to do.
+	Integrity     string
+	IntegrityNote string
 }
 
 // OK reports whether Verify found nothing wrong.
@@ -483,12 +512,22 @@ func (r *VerifyReport) add(p Problem) {
 	}
 }
 
-// Verify checks the store: sequences run 1..head without gaps, each stream's
-// versions run 1..n, every payload decodes, and the projection tables equal
-// a rebuild from the log. It changes nothing. Its memory does not grow with
-// the store: the log is read in pages, the rebuild lives in temporary
-// tables inside the database, and only the rows that differ reach Go, one
-// at a time.
+// Verify checks the store: the engine's own integrity check finds no
+// damaged page or index, sequences run 1..head without gaps, each stream's
+// versions run 1..n, every payload decodes, and the projection tables
+// equal a rebuild from the log. It changes nothing. Its memory does not
+// grow with the store: the log is read in pages, the rebuild lives in
+// temporary tables inside the database, and only the rows that differ
+// reach Go, one at a time.
+//
+// The integrity check is SQLite's PRAGMA integrity_check, or on
+// PostgreSQL the amcheck extension's bt_index_check and verify_heapam
+// when the database has amcheck (VerifyReport.Integrity says which ran,
+// IntegrityNote why none did). It runs first, and reads every page: an
+// index that disagrees with its table is seen by it alone. When it found
+// damage and a later check then fails on a database error, Verify returns
+// the report with what it found so far and a last problem that says where
+// it stopped, instead of the error.
 //
 // On a file or a server it takes no write lock: it builds the rebuild aside
 // as Rebuild does, then, in one read transaction, brings it up to the head
@@ -501,11 +540,18 @@ func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 	var err error
 	if s.target.Memory {
 		err = s.verifyInPlace(ctx, r)
-	} else {
+	} else if s.closed.Load() {
+		err = ErrClosed
+	} else if err = s.checkIntegrity(ctx, s.db, r); err == nil {
 		err = s.verifyAside(ctx, r)
 	}
+	if err != nil && ctx.Err() == nil && r.Damaged() {
+		r.Problems = append(r.Problems, Problem{Kind: "integrity",
+			Detail: "Verify stopped after the integrity check found damage, at: " + err.Error()})
+		return r, nil
+	}
 	if err != nil {
-		return nil, fmt.Errorf("verify: %w", err)
+		return nil, fmt.Errorf("verify: %w", withContext(ctx, err))
 	}
 	return r, nil
 }
@@ -548,6 +594,9 @@ func (s *Store) verifyAside(ctx context.Context, r *VerifyReport) error {
 func (s *Store) verifyInPlace(ctx context.Context, r *VerifyReport) error {
 	errDone := fmt.Errorf("verify done")
 	err := s.writeTx(ctx, func(tx *ent.Tx) error {
+		if err := s.checkIntegrity(ctx, tx, r); err != nil {
+			return err
+		}
 		head, err := s.d.lastSequence(ctx, tx)
 		if err != nil {
 			return err

@@ -12,7 +12,7 @@ import (
 
 // rebuild rebuilds the projections of s from its log.
 func rebuild(ctx context.Context, s *persistence.Store) error {
-	_, err := s.Rebuild(ctx, nil)
+	err := s.Rebuild(ctx, nil)
 	return err
 }
 

@@ -16,7 +16,8 @@ import (
 func TestSQLiteMemory(t *testing.T) {
 	t.Parallel()
 	persistencetest.Run(t, persistencetest.Harness{
-		NewDSN: func(t *testing.T) string { return ":memory:" },
+		NewDSN:            func(t *testing.T) string { return ":memory:" },
+		SetVerifyProgress: persistence.SetVerifyProgress,
 	})
 }
 
@@ -26,7 +27,23 @@ func TestSQLiteFile(t *testing.T) {
 		NewDSN:            func(t *testing.T) string { return filepath.Join(t.TempDir(), "peon.db") },
 		Durable:           true,
 		SetVerifyProgress: persistence.SetVerifyProgress,
+		Disrupt:           disruptSQLite,
 	})
+}
+
+// disruptSQLite makes every statement on the events table of the file at
+// path fail for 100 ms ("no such table: events"), the nearest a SQLite
+// file comes to a connection that a server terminates: it renames the
+// table away and back.
+func disruptSQLite(t *testing.T, path string) {
+	t.Helper()
+	db := rawDB(t, path)
+	_, err := db.Exec("ALTER TABLE events RENAME TO events_away")
+	require.NoError(t, err)
+	time.Sleep(100 * time.Millisecond)
+	_, err = db.Exec("ALTER TABLE events_away RENAME TO events")
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
 }
 
 // TestAppendTxBesideAppendDoesNotDeadlock: on the single-connection

@@ -1,8 +1,10 @@
 package persistence
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 	"time"
 )
@@ -24,37 +26,106 @@ const (
 // on PostgreSQL, through NOTIFY, with a poll every 2s as the safety net
 // should a notification be lost. A row that cannot be decoded is yielded
 // with a *DecodeError and the subscription goes on; a database error ends
-// it with that error, and closing the store ends it with ErrClosed.
+// it with that error (SubscribeWith can resume instead), and closing the store ends it with ErrClosed.
 func (s *Store) Subscribe(ctx context.Context, after int64) iter.Seq2[Recorded, error] {
+	return s.SubscribeWith(ctx, after, nil)
+}
+
+// SubscribeOpts are the optional inputs of SubscribeWith. A nil
+// *SubscribeOpts is the same as the zero value.
+type SubscribeOpts struct {
+	// Resume keeps the subscription going through database errors (a
+	// connection the server terminated, a server restart, a failover):
+	// when a read fails, it yields a *RetryError, waits, and reads again
+	// from the event after the last one it yielded, so that every event
+	// is still yielded exactly once and in order. The loop may go on past
+	// a *RetryError or break. False (the default): a database error ends
+	// the subscription with that error, as Subscribe does.
+	Resume bool
+	// RetryMin is the first wait after a failed read (default 100 ms); it
+	// doubles with each failure in a row up to RetryMax (default 5 s), and
+	// starts again at RetryMin after a read succeeds.
+	RetryMin, RetryMax time.Duration
+}
+
+// The default waits of a resuming subscription.
+const (
+	subscribeRetryMin = 100 * time.Millisecond
+	subscribeRetryMax = 5 * time.Second
+)
+
+// RetryError is yielded by a subscription with SubscribeOpts.Resume for a
+// read that failed: Err says why, Attempt counts the failures in a row
+// (from 1), and the subscription reads again after Delay.
+type RetryError struct {
+	Err     error
+	Attempt int
+	Delay   time.Duration
+}
+
+func (e *RetryError) Error() string {
+	return fmt.Sprintf("%v; retrying in %v (attempt %d)", e.Err, e.Delay, e.Attempt)
+}
+
+// Unwrap returns the error the read failed with.
+func (e *RetryError) Unwrap() error { return e.Err }
+
+// SubscribeWith is Subscribe with options; see SubscribeOpts.
+func (s *Store) SubscribeWith(ctx context.Context, after int64, opts *SubscribeOpts) iter.Seq2[Recorded, error] {
+	if opts == nil {
+		opts = &SubscribeOpts{}
+	}
+	retryMin := cmp.Or(opts.RetryMin, subscribeRetryMin)
+	retryMax := max(cmp.Or(opts.RetryMax, subscribeRetryMax), retryMin)
 	return func(yield func(Recorded, error) bool) {
 		s.subscribers.Add(1)
 		defer s.subscribers.Add(-1)
 		poll := time.NewTimer(fallbackPoll)
 		defer poll.Stop()
 		next := after + 1
+		failures := 0
 		for {
 			// Take the wake-up channel before reading: an append that
 			// commits after the read below began fires it, so none goes
 			// unnoticed.
 			wake := s.grew.wait()
+			var failed error
 			for rec, err := range s.ReplayFrom(ctx, next) {
 				var de *DecodeError
 				if err != nil && !errors.As(err, &de) { // the read failed
-					switch {
-					case ctx.Err() != nil:
-					case s.closed.Load():
-						yield(Recorded{}, ErrClosed)
-					default:
-						yield(Recorded{}, err)
-					}
-					return
+					failed = err
+					break
 				}
 				next = rec.Sequence + 1
 				if !yield(rec, err) {
 					return
 				}
 			}
-			poll.Reset(fallbackPoll)
+			var delay time.Duration
+			switch {
+			case failed != nil && ctx.Err() != nil:
+				return
+			case failed != nil && s.closed.Load():
+				yield(Recorded{}, ErrClosed)
+				return
+			case failed != nil && !opts.Resume:
+				yield(Recorded{}, failed)
+				return
+			case failed != nil:
+				failures++
+				delay = retryMax
+				if failures < 32 {
+					delay = min(retryMin<<(failures-1), retryMax)
+				}
+				if !yield(Recorded{}, &RetryError{Err: failed, Attempt: failures, Delay: delay}) {
+					return
+				}
+				wake = nil // wait out the delay, whatever commits meanwhile
+			default:
+				failures = 0
+				delay = fallbackPoll
+			}
+			poll.Reset(delay)
 			select {
 			case <-ctx.Done():
 				return

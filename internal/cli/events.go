@@ -36,7 +36,10 @@ and a summary of the data, in aligned columns (cut to the terminal's width on
 a terminal), or with --json one JSON object per line in the export format.
 
 --follow keeps printing events as they are appended, by this or any other
-process, until interrupted (Ctrl-C).`,
+process, until interrupted (Ctrl-C). When a read fails (the server ended the
+connection, restarted or failed over) it says so on stderr and tries again,
+waiting 100 ms, then twice as long each time up to 5 s, and goes on after
+the last event it printed: every event is printed once.`,
 		Example: `  peon-store events --limit 20
   peon-store events --stream settings
   peon-store events --type turn.failed,turn.interrupted
@@ -80,7 +83,10 @@ func (a *app) events(cmd *cobra.Command, o eventsOpts) error {
 	var seq iter.Seq2[persistence.Recorded, error]
 	switch {
 	case o.follow:
-		seq = s.Subscribe(ctx, o.from-1)
+		// Through lost connections too: each failed read is noted on
+		// stderr and tried again, with backoff, from the event after the
+		// last one printed.
+		seq = s.SubscribeWith(ctx, o.from-1, &persistence.SubscribeOpts{Resume: true})
 	case o.stream != "":
 		seq = s.ReadStream(ctx, o.stream, 1)
 	default:
@@ -95,7 +101,14 @@ func (a *app) events(cmd *cobra.Command, o eventsOpts) error {
 	n := 0
 	var line []byte
 	for rec, err := range seq {
-		var de *persistence.DecodeError
+		var (
+			de *persistence.DecodeError
+			re *persistence.RetryError
+		)
+		if errors.As(err, &re) {
+			fmt.Fprintf(a.stderr, "peon-store: events --follow: %s\n", oneLine(re.Error()))
+			continue
+		}
 		if err != nil && !errors.As(err, &de) {
 			return err
 		}

@@ -31,7 +31,8 @@ the first. ` + "`peon-store verify`" + ` lists them all.`,
 		RunE: a.withStore(mustExist, func(ctx context.Context, s *persistence.Store, _ []string) error {
 			p := a.newProgress("Rebuilding projections")
 			start := time.Now()
-			res, err := s.Rebuild(ctx, &persistence.RebuildOpts{Progress: p.update})
+			var res persistence.RebuildResult
+			err := s.Rebuild(ctx, &persistence.RebuildOpts{Progress: p.update, Result: &res})
 			p.finish()
 			if err != nil {
 				return fmt.Errorf("%w; the projections are as they were", err)
@@ -93,15 +94,20 @@ func (a *app) verifyCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Check the log's integrity and that the projections equal a rebuild",
-		Long: `verify checks that sequences run without gaps, each stream's versions run
-1, 2, 3…, every payload decodes, and the projection tables equal a rebuild
-from the log. It changes nothing. It exits with status 1 and lists each
-problem when the store is not sound.`,
+		Long: `verify runs the database's own integrity check (SQLite's integrity_check; on
+PostgreSQL amcheck, when the database has that extension), then checks that
+sequences run without gaps, each stream's versions run 1, 2, 3…, every
+payload decodes, and the projection tables equal a rebuild from the log. It
+changes nothing. It exits with status 1 and lists each problem when the
+store is not sound.`,
 		Args: noArgs,
 		RunE: a.withStore(mustExist, func(ctx context.Context, s *persistence.Store, _ []string) error {
 			r, err := s.Verify(ctx)
 			if err != nil {
-				return fmt.Errorf("verify: %w", err)
+				return err // Verify's error starts with "verify: "
+			}
+			if r.Integrity == "" {
+				fmt.Fprintf(a.stderr, "peon-store: verify: %s\n", r.IntegrityNote)
 			}
 			if asJSON {
 				if err := writeJSON(a.stdout, verifyReport(r)); err != nil {
@@ -112,8 +118,12 @@ problem when the store is not sound.`,
 				if asJSON {
 					return nil
 				}
-				fmt.Fprintf(a.stdout, "OK: %d events in %d streams; sequences and versions without gaps, every payload decodes, the projections equal a rebuild.\n",
-					r.Events, r.Streams)
+				checked := ""
+				if r.Integrity != "" {
+					checked = r.Integrity + " finds no damage, "
+				}
+				fmt.Fprintf(a.stdout, "OK: %d events in %d streams; %ssequences and versions without gaps, every payload decodes, the projections equal a rebuild.\n",
+					r.Events, r.Streams, checked)
 				return nil
 			}
 			where := "listed above"
@@ -124,6 +134,10 @@ problem when the store is not sound.`,
 				for _, p := range r.Problems {
 					fmt.Fprintf(a.stdout, "  %s\n", oneLine(p.String()))
 				}
+			}
+			if r.Damaged() {
+				return fmt.Errorf("verify: the database is damaged (%d problem%s %s); restore it from a backup, or export what still reads into a new store",
+					len(r.Problems), plural(len(r.Problems)), where)
 			}
 			return fmt.Errorf("verify: the store is not sound (%d problem%s %s); `peon-store rebuild` repairs projection problems, log problems need a repair by hand",
 				len(r.Problems), plural(len(r.Problems)), where)

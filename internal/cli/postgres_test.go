@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +16,8 @@ import (
 
 // postgresDB returns the URL of a fresh schema of the PostgreSQL database
 // named by $PEON_TEST_POSTGRES_URL, dropped when the test ends; it skips
-// the test when the variable is not set.
+// the test when the variable is not set. The schema's name is also the
+// application_name of the URL's connections (see terminateBackends).
 func postgresDB(t *testing.T) string {
 	t.Helper()
 	url := os.Getenv("PEON_TEST_POSTGRES_URL")
@@ -35,7 +37,7 @@ func postgresDB(t *testing.T) string {
 	if strings.Contains(url, "?") {
 		sep = "&"
 	}
-	return url + sep + "search_path=" + schema
+	return url + sep + "search_path=" + schema + "&application_name=" + schema
 }
 
 // TestPostgres moves a demo session from PostgreSQL to SQLite and back:
@@ -64,4 +66,21 @@ func TestPostgres(t *testing.T) {
 	require.True(t, strings.HasPrefix(back.ok("verify"), "OK: "))
 	require.Equal(t, first, back.ok("export"))
 	require.Equal(t, pg.ok("threads", "--all"), back.ok("threads", "--all"))
+}
+
+// terminateBackends ends, with pg_terminate_backend, the server process of
+// every connection made with dsn, a URL of postgresDB, and waits until
+// each has exited.
+func terminateBackends(t *testing.T, dsn string) {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	app := u.Query().Get("application_name")
+	require.NotEmpty(t, app)
+	db, err := sql.Open("pgx", os.Getenv("PEON_TEST_POSTGRES_URL"))
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.ExecContext(t.Context(),
+		"SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()", app)
+	require.NoError(t, err)
 }

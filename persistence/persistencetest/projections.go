@@ -44,8 +44,12 @@ func readViews(t *testing.T, s *setup) views {
 // mustRebuild rebuilds the projections of s, failing the test on error.
 func mustRebuild(t *testing.T, s *setup, opts *persistence.RebuildOpts) persistence.RebuildResult {
 	t.Helper()
-	res, err := s.store.Rebuild(s.ctx, opts)
-	require.NoError(t, err)
+	var res persistence.RebuildResult
+	o := persistence.RebuildOpts{Result: &res}
+	if opts != nil {
+		o.Progress = opts.Progress
+	}
+	require.NoError(t, s.store.Rebuild(s.ctx, &o))
 	return res
 }
 
@@ -259,8 +263,7 @@ func runProjections(t *testing.T, h Harness) {
 		cat := Catalogue()
 		_, err := s.store.Append(s.ctx, nil, cat...)
 		require.NoError(t, err)
-		res, err := s.store.Rebuild(s.ctx, nil)
-		require.NoError(t, err)
+		res := mustRebuild(t, s, nil)
 		require.Equal(t, persistence.RebuildResult{Events: int64(len(cat))}, res, "a sound log: nothing skipped")
 
 		exec := func(q string) {
@@ -270,8 +273,7 @@ func runProjections(t *testing.T, h Harness) {
 		exec("UPDATE events SET event_type = 'thread.exploded' WHERE sequence = 3")
 		exec(`UPDATE events SET payload = '{"thread_id": 42}' WHERE sequence = 7`)
 		exec("DELETE FROM events WHERE sequence IN (10, 11, 14)")
-		res, err = s.store.Rebuild(s.ctx, nil)
-		require.NoError(t, err)
+		res = mustRebuild(t, s, nil)
 		require.Equal(t, int64(len(cat)-5), res.Events)
 		require.Equal(t, int64(2), res.Undecodable)
 		require.NotNil(t, res.FirstUndecodable)

@@ -36,6 +36,12 @@ type Harness struct {
 	// RebuildOpts.Progress. Verify has no such option; package
 	// persistence's own tests pass a hook that only their build has.
 	SetVerifyProgress func(s *persistence.Store, progress func(done, total int64))
+	// Disrupt, when set, makes the statements of the stores open on dsn
+	// fail for a moment, as a connection that a server terminates does:
+	// on PostgreSQL it terminates the server processes of their
+	// connections; on SQLite, which has none, it renames the events
+	// table away for a moment. It returns when the disruption is over.
+	Disrupt func(t *testing.T, dsn string)
 }
 
 // setup is what most tests need.
@@ -70,4 +76,5 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Store", func(t *testing.T) { runStore(t, h) })
 	t.Run("Subscribe", func(t *testing.T) { runSubscribe(t, h) })
 	t.Run("Projections", func(t *testing.T) { runProjections(t, h) })
+	t.Run("Faults", func(t *testing.T) { runFaults(t, h) })
 }
