@@ -9,7 +9,7 @@
 #   atlas migrate apply --env sqlite --url "sqlite://$HOME/.local/share/peon/peon.db"
 #   atlas migrate status --env postgres --url "postgres://…/peon?search_path=public&sslmode=disable"
 #
-# On build machines without the CLI, `go tool task migrate:diff NAME=…`,
+# On build machines without the CLI, `go -C tools tool task migrate:diff NAME=…`,
 # `migrate:lint` and `verify` do the same work with the Atlas Go library.
 
 locals {

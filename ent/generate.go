@@ -3,4 +3,4 @@
 // run `go generate ./ent` (or `task generate`) after changing a schema.
 package ent
 
-//go:generate go tool ent generate --feature sql/execquery,sql/versioned-migration ./schema
+//go:generate go tool -modfile=../tools/go.mod ent generate --feature sql/execquery,sql/versioned-migration ./schema
