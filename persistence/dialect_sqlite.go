@@ -124,6 +124,17 @@ func (sqliteDialect) byteOrder() string { return "" }
 
 func (sqliteDialect) lockMigrate(context.Context, querier) error { return nil }
 
+func (sqliteDialect) tablesQuery() string {
+	return `SELECT name FROM main.sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`
+}
+
+// allowTempWrites turns off the query_only pragma that a read-only
+// store's connections open with.
+func (sqliteDialect) allowTempWrites(ctx context.Context, conn *sql.Conn) error {
+	_, err := conn.ExecContext(ctx, "PRAGMA query_only = 0")
+	return err
+}
+
 // revisionTable is the table as the atlas CLI creates it on SQLite.
 func (sqliteDialect) revisionTable() string {
 	return "CREATE TABLE IF NOT EXISTS `atlas_schema_revisions` (" +

@@ -38,8 +38,8 @@ type RebuildOpts struct {
 // writeTx runs fn in a write transaction of its own, holding the store's
 // write lock, and commits when fn returns nil.
 func (s *Store) writeTx(ctx context.Context, fn func(tx *ent.Tx) error) error {
-	if s.closed.Load() {
-		return ErrClosed
+	if err := s.writable(); err != nil {
+		return err
 	}
 	if s.serial {
 		s.writeMu.Lock()
@@ -66,6 +66,16 @@ func (s *Store) writeTx(ctx context.Context, fn func(tx *ent.Tx) error) error {
 // sequence it applies the events after it, in pages, in one transaction;
 // when they disagree it rebuilds, as Rebuild does.
 func (s *Store) CatchUp(ctx context.Context) (int64, error) {
+	if err := s.writable(); err != nil {
+		return 0, err
+	}
+	// A read first: projections that stand at the head need no write lock,
+	// so that opening a store does not wait for another writer.
+	if ok, err := s.projectionsAtHead(ctx); err != nil {
+		return 0, fmt.Errorf("catch up projections: %w", err)
+	} else if ok {
+		return 0, nil
+	}
 	var applied int64
 	err := s.writeTx(ctx, func(tx *ent.Tx) error {
 		head, err := s.d.lastSequence(ctx, tx)
@@ -96,6 +106,26 @@ func (s *Store) CatchUp(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("catch up projections: %w", err)
 	}
 	return applied, nil
+}
+
+// projectionsAtHead reports whether every projector has its
+// projection_state row and all stand at the head of the log, in one
+// statement, so from one snapshot.
+func (s *Store) projectionsAtHead(ctx context.Context) (bool, error) {
+	in := strings.TrimSuffix(strings.Repeat("?, ", len(projection.Names)), ", ")
+	args := make([]any, len(projection.Names))
+	for i, n := range projection.Names {
+		args[i] = n
+	}
+	var head, known, lo, hi int64
+	err := s.db.QueryRowContext(ctx, s.d.bind("SELECT COALESCE("+s.d.lastSequenceSQL()+", 0), "+
+		"COALESCE(SUM(CASE WHEN projector IN ("+in+") THEN 1 ELSE 0 END), 0), "+
+		"COALESCE(MIN(last_sequence), -1), COALESCE(MAX(last_sequence), -1) FROM projection_state"), args...).
+		Scan(&head, &known, &lo, &hi)
+	if err != nil {
+		return false, fmt.Errorf("read projection state: %w", err)
+	}
+	return known == int64(len(projection.Names)) && lo == head && hi == head, nil
 }
 
 // errDisagree ends CatchUp's transaction when the projectors disagree, to
@@ -178,6 +208,9 @@ func (s *Store) applyFrom(ctx context.Context, tx querier, from, head, total int
 // docs/PROJECTIONS.md). A private in-memory store has one connection, and
 // no other process, so it rebuilds in one write transaction.
 func (s *Store) Rebuild(ctx context.Context, opts *RebuildOpts) error {
+	if err := s.writable(); err != nil {
+		return fmt.Errorf("rebuild projections: %w", err)
+	}
 	if opts == nil {
 		opts = &RebuildOpts{}
 	}
@@ -311,6 +344,13 @@ func (s *Store) buildAside(ctx context.Context, progress func(done, total int64)
 			conn = nil
 		}
 	}()
+	// A read-only store's connections refuse every write; this one writes
+	// only its temporary tables, and is discarded.
+	if s.opts.ReadOnly {
+		if err = s.d.allowTempWrites(ctx, conn); err != nil {
+			return nil, nil, 0, 0, err
+		}
+	}
 	// projection_state gets a temporary table too: Applier.Advance writes
 	// it, and a write to the stored one would take the write lock.
 	names := []string{"projection_state"}
