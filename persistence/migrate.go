@@ -105,7 +105,7 @@ func migrate(ctx context.Context, db *sql.DB, d dialect, dir atlasmigrate.Dir, m
 		case st.empty():
 			return 0, &NotStoreError{Tables: st.tables}
 		case len(st.pending) > 0:
-			return 0, fmt.Errorf("%w: the store lacks %d migration%s of this build (from %s %s); run `peon-store migrate`, or open it without Options.ReadOnly",
+			return 0, fmt.Errorf("%w: the store lacks %d migration%s of this build (from %s %s); migrate it first (persistence.Migrate, or `peon-store migrate`)",
 				ErrMigrationPending, len(st.pending), plural(len(st.pending)), st.pending[0].Version(), st.pending[0].Desc())
 		}
 		return 0, nil

@@ -70,7 +70,7 @@ process, until interrupted (Ctrl-C).`,
 
 func (a *app) events(cmd *cobra.Command, o eventsOpts) error {
 	ctx := cmd.Context()
-	s, err := a.open(ctx, mustExist)
+	s, err := a.open(ctx, readOnly)
 	if err != nil {
 		return err
 	}

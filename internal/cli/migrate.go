@@ -16,11 +16,14 @@ func (a *app) migrateCommand() *cobra.Command {
 		Use:   "migrate",
 		Short: "Apply the pending schema migrations",
 		Long: `migrate applies the schema migrations of this build that the store has not
-applied yet, each in its own transaction, and prints what it applied. Every
-command migrates a store it opens; run this one to do it on purpose, for
-example before starting several programs on a new database.
+applied yet, each in its own transaction, and prints what it applied. The
+commands that write (demo, import, rebuild) migrate a store they open; the
+read-only ones (events, projects, threads, thread, verify, export, migrate
+status) change nothing and refuse a store that lacks migrations: run this
+one first. Run it too before starting several programs on a new database.
 
-It refuses a database written by a newer peon.`,
+It refuses a database written by a newer peon, and one that is not a peon
+store (another application's database, whose tables it names).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dsn, isDefault, err := a.dsn()
@@ -34,7 +37,8 @@ It refuses a database written by a newer peon.`,
 			}
 			applied, err := persistence.Migrate(cmd.Context(), dsn)
 			if err != nil {
-				return fmt.Errorf("migrate: %w", err)
+				t, _ := persistence.ParseDSN(dsn)
+				return fmt.Errorf("migrate: %w", storeError(t, err))
 			}
 			if len(applied) == 0 {
 				fmt.Fprintln(a.stdout, "The schema is up to date; nothing to apply.")
@@ -62,7 +66,8 @@ but this build does not know was applied by a newer peon.`,
 			}
 			st, err := persistence.Migrations(cmd.Context(), dsn)
 			if err != nil {
-				return fmt.Errorf("migrate status: %w", err)
+				t, _ := persistence.ParseDSN(dsn)
+				return fmt.Errorf("migrate status: %w", storeError(t, err))
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "VERSION\tDESCRIPTION\tSTATUS\tEXECUTED AT")

@@ -30,7 +30,7 @@ when complete, with mode 0600.`,
 		Example: `  peon-store export -o backup.jsonl
   peon-store export | gzip > backup.jsonl.gz`,
 		Args: noArgs,
-		RunE: a.withStore(mustExist, func(ctx context.Context, s *persistence.Store, _ []string) error {
+		RunE: a.withStore(readOnly, func(ctx context.Context, s *persistence.Store, _ []string) error {
 			if out == "" || out == "-" {
 				_, err := s.Export(ctx, a.stdout, nil)
 				return err
