@@ -16,7 +16,7 @@ import (
 // postgresDB returns the URL of a fresh schema of the PostgreSQL database
 // named by $PEON_TEST_POSTGRES_URL, dropped when the test ends; it skips
 // the test when the variable is not set.
-func postgresDB(t *testing.T) string {
+func postgresDB(t testing.TB) string {
 	t.Helper()
 	url := os.Getenv("PEON_TEST_POSTGRES_URL")
 	if url == "" {
