@@ -59,6 +59,11 @@ type dialect interface {
 	// createShadow creates shadow, an empty temporary table with the
 	// columns and column types of table, that the end of tx drops.
 	createShadow(ctx context.Context, tx querier, table, shadow string) error
+	// createStaging creates on conn the temporary table name with the
+	// columns and column types of events, sequence as its primary key and
+	// event_id unique, for Import to stage its events in. It lives as long
+	// as the connection.
+	createStaging(ctx context.Context, conn *sql.Conn, name string) error
 	// shadowTables creates on conn, for each of tables, a temporary table
 	// of the same name, columns, keys and indexes, which the statements on
 	// conn that name the table unqualified reach from then on instead of

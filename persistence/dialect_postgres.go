@@ -174,6 +174,13 @@ func (postgresDialect) createShadow(ctx context.Context, tx querier, table, shad
 	return err
 }
 
+// createStaging copies the columns of events with LIKE, without its
+// identity, in the session's temp schema.
+func (postgresDialect) createStaging(ctx context.Context, conn *sql.Conn, name string) error {
+	_, err := conn.ExecContext(ctx, "CREATE TEMP TABLE "+name+" (LIKE events, PRIMARY KEY (sequence), UNIQUE (event_id))")
+	return err
+}
+
 // shadowTables creates each temporary table with LIKE, keys and indexes
 // included, in the session's temp schema, which PostgreSQL searches first
 // for a relation. pgx keeps the statements it prepared on a connection,

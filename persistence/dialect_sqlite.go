@@ -66,6 +66,33 @@ func (sqliteDialect) createShadow(ctx context.Context, tx querier, table, shadow
 	return err
 }
 
+// createStaging declares each column with the type of events' own (see
+// createShadow); sequence becomes the rowid, so the staged events are
+// stored, and read back, in their order.
+func (sqliteDialect) createStaging(ctx context.Context, conn *sql.Conn, name string) error {
+	rows, err := conn.QueryContext(ctx, "SELECT name, type FROM main.pragma_table_info('events') ORDER BY cid")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var cols []string
+	for rows.Next() {
+		var col, typ string
+		if err := rows.Scan(&col, &typ); err != nil {
+			return err
+		}
+		if col == "sequence" {
+			typ = "integer PRIMARY KEY"
+		}
+		cols = append(cols, `"`+col+`" `+typ)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	_, err = conn.ExecContext(ctx, "CREATE TEMP TABLE "+name+" ("+strings.Join(cols, ", ")+`, UNIQUE ("event_id"))`)
+	return err
+}
+
 // shadowTables copies each table's CREATE statements from the schema into
 // the temp schema, which SQLite searches first for an unqualified name.
 // AUTOINCREMENT goes: it would create temp.sqlite_sequence, which would

@@ -280,42 +280,52 @@ func (s *Store) rebuildShadow(ctx context.Context, progress func(done, total int
 				progress(done, last)
 			}
 		}
-		for _, t := range projection.Tables {
-			cols, err := columns(ctx, tx, t.Name)
-			if err != nil {
-				return err
-			}
-			for i, c := range cols {
-				cols[i] = `"` + c + `"`
-			}
-			list := strings.Join(cols, ", ")
-			order := ""
-			if t.Name == "checkpoints" {
-				// The surrogate id comes from the stored table's counter,
-				// in the order the rows were made.
-				order = " ORDER BY id"
-			}
-			if _, err := tx.ExecContext(ctx, "DELETE FROM "+stored[t.Name]); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, "INSERT INTO "+stored[t.Name]+" ("+list+") SELECT "+list+" FROM "+t.Name+order); err != nil {
-				return err
-			}
-		}
-		now := time.Now().UTC().Truncate(time.Microsecond)
-		for _, name := range projection.Names {
-			if _, err := tx.ExecContext(ctx, s.d.bind(
-				"INSERT INTO "+stored["projection_state"]+" (projector, last_sequence, updated_at) VALUES (?, ?, ?) ON CONFLICT (projector) DO NOTHING"),
-				name, last, now); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.ExecContext(ctx, s.d.bind("UPDATE "+stored["projection_state"]+" SET last_sequence = ?, updated_at = ?"), last, now); err != nil {
+		if err := s.swapIn(ctx, tx, stored, last); err != nil {
 			return err
 		}
 		return tx.Commit()
 	}()
 	return done, err
+}
+
+// swapIn replaces, inside tx, the stored projection tables (their
+// qualified names in stored) with the temporary tables of the same names
+// on tx's connection, and moves every projector to last.
+func (s *Store) swapIn(ctx context.Context, tx querier, stored map[string]string, last int64) error {
+	for _, t := range projection.Tables {
+		cols, err := columns(ctx, tx, t.Name)
+		if err != nil {
+			return err
+		}
+		for i, c := range cols {
+			cols[i] = `"` + c + `"`
+		}
+		list := strings.Join(cols, ", ")
+		order := ""
+		if t.Name == "checkpoints" {
+			// The surrogate id comes from the stored table's counter,
+			// in the order the rows were made.
+			order = " ORDER BY id"
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+stored[t.Name]); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO "+stored[t.Name]+" ("+list+") SELECT "+list+" FROM "+t.Name+order); err != nil {
+			return err
+		}
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	for _, name := range projection.Names {
+		if _, err := tx.ExecContext(ctx, s.d.bind(
+			"INSERT INTO "+stored["projection_state"]+" (projector, last_sequence, updated_at) VALUES (?, ?, ?) ON CONFLICT (projector) DO NOTHING"),
+			name, last, now); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, s.d.bind("UPDATE "+stored["projection_state"]+" SET last_sequence = ?, updated_at = ?"), last, now); err != nil {
+		return err
+	}
+	return nil
 }
 
 // buildAside is the first phase of rebuildShadow and Verify: on a
