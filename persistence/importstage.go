@@ -40,6 +40,13 @@ const stagingTable = "peon_import"
 // staging table is dropped.
 func (s *Store) importStaged(ctx context.Context, r io.Reader, opts *ImportOpts) (res ImportResult, err error) {
 	d := s.d
+	// A private in-memory store has one connection: an Append that holds
+	// writeMu waits for it, so the import takes writeMu before the
+	// connection, for all of its run (no other process can wait).
+	if s.target.Memory && s.serial {
+		s.writeMu.Lock()
+		defer s.writeMu.Unlock()
+	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return res, fmt.Errorf("import: %w", err)
@@ -89,7 +96,7 @@ func (s *Store) importStaged(ctx context.Context, r io.Reader, opts *ImportOpts)
 	}
 
 	// Phase 2: under the write lock, one transaction.
-	if s.serial {
+	if s.serial && !s.target.Memory {
 		s.writeMu.Lock()
 		defer s.writeMu.Unlock()
 	}

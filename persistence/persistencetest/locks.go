@@ -122,6 +122,46 @@ func runLocks(t *testing.T, h Harness) {
 		}
 	})
 
+	// On a private in-memory store (one connection, one process), an
+	// append waits for an import in progress instead of deadlocking with
+	// it, and lands after it.
+	t.Run("InMemoryAppendWaitsForTheImport", func(t *testing.T) {
+		if h.Durable {
+			t.Skip("for a private in-memory store")
+		}
+		t.Parallel()
+		s := h.setup(t)
+		lines := exportAfter(t, h, 0, false)
+		pr, pw := io.Pipe()
+		imported, appended := make(chan error, 1), make(chan error, 1)
+		go func() {
+			_, err := s.store.Import(s.ctx, pr, nil)
+			imported <- err
+		}()
+		_, err := io.WriteString(pw, strings.Join(lines[:700], ""))
+		require.NoError(t, err)
+		go func() {
+			_, err := s.store.Append(s.ctx, nil, orchestration.SettingChanged{Key: "after", Value: json.RawMessage(`1`), At: T0})
+			appended <- err
+		}()
+		time.Sleep(50 * time.Millisecond) // let the append wait
+		_, err = io.WriteString(pw, strings.Join(lines[700:], ""))
+		require.NoError(t, err)
+		require.NoError(t, pw.Close())
+		for _, ch := range []chan error{imported, appended} {
+			select {
+			case err := <-ch:
+				require.NoError(t, err)
+			case <-time.After(promptly):
+				t.Fatal("the import and the append deadlocked")
+			}
+		}
+		head, err := s.store.Head(s.ctx)
+		require.NoError(t, err)
+		require.Equal(t, int64(len(lines)+1), head)
+		requireVerified(t, s)
+	})
+
 	// A stalled import ends when its context does, and writes nothing.
 	t.Run("CancelledImportWritesNothing", func(t *testing.T) {
 		t.Parallel()
