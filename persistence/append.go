@@ -81,8 +81,8 @@ func prepare(opts *AppendOpts, events []orchestration.Event) (*batch, error) {
 // fails. When opts.CommandID was stored before, nothing is written and the
 // records of that first Append are returned.
 func (s *Store) Append(ctx context.Context, opts *AppendOpts, events ...orchestration.Event) ([]Recorded, error) {
-	if s.closed.Load() {
-		return nil, ErrClosed
+	if err := s.writable(); err != nil {
+		return nil, err
 	}
 	b, err := prepare(opts, events)
 	if err != nil || len(b.events) == 0 {
@@ -138,8 +138,8 @@ func (s *Store) appendOwnTx(ctx context.Context, b *batch) (recs []Recorded, fre
 // must be READ COMMITTED, the default: under REPEATABLE READ or
 // SERIALIZABLE, AppendTx writes nothing and returns ErrTxIsolation.
 func (s *Store) AppendTx(ctx context.Context, tx *ent.Tx, opts *AppendOpts, events ...orchestration.Event) ([]Recorded, error) {
-	if s.closed.Load() {
-		return nil, ErrClosed
+	if err := s.writable(); err != nil {
+		return nil, err
 	}
 	b, err := prepare(opts, events)
 	if err != nil || len(b.events) == 0 {

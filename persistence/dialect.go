@@ -48,9 +48,22 @@ type dialect interface {
 	revisionTable() string
 	// lockMigrate serializes migrating processes for the rest of tx.
 	lockMigrate(ctx context.Context, tx querier) error
+	// tablesQuery selects the names of the database's tables and views
+	// (on PostgreSQL, of the first schema of the search_path), sorted,
+	// the engine's own excluded.
+	tablesQuery() string
+	// allowTempWrites lifts, on one connection of a read-only store (see
+	// Options.ReadOnly), the engine's refusal to write, for the temporary
+	// tables Verify builds; the connection must never go back to the pool.
+	allowTempWrites(ctx context.Context, conn *sql.Conn) error
 	// createShadow creates shadow, an empty temporary table with the
 	// columns and column types of table, that the end of tx drops.
 	createShadow(ctx context.Context, tx querier, table, shadow string) error
+	// createStaging creates on conn the temporary table name with the
+	// columns and column types of events, sequence as its primary key and
+	// event_id unique, for Import to stage its events in. It lives as long
+	// as the connection.
+	createStaging(ctx context.Context, conn *sql.Conn, name string) error
 	// shadowTables creates on conn, for each of tables, a temporary table
 	// of the same name, columns, keys and indexes, which the statements on
 	// conn that name the table unqualified reach from then on instead of

@@ -154,10 +154,31 @@ func (postgresDialect) lockMigrate(ctx context.Context, tx querier) error {
 	return err
 }
 
+// tablesQuery lists the relations of the first schema of the search_path
+// (none when it does not exist) that a query can read.
+func (postgresDialect) tablesQuery() string {
+	return "SELECT c.relname::text FROM pg_class c WHERE c.relnamespace = to_regnamespace(current_schema()) " +
+		"AND c.relkind IN ('r', 'p', 'v', 'm', 'f') ORDER BY 1"
+}
+
+// allowTempWrites lets the session's transactions write again, which a
+// read-only store's connections refuse (default_transaction_read_only).
+func (postgresDialect) allowTempWrites(ctx context.Context, conn *sql.Conn) error {
+	_, err := conn.ExecContext(ctx, "SET default_transaction_read_only = off")
+	return err
+}
+
 // createShadow copies table's columns with LIKE. A rollback drops the
 // table with the rest of the transaction, a commit through ON COMMIT DROP.
 func (postgresDialect) createShadow(ctx context.Context, tx querier, table, shadow string) error {
 	_, err := tx.ExecContext(ctx, "CREATE TEMP TABLE "+shadow+" (LIKE "+table+") ON COMMIT DROP")
+	return err
+}
+
+// createStaging copies the columns of events with LIKE, without its
+// identity, in the session's temp schema.
+func (postgresDialect) createStaging(ctx context.Context, conn *sql.Conn, name string) error {
+	_, err := conn.ExecContext(ctx, "CREATE TEMP TABLE "+name+" (LIKE events, PRIMARY KEY (sequence), UNIQUE (event_id))")
 	return err
 }
 

@@ -70,6 +70,33 @@ func (sqliteDialect) createShadow(ctx context.Context, tx querier, table, shadow
 	return err
 }
 
+// createStaging declares each column with the type of events' own (see
+// createShadow); sequence becomes the rowid, so the staged events are
+// stored, and read back, in their order.
+func (sqliteDialect) createStaging(ctx context.Context, conn *sql.Conn, name string) error {
+	rows, err := conn.QueryContext(ctx, "SELECT name, type FROM main.pragma_table_info('events') ORDER BY cid")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var cols []string
+	for rows.Next() {
+		var col, typ string
+		if err := rows.Scan(&col, &typ); err != nil {
+			return err
+		}
+		if col == "sequence" {
+			typ = "integer PRIMARY KEY"
+		}
+		cols = append(cols, `"`+col+`" `+typ)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	_, err = conn.ExecContext(ctx, "CREATE TEMP TABLE "+name+" ("+strings.Join(cols, ", ")+`, UNIQUE ("event_id"))`)
+	return err
+}
+
 // shadowTables copies each table's CREATE statements from the schema into
 // the temp schema, which SQLite searches first for an unqualified name.
 // AUTOINCREMENT goes: it would create temp.sqlite_sequence, which would
@@ -127,6 +154,17 @@ func (sqliteDialect) distinct(a, b string) string { return a + " IS NOT " + b }
 func (sqliteDialect) byteOrder() string { return "" }
 
 func (sqliteDialect) lockMigrate(context.Context, querier) error { return nil }
+
+func (sqliteDialect) tablesQuery() string {
+	return `SELECT name FROM main.sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`
+}
+
+// allowTempWrites turns off the query_only pragma that a read-only
+// store's connections open with.
+func (sqliteDialect) allowTempWrites(ctx context.Context, conn *sql.Conn) error {
+	_, err := conn.ExecContext(ctx, "PRAGMA query_only = 0")
+	return err
+}
 
 // revisionTable is the table as the atlas CLI creates it on SQLite.
 func (sqliteDialect) revisionTable() string {

@@ -13,7 +13,18 @@
 // each file in its own transaction and recorded in atlas_schema_revisions
 // exactly as the atlas CLI records it. It refuses, changing nothing, a
 // directory whose atlas.sum does not match and a database written by a
-// newer build (ErrMigration). Then it catches the projections up.
+// newer build (ErrMigration), and a database that holds other tables and
+// no peon migrations (a *NotStoreError, ErrNotStore, naming its tables;
+// Options.Adopt adds peon's tables beside them). Then it catches the
+// projections up. It decides both with a read: a store that has every
+// migration, with its projections at the head, opens without taking the
+// write lock, so it does not wait for another writer.
+//
+// Options.ReadOnly opens a store without changing its database at all (no
+// file created, no migration, no journal mode switched, no catch-up; the
+// connections refuse writes), and refuses one that is not a store
+// (ErrNotStore) or lacks migrations (ErrMigrationPending); its writes
+// return ErrReadOnly. peon-store's read-only commands open stores so.
 //
 // # Appending and reading
 //
@@ -60,11 +71,15 @@
 // # Moving a store
 //
 // Export writes the log as JSON Lines, one event per line with its
-// sequence, ids and metadata; Import reads that format into an empty store
-// in one transaction (a malformed line, named by its number, writes
-// nothing) and catches the projections up. Migrations reports which
-// embedded migrations a database has applied, and PendingMigrations what
-// Migrate would apply, with its SQL, both without migrating it.
+// sequence, ids and metadata; Import reads that format into an empty store,
+// all or nothing (a malformed line, named by its number, a full disk or
+// the end of its context writes nothing). It reads and checks its input
+// without the write lock, staging it in a temporary table with the
+// projections built beside it, and holds the lock only for the one
+// transaction that moves the events in and swaps the projections in.
+// Migrations reports which embedded migrations a database has applied, and
+// PendingMigrations what Migrate would apply, with its SQL, both without
+// migrating or changing it.
 //
 // # Projections
 //

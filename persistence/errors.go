@@ -29,6 +29,23 @@ var (
 	ErrTxIsolation = errors.New("transaction isolation refused")
 )
 
+// Sentinels of opening a database that is not, or not yet, a store this
+// build may use as it is.
+var (
+	// ErrNotStore: the database is not a peon store. It holds tables but
+	// no peon migrations (another application's database: see
+	// Options.Adopt), or, opened read-only, it is empty or absent. Nothing
+	// was changed. A *NotStoreError says what it holds.
+	ErrNotStore = errors.New("not a peon store")
+	// ErrMigrationPending: a store opened read-only (Options.ReadOnly)
+	// lacks migrations of this build. Nothing was changed; migrate it
+	// (Migrate, `peon-store migrate`) or open it without ReadOnly.
+	ErrMigrationPending = errors.New("migrations pending")
+	// ErrReadOnly: a write (Append, Import, Rebuild, CatchUp…) to a store
+	// opened with Options.ReadOnly. Nothing was written.
+	ErrReadOnly = errors.New("store is read-only")
+)
+
 // MaxPayloadBytes is the largest encoded payload one event may have.
 // Larger events are refused with ErrInvalidEvent; store big blobs (diffs,
 // files) elsewhere and record a reference.

@@ -1,7 +1,6 @@
 package persistence
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,13 +11,18 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/peonhq/peon/ent"
 	"github.com/peonhq/peon/orchestration"
 )
 
 // ErrNotEmpty: an Import into a store that already holds events, without
-// ImportOpts.Force. Nothing was written.
+// ImportOpts.Force, or into which another writer appended while the import
+// read its input. Nothing was written.
 var ErrNotEmpty = errors.New("store is not empty")
+
+// ErrStoreChanged: another writer appended to the store while an Import
+// with ImportOpts.Force read its input, so the imported sequences no
+// longer continue the store's. Nothing was written; run the import again.
+var ErrStoreChanged = errors.New("the store changed during the import")
 
 // ImportOpts are the optional inputs of Import. A nil *ImportOpts is the
 // same as the zero value.
@@ -69,25 +73,29 @@ const maxImportLine = 2*MaxPayloadBytes + 64<<10
 // a schema_version this build reads (absent means 1), a UUID event id,
 // sequences 1, 2, 3… (continuing the store's, with
 // Force), strings that are valid UTF-8 without NUL bytes, and each stream's
-// versions 1, 2, 3… (continuing the store's, with Force). The whole import
-// is one transaction: a wrong line (an *ImportError naming it), a
-// duplicate id or a database error writes nothing. Appends of other
-// writers wait until it ends.
+// versions 1, 2, 3… (continuing the store's, with Force).
+//
+// It reads and checks r without the write lock, so a slow or stalled
+// input keeps no other writer waiting: it stages the events in a temporary
+// table on a connection of its own and, into an empty store, builds their
+// projections beside it (as Rebuild does); then, in one write transaction,
+// it moves them into the log with one INSERT … SELECT and swaps the
+// projections in (into a store that holds events, it applies them there).
+// Other writers wait only for that transaction. The import is all or
+// nothing: a wrong line (an *ImportError naming it), a duplicate id, a
+// database error (on a full disk, one that says so) or the end of ctx
+// writes nothing; so does an append by another writer while r is read,
+// which fails the import with ErrNotEmpty (ErrStoreChanged with Force).
 func (s *Store) Import(ctx context.Context, r io.Reader, opts *ImportOpts) (ImportResult, error) {
-	var res ImportResult
-	if s.closed.Load() {
-		return res, ErrClosed
+	if err := s.writable(); err != nil {
+		return ImportResult{}, err
 	}
 	if opts == nil {
 		opts = &ImportOpts{}
 	}
-	err := s.writeTx(ctx, func(tx *ent.Tx) error {
-		var err error
-		res, err = s.importIn(ctx, tx, r, opts)
-		return err
-	})
+	res, err := s.importStaged(ctx, r, opts)
 	if err != nil {
-		return ImportResult{}, err
+		return ImportResult{}, importFailure(ctx, err)
 	}
 	if res.Events > 0 {
 		s.grew.fire()
@@ -97,98 +105,6 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts *ImportOpts) (Impo
 		res.Projected += caught
 		if err != nil {
 			return res, fmt.Errorf("import: the events are stored, catching the projections up failed (run `peon-store rebuild`): %w", err)
-		}
-	}
-	return res, nil
-}
-
-func (s *Store) importIn(ctx context.Context, tx *ent.Tx, r io.Reader, opts *ImportOpts) (ImportResult, error) {
-	var res ImportResult
-	d := s.d
-	head, err := d.lastSequence(ctx, tx)
-	if err != nil {
-		return res, fmt.Errorf("import: read last sequence: %w", err)
-	}
-	if n, err := queryInt64(ctx, tx, "SELECT COUNT(*) FROM events"); err != nil {
-		return res, fmt.Errorf("import: count events: %w", err)
-	} else if n > 0 && !opts.Force {
-		return res, fmt.Errorf("import: %w: it holds %d events", ErrNotEmpty, n)
-	}
-	// When the projections stand at the head, they follow the import in
-	// its own transaction, chunk by chunk, as they follow an append;
-	// otherwise the catch-up after the import brings them up.
-	inline := false
-	if !s.opts.NoProjections {
-		low, agree, err := s.projectorStates(ctx, tx)
-		if err != nil {
-			return res, fmt.Errorf("import: read projection state: %w", err)
-		}
-		inline = agree && low == head
-	}
-	v := importValidator{last: head, versions: make(map[string]int64)}
-	if head > 0 {
-		v.version = func(stream string) (int64, error) {
-			return queryInt64(ctx, tx, d.bind("SELECT MAX(stream_version) FROM events WHERE stream_id = ?"), stream)
-		}
-	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), maxImportLine)
-	chunk := make([]Recorded, 0, insertRows)
-	flush := func() error {
-		if len(chunk) == 0 {
-			return nil
-		}
-		if err := s.insertEvents(ctx, tx, chunk); err != nil {
-			return fmt.Errorf("import: insert events %d to %d: %w", chunk[0].Sequence, chunk[len(chunk)-1].Sequence, err)
-		}
-		if inline {
-			if err := s.project(ctx, tx, chunk); err != nil {
-				return fmt.Errorf("import: project events %d to %d: %w", chunk[0].Sequence, chunk[len(chunk)-1].Sequence, err)
-			}
-			res.Projected += int64(len(chunk))
-		}
-		clear(chunk)
-		chunk = chunk[:0]
-		if opts.Progress != nil {
-			opts.Progress(res.Events)
-		}
-		return ctx.Err()
-	}
-	line := 0
-	for sc.Scan() {
-		line++
-		b := sc.Bytes()
-		if len(bytes.TrimSpace(b)) == 0 {
-			continue
-		}
-		rec, err := v.line(b)
-		if err != nil {
-			return ImportResult{}, fmt.Errorf("import: %w", &ImportError{Line: line, Err: err})
-		}
-		chunk = append(chunk, rec)
-		res.Events++
-		if res.First == 0 {
-			res.First = rec.Sequence
-		}
-		res.Last = rec.Sequence
-		if len(chunk) == cap(chunk) {
-			if err := flush(); err != nil {
-				return ImportResult{}, err
-			}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			err = fmt.Errorf("longer than %d bytes", maxImportLine)
-		}
-		return ImportResult{}, fmt.Errorf("import: %w", &ImportError{Line: line + 1, Err: err})
-	}
-	if err := flush(); err != nil {
-		return ImportResult{}, err
-	}
-	if res.Events > 0 {
-		if err := d.notify(ctx, tx, res.Last); err != nil {
-			return ImportResult{}, fmt.Errorf("import: notify: %w", err)
 		}
 	}
 	return res, nil

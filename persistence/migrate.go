@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"slices"
 	"sync"
 	"time"
 
@@ -59,13 +58,30 @@ type revision struct {
 	applied, total         int
 }
 
+// migrateOpts say how migrate treats a database.
+type migrateOpts struct {
+	// readOnly refuses, instead of migrating, a database that lacks
+	// migrations, and an empty one.
+	readOnly bool
+	// adopt takes a database that holds other tables and no peon
+	// migrations (see Options.Adopt).
+	adopt bool
+	// beforeWrite, when set, runs once the database was found to be one
+	// the store may write to, before any migration (SQLite: switch to WAL).
+	beforeWrite func(ctx context.Context) error
+}
+
 // migrate applies the pending files of dir to db, each in its own
 // transaction that also records it in atlas_schema_revisions as the atlas
-// CLI does. What is pending is decided inside that transaction, under the
-// dialect's migration lock, so concurrent first opens apply each file once.
-// It refuses, changing nothing, a dir whose atlas.sum does not match, and a
-// database that records migrations dir does not have.
-func migrate(ctx context.Context, db *sql.DB, d dialect, dir atlasmigrate.Dir) (applied int, err error) {
+// CLI does. It first decides with a read, without a lock, so that opening
+// a store that has every migration waits for no writer; only when files
+// are pending does it take the migration lock, and what is pending is
+// decided again inside each file's transaction, under that lock, so
+// concurrent first opens apply each file once. It refuses, changing
+// nothing, a dir whose atlas.sum does not match, a database that records
+// migrations dir does not have, and one that is not a peon store (see
+// schemaState.refuse).
+func migrate(ctx context.Context, db *sql.DB, d dialect, dir atlasmigrate.Dir, mo migrateOpts) (applied int, err error) {
 	if err := atlasmigrate.Validate(dir); err != nil {
 		return 0, fmt.Errorf("%w: the %s migration directory does not match its atlas.sum: %v", ErrMigration, d.name(), err)
 	}
@@ -77,8 +93,33 @@ func migrate(ctx context.Context, db *sql.DB, d dialect, dir atlasmigrate.Dir) (
 	if err != nil {
 		return 0, err
 	}
+	st, err := inspect(ctx, db, d, files, sums)
+	if err != nil {
+		return 0, err
+	}
+	if err := st.refuse(mo.adopt); err != nil {
+		return 0, err
+	}
+	if mo.readOnly {
+		switch {
+		case st.empty():
+			return 0, &NotStoreError{Tables: st.tables}
+		case len(st.pending) > 0:
+			return 0, fmt.Errorf("%w: the store lacks %d migration%s of this build (from %s %s); migrate it first (persistence.Migrate, or `peon-store migrate`)",
+				ErrMigrationPending, len(st.pending), plural(len(st.pending)), st.pending[0].Version(), st.pending[0].Desc())
+		}
+		return 0, nil
+	}
+	if mo.beforeWrite != nil {
+		if err := mo.beforeWrite(ctx); err != nil {
+			return 0, err
+		}
+	}
+	if len(st.pending) == 0 {
+		return 0, nil
+	}
 	for {
-		done, err := migrateNext(ctx, db, d, files, sums)
+		done, err := migrateNext(ctx, db, d, files, sums, mo.adopt)
 		if err != nil || done {
 			return applied, err
 		}
@@ -86,9 +127,17 @@ func migrate(ctx context.Context, db *sql.DB, d dialect, dir atlasmigrate.Dir) (
 	}
 }
 
-// migrateNext applies the first pending file, in one transaction; it
-// reports done when there is none.
-func migrateNext(ctx context.Context, db *sql.DB, d dialect, files []atlasmigrate.File, sums atlasmigrate.HashFile) (done bool, err error) {
+// plural is "s" unless n is 1.
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// migrateNext applies the first pending file, in one transaction, under
+// the migration lock; it reports done when there is none.
+func migrateNext(ctx context.Context, db *sql.DB, d dialect, files []atlasmigrate.File, sums atlasmigrate.HashFile, adopt bool) (done bool, err error) {
 	// READ COMMITTED on PostgreSQL, whatever the default isolation: the
 	// revisions are read after the lock, and must see what a migration that
 	// held it before committed.
@@ -104,25 +153,20 @@ func migrateNext(ctx context.Context, db *sql.DB, d dialect, files []atlasmigrat
 	if err := d.lockMigrate(ctx, tx); err != nil {
 		return false, fmt.Errorf("migrate: lock: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, d.revisionTable()); err != nil {
-		return false, fmt.Errorf("migrate: create atlas_schema_revisions: %w", err)
-	}
-	revs, err := readRevisions(ctx, tx, d)
+	st, err := inspect(ctx, tx, d, files, sums)
 	if err != nil {
 		return false, err
 	}
-	if err := checkRevisions(revs, files, sums); err != nil {
+	if err := st.refuse(adopt); err != nil {
 		return false, err
 	}
-	applied := make(map[string]bool, len(revs))
-	for _, r := range revs {
-		applied[r.version] = true
-	}
-	i := slices.IndexFunc(files, func(f atlasmigrate.File) bool { return !applied[f.Version()] })
-	if i < 0 {
+	if len(st.pending) == 0 {
 		return true, tx.Commit()
 	}
-	f := files[i]
+	if _, err := tx.ExecContext(ctx, d.revisionTable()); err != nil {
+		return false, fmt.Errorf("migrate: create atlas_schema_revisions: %w", err)
+	}
+	f := st.pending[0]
 	stmts, err := f.Stmts()
 	if err != nil {
 		return false, fmt.Errorf("migrate: parse %s: %w", f.Name(), err)

@@ -15,8 +15,9 @@ import (
 	"time"
 
 	atlasmigrate "ariga.io/atlas/sql/migrate"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
-	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
 // DBFileName is the database file OpenDir keeps in its directory.
@@ -36,6 +37,23 @@ type Options struct {
 	// MigrationDir replaces the embedded migration directory (for tests of
 	// migration failures). Nil means the embedded one.
 	MigrationDir atlasmigrate.Dir
+	// ReadOnly opens a store without changing its database in any way:
+	// no file is created, no migration applied, no journal mode switched
+	// and the projections are not caught up; every connection refuses to
+	// write (SQLite: the query_only pragma; PostgreSQL:
+	// default_transaction_read_only). It refuses, with ErrNotStore, a
+	// database that is empty, absent or not a peon store, and, with
+	// ErrMigrationPending, a store that lacks migrations of this build.
+	// Appends, imports, Rebuild and CatchUp return ErrReadOnly; reads,
+	// Subscribe, Export and Verify work. peon-store's read-only commands
+	// open stores this way.
+	ReadOnly bool
+	// Adopt lets Open add peon's tables to a database that already holds
+	// other tables and no peon migrations. Without it such a database is
+	// refused with a *NotStoreError naming its tables, and left as it was.
+	// A database with a table of the name of one of peon's is refused
+	// either way.
+	Adopt bool
 }
 
 // OpenMemory opens a private, migrated in-memory SQLite store; it is gone
@@ -72,17 +90,24 @@ func OpenWith(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	var (
-		db *sql.DB
-		d  dialect
-	)
-	switch target.Dialect {
-	case "postgres":
-		d = postgresDialect{}
-		db, err = openPostgres(ctx, target.DSN)
+	d := dialectOf(target)
+	mo := migrateOpts{readOnly: opts.ReadOnly, adopt: opts.Adopt}
+	var db *sql.DB
+	switch {
+	case target.Dialect == "postgres":
+		db, err = openPostgres(ctx, target.DSN, opts.ReadOnly)
+	case target.Memory && opts.ReadOnly:
+		return nil, fmt.Errorf("open %s: %w", target.Display, &NotStoreError{})
 	default:
-		d = sqliteDialect{}
-		db, err = openSQLite(ctx, target)
+		db, err = openSQLite(ctx, target, opts.ReadOnly)
+		if !target.Memory {
+			mo.beforeWrite = func(ctx context.Context) error {
+				if err := enableWAL(ctx, db); err != nil {
+					return fmt.Errorf("enable WAL: %w", err)
+				}
+				return nil
+			}
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -94,7 +119,7 @@ func OpenWith(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 			return nil, err
 		}
 	}
-	if _, err := migrate(ctx, db, d, dir); err != nil {
+	if _, err := migrate(ctx, db, d, dir, mo); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", target.Display, err)
 	}
@@ -201,7 +226,13 @@ var sqlitePragmas = "_pragma=foreign_keys(1)" +
 	"&_pragma=synchronous(NORMAL)" +
 	"&_time_format=sqlite&_timezone=UTC&_txlock=immediate"
 
-func openSQLite(ctx context.Context, t Target) (*sql.DB, error) {
+// sqliteReadOnly is added to the pragmas of a read-only store's
+// connections. query_only rather than SQLite's mode=ro: a mode=ro
+// connection leaves the -wal and -shm files it created behind, while the
+// last read-write connection to close removes them.
+const sqliteReadOnly = "&_pragma=query_only(1)"
+
+func openSQLite(ctx context.Context, t Target, readOnly bool) (*sql.DB, error) {
 	if t.Memory {
 		// A private in-memory database lives as long as its one connection.
 		db, err := sql.Open("sqlite", "file:peon-"+randomName()+"?mode=memory&"+sqlitePragmas)
@@ -214,10 +245,16 @@ func openSQLite(ctx context.Context, t Target) (*sql.DB, error) {
 		db.SetConnMaxIdleTime(0)
 		return db, nil
 	}
-	if err := prepareSQLiteFile(t.DSN); err != nil {
+	pragmas := sqlitePragmas
+	if readOnly {
+		if err := checkSQLiteFile(t.DSN, true); err != nil {
+			return nil, err
+		}
+		pragmas += sqliteReadOnly
+	} else if err := prepareSQLiteFile(t.DSN); err != nil {
 		return nil, err
 	}
-	db, err := sql.Open("sqlite", t.DSN+"?"+sqlitePragmas)
+	db, err := sql.Open("sqlite", t.DSN+"?"+pragmas)
 	if err != nil {
 		return nil, err
 	}
@@ -228,25 +265,57 @@ func openSQLite(ctx context.Context, t Target) (*sql.DB, error) {
 		db.Close()
 		return nil, err
 	}
-	if err := enableWAL(ctx, db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open %s: enable WAL: %w", t.DSN, err)
-	}
 	return db, nil
+}
+
+// checkSQLiteFile refuses, before SQLite opens it, a path that is not a
+// regular file: SQLite would fail on a directory, a named pipe, a device
+// or a socket with a bare "disk I/O error" or "unable to open", or block
+// on a FIFO. A missing file is refused when mustExist, and otherwise left
+// to the caller.
+func checkSQLiteFile(path string, mustExist bool) error {
+	info, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && mustExist:
+		return fmt.Errorf("open %s: %w", path, &NotStoreError{Absent: true})
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("open %s: %w", path, err)
+	case info.IsDir():
+		return fmt.Errorf("open %s: is a directory, not a database file (use OpenDir or %s)", path, filepath.Join(path, DBFileName))
+	case !info.Mode().IsRegular():
+		return fmt.Errorf("open %s: is %s, not a database file; give the path of a SQLite file", path, fileKind(info.Mode()))
+	}
+	return nil
+}
+
+// fileKind names the type of a file that is not regular.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeIrregular != 0:
+		return "a file of unknown type"
+	}
+	return "not a regular file"
 }
 
 // prepareSQLiteFile creates the database file with mode 0600 (SQLite gives
 // its -wal and -shm files the same mode), and turns the usual mistakes into
 // clear errors.
 func prepareSQLiteFile(path string) error {
-	info, err := os.Stat(path)
-	switch {
-	case err == nil && info.IsDir():
-		return fmt.Errorf("open %s: is a directory, not a database file (use OpenDir or %s)", path, filepath.Join(path, DBFileName))
-	case err == nil:
+	if err := checkSQLiteFile(path, false); err != nil {
+		return err
+	}
+	if _, err := os.Stat(path); err == nil {
 		return checkWritable(path)
-	case !errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("open %s: %w", path, err)
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
@@ -331,11 +400,17 @@ func isBusy(err error) bool {
 	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked") || strings.Contains(msg, "(5)") || strings.Contains(msg, "(517)")
 }
 
-func openPostgres(ctx context.Context, url string) (*sql.DB, error) {
-	db, err := sql.Open("pgx", url)
+// openPostgres opens a pool on url; with readOnly, every session starts
+// with default_transaction_read_only, so that no transaction writes.
+func openPostgres(ctx context.Context, url string, readOnly bool) (*sql.DB, error) {
+	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", redact(url), err)
 	}
+	if readOnly {
+		cfg.RuntimeParams["default_transaction_read_only"] = "on"
+	}
+	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(32)
 	db.SetMaxIdleConns(32)
 	if err := db.PingContext(ctx); err != nil {

@@ -80,8 +80,8 @@ func (r *RebuildResult) gap(prev, next int64) {
 // writeTx runs fn in a write transaction of its own, holding the store's
 // write lock, and commits when fn returns nil.
 func (s *Store) writeTx(ctx context.Context, fn func(tx *ent.Tx) error) error {
-	if s.closed.Load() {
-		return ErrClosed
+	if err := s.writable(); err != nil {
+		return err
 	}
 	if s.serial {
 		s.writeMu.Lock()
@@ -108,6 +108,16 @@ func (s *Store) writeTx(ctx context.Context, fn func(tx *ent.Tx) error) error {
 // sequence it applies the events after it, in pages, in one transaction;
 // when they disagree it rebuilds, as Rebuild does.
 func (s *Store) CatchUp(ctx context.Context) (int64, error) {
+	if err := s.writable(); err != nil {
+		return 0, err
+	}
+	// A read first: projections that stand at the head need no write lock,
+	// so that opening a store does not wait for another writer.
+	if ok, err := s.projectionsAtHead(ctx); err != nil {
+		return 0, fmt.Errorf("catch up projections: %w", err)
+	} else if ok {
+		return 0, nil
+	}
 	var applied int64
 	err := s.writeTx(ctx, func(tx *ent.Tx) error {
 		head, err := s.d.lastSequence(ctx, tx)
@@ -155,6 +165,26 @@ func withContext(ctx context.Context, err error) error {
 		return err
 	}
 	return fmt.Errorf("%w (%w)", cerr, err)
+}
+
+// projectionsAtHead reports whether every projector has its
+// projection_state row and all stand at the head of the log, in one
+// statement, so from one snapshot.
+func (s *Store) projectionsAtHead(ctx context.Context) (bool, error) {
+	in := strings.TrimSuffix(strings.Repeat("?, ", len(projection.Names)), ", ")
+	args := make([]any, len(projection.Names))
+	for i, n := range projection.Names {
+		args[i] = n
+	}
+	var head, known, lo, hi int64
+	err := s.db.QueryRowContext(ctx, s.d.bind("SELECT COALESCE("+s.d.lastSequenceSQL()+", 0), "+
+		"COALESCE(SUM(CASE WHEN projector IN ("+in+") THEN 1 ELSE 0 END), 0), "+
+		"COALESCE(MIN(last_sequence), -1), COALESCE(MAX(last_sequence), -1) FROM projection_state"), args...).
+		Scan(&head, &known, &lo, &hi)
+	if err != nil {
+		return false, fmt.Errorf("read projection state: %w", err)
+	}
+	return known == int64(len(projection.Names)) && lo == head && hi == head, nil
 }
 
 // errDisagree ends CatchUp's transaction when the projectors disagree, to
@@ -246,6 +276,9 @@ func (s *Store) applyFrom(ctx context.Context, tx querier, from, head, total int
 // A stored row that cannot be decoded is left out of the new tables, and a
 // sequence missing from the log is passed over; opts.Result counts both.
 func (s *Store) Rebuild(ctx context.Context, opts *RebuildOpts) error {
+	if err := s.writable(); err != nil {
+		return fmt.Errorf("rebuild projections: %w", err)
+	}
 	if opts == nil {
 		opts = &RebuildOpts{}
 	}
@@ -323,42 +356,52 @@ func (s *Store) rebuildShadow(ctx context.Context, progress func(done, total int
 				progress(res.Events, last)
 			}
 		}
-		for _, t := range projection.Tables {
-			cols, err := columns(ctx, tx, t.Name)
-			if err != nil {
-				return err
-			}
-			for i, c := range cols {
-				cols[i] = `"` + c + `"`
-			}
-			list := strings.Join(cols, ", ")
-			order := ""
-			if t.Name == "checkpoints" {
-				// The surrogate id comes from the stored table's counter,
-				// in the order the rows were made.
-				order = " ORDER BY id"
-			}
-			if _, err := tx.ExecContext(ctx, "DELETE FROM "+stored[t.Name]); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, "INSERT INTO "+stored[t.Name]+" ("+list+") SELECT "+list+" FROM "+t.Name+order); err != nil {
-				return err
-			}
-		}
-		now := time.Now().UTC().Truncate(time.Microsecond)
-		for _, name := range projection.Names {
-			if _, err := tx.ExecContext(ctx, s.d.bind(
-				"INSERT INTO "+stored["projection_state"]+" (projector, last_sequence, updated_at) VALUES (?, ?, ?) ON CONFLICT (projector) DO NOTHING"),
-				name, last, now); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.ExecContext(ctx, s.d.bind("UPDATE "+stored["projection_state"]+" SET last_sequence = ?, updated_at = ?"), last, now); err != nil {
+		if err := s.swapIn(ctx, tx, stored, last); err != nil {
 			return err
 		}
 		return tx.Commit()
 	}()
 	return res, err
+}
+
+// swapIn replaces, inside tx, the stored projection tables (their
+// qualified names in stored) with the temporary tables of the same names
+// on tx's connection, and moves every projector to last.
+func (s *Store) swapIn(ctx context.Context, tx querier, stored map[string]string, last int64) error {
+	for _, t := range projection.Tables {
+		cols, err := columns(ctx, tx, t.Name)
+		if err != nil {
+			return err
+		}
+		for i, c := range cols {
+			cols[i] = `"` + c + `"`
+		}
+		list := strings.Join(cols, ", ")
+		order := ""
+		if t.Name == "checkpoints" {
+			// The surrogate id comes from the stored table's counter,
+			// in the order the rows were made.
+			order = " ORDER BY id"
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+stored[t.Name]); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO "+stored[t.Name]+" ("+list+") SELECT "+list+" FROM "+t.Name+order); err != nil {
+			return err
+		}
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	for _, name := range projection.Names {
+		if _, err := tx.ExecContext(ctx, s.d.bind(
+			"INSERT INTO "+stored["projection_state"]+" (projector, last_sequence, updated_at) VALUES (?, ?, ?) ON CONFLICT (projector) DO NOTHING"),
+			name, last, now); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, s.d.bind("UPDATE "+stored["projection_state"]+" SET last_sequence = ?, updated_at = ?"), last, now); err != nil {
+		return err
+	}
+	return nil
 }
 
 // buildAside is the first phase of rebuildShadow and Verify: on a
@@ -392,6 +435,13 @@ func (s *Store) buildAside(ctx context.Context, progress func(done, total int64)
 
 // buildOn is buildAside on conn, which the caller discards.
 func (s *Store) buildOn(ctx context.Context, conn *sql.Conn, progress func(done, total int64), res *RebuildResult) (stored map[string]string, head, done int64, err error) {
+	// A read-only store's connections refuse every write; this one writes
+	// only its temporary tables, and is discarded.
+	if s.opts.ReadOnly {
+		if err = s.d.allowTempWrites(ctx, conn); err != nil {
+			return nil, 0, 0, err
+		}
+	}
 	// projection_state gets a temporary table too: Applier.Advance writes
 	// it, and a write to the stored one would take the write lock.
 	names := []string{"projection_state"}

@@ -9,6 +9,8 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	atlasmigrate "ariga.io/atlas/sql/migrate"
 )
 
 // Migrations reports, for each migration of this build's embedded
@@ -44,6 +46,9 @@ func Migrations(ctx context.Context, dsn string) ([]MigrationStatus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("migration status of %s: %w", target.Display, err)
 	}
+	if err := notStore(ctx, db, d, files, revs); err != nil {
+		return nil, fmt.Errorf("migration status of %s: %w", target.Display, err)
+	}
 	for _, r := range revs {
 		i := slices.IndexFunc(statuses, func(s MigrationStatus) bool { return s.Version == r.Version })
 		if i < 0 {
@@ -53,6 +58,28 @@ func Migrations(ctx context.Context, dsn string) ([]MigrationStatus, error) {
 		statuses[i].Applied, statuses[i].ExecutedAt = r.Applied, r.ExecutedAt
 	}
 	return statuses, nil
+}
+
+// notStore returns the *NotStoreError of a database that holds other
+// tables and records no migration of files, or only migrations of another
+// schema; nil for a store, a newer one, or an empty database.
+func notStore(ctx context.Context, db *sql.DB, d dialect, files []atlasmigrate.File, revs []MigrationStatus) error {
+	tables, err := listTables(ctx, db, d)
+	if err != nil {
+		return fmt.Errorf("read the schema: %w", err)
+	}
+	st := schemaState{tables: tables, applied: map[string]bool{}, pending: files}
+	for _, r := range revs {
+		if slices.ContainsFunc(files, func(f atlasmigrate.File) bool { return f.Version() == r.Version }) {
+			st.applied[r.Version] = true
+		}
+	}
+	if len(st.applied) == 0 {
+		for _, r := range revs {
+			st.foreign = append(st.foreign, r.Version)
+		}
+	}
+	return st.refuse(false)
 }
 
 // Migrate applies the pending migrations of this build to the database at
@@ -95,26 +122,24 @@ func dialectOf(t Target) dialect {
 	return sqliteDialect{}
 }
 
-// openExisting opens the database of t for reading without creating,
-// migrating or changing it. It returns a nil *sql.DB when there is nothing
-// to read: a SQLite file that does not exist, or a fresh in-memory one.
+// openExisting opens the database of t read-only, as Options.ReadOnly
+// does, without creating, migrating or changing it. It returns a nil
+// *sql.DB when there is nothing to read: a SQLite file that does not
+// exist, or a fresh in-memory one.
 func openExisting(ctx context.Context, t Target) (*sql.DB, error) {
 	if t.Dialect == "postgres" {
-		return openPostgres(ctx, t.DSN)
+		return openPostgres(ctx, t.DSN, true)
 	}
 	if t.Memory {
 		return nil, nil
 	}
-	info, err := os.Stat(t.DSN)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, nil
-	case err != nil:
-		return nil, fmt.Errorf("open %s: %w", t.DSN, err)
-	case info.IsDir():
-		return nil, fmt.Errorf("open %s: is a directory, not a database file", t.DSN)
+	if err := checkSQLiteFile(t.DSN, false); err != nil {
+		return nil, err
 	}
-	db, err := sql.Open("sqlite", t.DSN+"?"+sqlitePragmas)
+	if _, err := os.Stat(t.DSN); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	db, err := sql.Open("sqlite", t.DSN+"?"+sqlitePragmas+sqliteReadOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -129,12 +154,8 @@ func openExisting(ctx context.Context, t Target) (*sql.DB, error) {
 // as statuses. A row with an error or fewer statements applied than it
 // has is not applied.
 func readStatusRevisions(ctx context.Context, db *sql.DB, d dialect) ([]MigrationStatus, error) {
-	exists := "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'atlas_schema_revisions'"
-	if d.name() == "postgres" {
-		exists = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'atlas_schema_revisions'"
-	}
-	n, err := queryInt64(ctx, db, exists)
-	if err != nil || n == 0 {
+	tables, err := listTables(ctx, db, d)
+	if err != nil || !slices.Contains(tables, revisionTableName) {
 		return nil, err
 	}
 	rows, err := db.QueryContext(ctx, d.bind(

@@ -61,11 +61,23 @@ func (s *Store) start(ctx context.Context) error {
 	if err := s.watch(bg); err != nil {
 		return err
 	}
-	if !s.opts.NoProjections {
+	if !s.opts.NoProjections && !s.opts.ReadOnly {
 		s.stmts.prepareAll(ctx, s.db, projection.Statements(s.d.name()))
 		if _, err := s.CatchUp(ctx); err != nil {
 			return err // CatchUp says what it was doing
 		}
+	}
+	return nil
+}
+
+// writable returns ErrClosed or ErrReadOnly when the store may not be
+// written to.
+func (s *Store) writable() error {
+	switch {
+	case s.closed.Load():
+		return ErrClosed
+	case s.opts.ReadOnly:
+		return ErrReadOnly
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -90,6 +92,113 @@ func BenchmarkExportImport(b *testing.B) {
 	})
 }
 
+// BenchmarkImportLock runs `peon-store import FILE` of a generated
+// session log into a new store while a prober on a connection of its own
+// takes the store's write lock and releases it at once, every 10 ms
+// (SQLite: BEGIN IMMEDIATE and ROLLBACK; PostgreSQL: the append lock in a
+// transaction rolled back), as another process's append would. It reports
+// the longest the prober waited (max-wait-ms: how long the import held the
+// lock at a stretch), the probes that waited over a second, and the
+// import's wall time. PEON_BENCH_IMPORT_EVENTS sets the size (20,000 by
+// default); PostgreSQL runs when PEON_TEST_POSTGRES_URL is set.
+//
+//	PEON_BENCH_IMPORT_EVENTS=500000 go test ./internal/cli -run '^$' -bench ImportLock -benchtime 1x -timeout 30m
+func BenchmarkImportLock(b *testing.B) {
+	n := 20_000
+	if v := os.Getenv("PEON_BENCH_IMPORT_EVENTS"); v != "" {
+		var err error
+		n, err = strconv.Atoi(v)
+		require.NoError(b, err)
+	}
+	dir := b.TempDir()
+	input := filepath.Join(dir, "session.jsonl")
+	writeSessionLog(b, input, n)
+	engines := []struct {
+		name  string
+		db    func(b *testing.B, i int) string
+		probe func(b *testing.B, db string) (lock func(ctx context.Context) error, close func())
+	}{
+		{"SQLite", func(b *testing.B, i int) string { return filepath.Join(dir, "import-"+strconv.Itoa(i)+".db") },
+			func(b *testing.B, db string) (func(ctx context.Context) error, func()) {
+				c, err := sql.Open("sqlite", db+"?_pragma=busy_timeout(600000)&_txlock=immediate")
+				require.NoError(b, err)
+				return func(ctx context.Context) error {
+					tx, err := c.BeginTx(ctx, nil)
+					if err != nil {
+						return err
+					}
+					return tx.Rollback()
+				}, func() { c.Close() }
+			}},
+		{"PostgreSQL", func(b *testing.B, _ int) string { return postgresDB(b) },
+			func(b *testing.B, db string) (func(ctx context.Context) error, func()) {
+				c, err := sql.Open("pgx", db)
+				require.NoError(b, err)
+				return func(ctx context.Context) error {
+					tx, err := c.BeginTx(ctx, nil)
+					if err != nil {
+						return err
+					}
+					defer tx.Rollback()
+					_, err = tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(1885695854, 'events'::regclass::oid::int4)")
+					return err
+				}, func() { c.Close() }
+			}},
+	}
+	for _, eng := range engines {
+		b.Run(eng.name, func(b *testing.B) {
+			var maxWait time.Duration
+			long, i := 0, 0
+			var took time.Duration
+			for b.Loop() {
+				i++
+				db := eng.db(b, i)
+				e := &env{db: db, vars: map[string]string{}}
+				run := func(args ...string) {
+					var out, errOut bytes.Buffer
+					a := &app{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, getenv: func(k string) string { return e.vars[k] }}
+					if code := a.run(b.Context(), append([]string{"--db", db}, args...)); code != 0 {
+						b.Fatalf("peon-store %v: exit %d: %s", args, code, errOut.String())
+					}
+				}
+				run("migrate")
+				lock, closeProbe := eng.probe(b, db)
+				stop, done := make(chan struct{}), make(chan error, 1)
+				go func() {
+					defer close(done)
+					for {
+						start := time.Now()
+						if err := lock(b.Context()); err != nil {
+							done <- err
+							return
+						}
+						w := time.Since(start)
+						maxWait = max(maxWait, w)
+						if w > time.Second {
+							long++
+						}
+						select {
+						case <-stop:
+							return
+						case <-time.After(10 * time.Millisecond):
+						}
+					}
+				}()
+				start := time.Now()
+				run("import", input)
+				took += time.Since(start)
+				close(stop)
+				require.NoError(b, <-done)
+				closeProbe()
+			}
+			b.ReportMetric(float64(maxWait.Microseconds())/1000, "max-wait-ms")
+			b.ReportMetric(float64(long)/float64(b.N), "waits>1s")
+			b.ReportMetric(took.Seconds()/float64(b.N), "import-s")
+			b.ReportMetric(float64(n)*float64(b.N)/took.Seconds(), "events/s")
+		})
+	}
+}
+
 // writeSessionLog writes n events of realistic sessions in the export
 // format: threads of turns, each a prompt and a reply streamed in deltas.
 func writeSessionLog(tb testing.TB, path string, n int) {
@@ -109,7 +218,7 @@ func writeSessionLog(tb testing.TB, path string, n int) {
 		st := e.StreamID()
 		versions[st]++
 		rec := persistence.Recorded{Sequence: seq, EventID: fmt.Sprintf("0190f4a2-7c3e-7000-8000-%012x", seq),
-			StreamID: st, StreamVersion: versions[st], Type: e.EventType(), Event: e, OccurredAt: e.OccurredAt(),
+			StreamID: st, StreamVersion: versions[st], Type: e.EventType(), SchemaVersion: orchestration.SchemaVersion, Event: e, OccurredAt: e.OccurredAt(),
 			RecordedAt: at.Add(time.Second).Truncate(time.Microsecond), CorrelationID: "corr-" + strconv.FormatInt(seq/30, 10)}
 		line, err = persistence.AppendJSONL(line[:0], &rec)
 		require.NoError(tb, err)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	atlasmigrate "ariga.io/atlas/sql/migrate"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -40,6 +41,10 @@ type app struct {
 	// (for tests); nil means detect.
 	terminal *bool
 	width    int // terminal width override, 0 means detect
+	// migrations overrides the embedded migration directory of the stores
+	// it opens (for tests of a store that lacks a migration); nil means
+	// the embedded one.
+	migrations atlasmigrate.Dir
 }
 
 // Run runs peon-store with args (without the program name) and returns
@@ -183,17 +188,21 @@ func dataDir(getenv func(string) string) (string, error) {
 	return filepath.Join(home, ".local", "share", "peon"), nil
 }
 
-// openMode says what open does with a store that does not exist yet.
+// openMode says how open opens the store, and what it does with one that
+// does not exist yet.
 type openMode int
 
 const (
-	mustExist openMode = iota // refuse: reading an empty store is a mistake
+	readOnly  openMode = iota // must exist; opened read-only: nothing in the database changes
+	mustExist                 // refuse a store that does not exist (writing commands that need data)
 	mayCreate                 // create it (writing commands)
 )
 
 // open opens the store of --db. A SQLite file that does not exist is
 // created (its directory too, 0700, at the default location) for commands
-// that write, and refused for those that read.
+// that write, and refused for those that read; readOnly opens with
+// persistence.Options.ReadOnly, which refuses a database that is not a
+// peon store or lacks migrations, changing nothing.
 func (a *app) open(ctx context.Context, mode openMode) (*persistence.Store, error) {
 	dsn, isDefault, err := a.dsn()
 	if err != nil {
@@ -205,15 +214,42 @@ func (a *app) open(ctx context.Context, mode openMode) (*persistence.Store, erro
 	}
 	if t.Dialect == "sqlite" && !t.Memory {
 		if _, err := os.Stat(t.DSN); errors.Is(err, os.ErrNotExist) {
-			if mode == mustExist {
+			if mode != mayCreate {
 				return nil, fmt.Errorf("no store at %s: create one with `peon-store demo` or `peon-store migrate`, or pass --db", t.DSN)
 			}
 			if isDefault {
-				return persistence.OpenDir(ctx, filepath.Dir(t.DSN))
+				s, err := persistence.OpenDir(ctx, filepath.Dir(t.DSN))
+				return s, storeError(t, err)
 			}
 		}
 	}
-	return persistence.Open(ctx, dsn)
+	s, err := persistence.OpenWith(ctx, dsn, &persistence.Options{ReadOnly: mode == readOnly, MigrationDir: a.migrations})
+	return s, storeError(t, err)
+}
+
+// storeError rephrases the refusals of a database that is not a store, or
+// not yet one a read-only command may read, for the command line.
+func storeError(t persistence.Target, err error) error {
+	var ne *persistence.NotStoreError
+	switch {
+	case errors.As(err, &ne) && len(ne.Tables) > 0 && len(ne.Revisions) == 0:
+		return fmt.Errorf("%s is not a peon store: it holds the tables %s and no peon migrations; peon-store changed nothing; pass --db a peon store or a new file", t.Display, names(ne.Tables))
+	case errors.As(err, &ne) && len(ne.Revisions) > 0:
+		return fmt.Errorf("%s is not a peon store: its atlas_schema_revisions records another schema's migrations (%s); peon-store changed nothing; pass --db a peon store or a new file", t.Display, names(ne.Revisions))
+	case errors.As(err, &ne) && !ne.Absent:
+		return fmt.Errorf("%s is empty, not a peon store: create one with `peon-store migrate` or `peon-store demo`, or pass --db", t.Display)
+	case errors.Is(err, persistence.ErrMigrationPending):
+		return fmt.Errorf("%w (read-only commands change nothing)", err)
+	}
+	return err
+}
+
+// names joins names for a message, at most ten of them.
+func names(ns []string) string {
+	if len(ns) > 10 {
+		return strings.Join(ns[:10], ", ") + fmt.Sprintf(" and %d more", len(ns)-10)
+	}
+	return strings.Join(ns, ", ")
 }
 
 // isTerminal reports whether w is a terminal.

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	atlasmigrate "ariga.io/atlas/sql/migrate"
 	"github.com/stretchr/testify/require"
 	_ "modernc.org/sqlite"
 
@@ -36,6 +37,8 @@ type env struct {
 	db       string
 	vars     map[string]string
 	terminal *bool
+	// migrations, when set, replaces the embedded migration directory.
+	migrations atlasmigrate.Dir
 }
 
 func newEnv(t *testing.T) *env {
@@ -52,7 +55,7 @@ func (e *env) run(args ...string) result {
 func (e *env) runIn(ctx context.Context, stdin []byte, args ...string) result {
 	var out, errOut bytes.Buffer
 	a := &app{stdin: bytes.NewReader(stdin), stdout: &out, stderr: &errOut,
-		getenv: func(k string) string { return e.vars[k] }, terminal: e.terminal, width: 100}
+		getenv: func(k string) string { return e.vars[k] }, terminal: e.terminal, width: 100, migrations: e.migrations}
 	code := a.run(ctx, args)
 	return result{code, out.String(), errOut.String()}
 }

@@ -74,7 +74,7 @@ the last event it printed: every event is printed once.`,
 
 func (a *app) events(cmd *cobra.Command, o eventsOpts) error {
 	ctx := cmd.Context()
-	s, err := a.open(ctx, mustExist)
+	s, err := a.open(ctx, readOnly)
 	if err != nil {
 		return err
 	}

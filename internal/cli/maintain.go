@@ -101,7 +101,7 @@ payload decodes, and the projection tables equal a rebuild from the log. It
 changes nothing. It exits with status 1 and lists each problem when the
 store is not sound.`,
 		Args: noArgs,
-		RunE: a.withStore(mustExist, func(ctx context.Context, s *persistence.Store, _ []string) error {
+		RunE: a.withStore(readOnly, func(ctx context.Context, s *persistence.Store, _ []string) error {
 			r, err := s.Verify(ctx)
 			if err != nil {
 				return err // Verify's error starts with "verify: "

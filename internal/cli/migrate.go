@@ -18,15 +18,18 @@ func (a *app) migrateCommand() *cobra.Command {
 		Use:   "migrate",
 		Short: "Apply the pending schema migrations",
 		Long: `migrate applies the schema migrations of this build that the store has not
-applied yet, each in its own transaction, and prints what it applied. Every
-command migrates a store it opens; run this one to do it on purpose, for
-example before starting several programs on a new database.
+applied yet, each in its own transaction, and prints what it applied. The
+commands that write (demo, import, rebuild) migrate a store they open; the
+read-only ones (events, projects, threads, thread, verify, export, migrate
+status) change nothing and refuse a store that lacks migrations: run this
+one first. Run it too before starting several programs on a new database.
 
 --dry-run prints the SQL of each migration it would apply, as SQL comments
 and statements, and changes nothing: a store that does not exist is not
 created.
 
-It refuses a database written by a newer peon.`,
+It refuses a database written by a newer peon, and one that is not a peon
+store (another application's database, whose tables it names).`,
 		Example: `  peon-store migrate status || peon-store migrate
   peon-store migrate --dry-run > pending.sql`,
 		Args: noArgs,
@@ -45,7 +48,8 @@ It refuses a database written by a newer peon.`,
 			}
 			applied, err := persistence.Migrate(cmd.Context(), dsn)
 			if err != nil {
-				return fmt.Errorf("migrate: %w", err)
+				t, _ := persistence.ParseDSN(dsn)
+				return fmt.Errorf("migrate: %w", storeError(t, err))
 			}
 			if asJSON {
 				rep := migrateJSON{Migrations: make([]migrationJSON, len(applied))}
@@ -121,7 +125,8 @@ job can gate on it; 0 when the store is up to date.`,
 			}
 			st, err := persistence.Migrations(cmd.Context(), dsn)
 			if err != nil {
-				return fmt.Errorf("migrate status: %w", err)
+				t, _ := persistence.ParseDSN(dsn)
+				return fmt.Errorf("migrate status: %w", storeError(t, err))
 			}
 			pending := 0
 			for _, m := range st {

@@ -18,7 +18,7 @@ import (
 // named by $PEON_TEST_POSTGRES_URL, dropped when the test ends; it skips
 // the test when the variable is not set. The schema's name is also the
 // application_name of the URL's connections (see terminateBackends).
-func postgresDB(t *testing.T) string {
+func postgresDB(t testing.TB) string {
 	t.Helper()
 	url := os.Getenv("PEON_TEST_POSTGRES_URL")
 	if url == "" {

@@ -42,7 +42,7 @@ store is opened. With -o, --json prints a report of the export on stdout.`,
 				if asJSON {
 					return usagef("--json reports on an export to a file (-o); without -o the export itself is JSON Lines on stdout")
 				}
-				s, err := a.open(ctx, mustExist)
+				s, err := a.open(ctx, readOnly)
 				if err != nil {
 					return err
 				}
@@ -56,7 +56,7 @@ store is opened. With -o, --json prints a report of the export on stdout.`,
 			}
 			defer os.Remove(tmp.Name()) // after a successful rename, a no-op
 			defer tmp.Close()           // after the Close below, a no-op
-			s, err := a.open(ctx, mustExist)
+			s, err := a.open(ctx, readOnly)
 			if err != nil {
 				return err
 			}
@@ -133,11 +133,15 @@ func (a *app) importCommand() *cobra.Command {
 		Use:   "import [FILE]",
 		Short: "Read an export into an empty store",
 		Long: `import reads the JSON Lines that export writes, from FILE or standard input,
-into the store, keeping every sequence, id, version and time, and then
-brings the projections up to date. Every line is checked first; the import
-is one transaction, so a malformed line (reported with its number) writes
-nothing. It refuses a store that already holds events unless --force is
-given; then the imported sequences must follow the store's.`,
+into the store, keeping every sequence, id, version and time, with the
+projections. It is all or nothing: a malformed line (reported with its
+number), a full disk or Ctrl-C writes nothing. It reads and checks its input
+without the write lock, staging it aside, and holds the lock only for the
+transaction that moves the events in, so other programs go on writing
+while the input comes. It refuses a store that already holds events unless
+--force is given; then the imported sequences must follow the store's. If
+another program appends to the store meanwhile, it writes nothing and says
+so.`,
 		Example: `  peon-store --db copy.db import backup.jsonl
   gunzip -c backup.jsonl.gz | peon-store --db copy.db import`,
 		Args: func(cmd *cobra.Command, args []string) error {

@@ -17,6 +17,36 @@ import (
 	"github.com/peonhq/peon/projection"
 )
 
+// withView is withStore for the projection views: read-only, with a note
+// on stderr when the projections stand behind the log, which a read-only
+// command does not catch up.
+func (a *app) withView(fn func(ctx context.Context, s *persistence.Store, args []string) error) func(*cobra.Command, []string) error {
+	return a.withStore(readOnly, func(ctx context.Context, s *persistence.Store, args []string) error {
+		head, err := s.Head(ctx)
+		if err != nil {
+			return err
+		}
+		rows, err := s.Client().QueryContext(ctx, "SELECT COALESCE(MIN(last_sequence), 0) FROM projection_state")
+		if err != nil {
+			return err
+		}
+		var low int64
+		if rows.Next() {
+			err = rows.Scan(&low)
+		}
+		if cerr := rows.Close(); err == nil {
+			err = cmp.Or(cerr, rows.Err())
+		}
+		if err != nil {
+			return fmt.Errorf("read projection state: %w", err)
+		}
+		if low < head {
+			fmt.Fprintf(a.stderr, "peon-store: note: the projections stand at sequence %d, the log at %d; `peon-store rebuild` brings them up\n", low, head)
+		}
+		return fn(ctx, s, args)
+	})
+}
+
 // timeLayout is how the human views show a time.
 const timeLayout = "2006-01-02 15:04:05"
 
@@ -29,7 +59,7 @@ func (a *app) projectsCommand() *cobra.Command {
 first, with how many threads each has. Deleted projects are left out unless
 --all is given. --json prints one JSON object per project and line.`,
 		Args: noArgs,
-		RunE: a.withStore(mustExist, func(ctx context.Context, s *persistence.Store, _ []string) error {
+		RunE: a.withView(func(ctx context.Context, s *persistence.Store, _ []string) error {
 			r := projection.NewReader(s.Client())
 			projects, err := r.Projects(ctx, &projection.ProjectFilter{IncludeDeleted: all})
 			if err != nil {
@@ -84,7 +114,7 @@ prints one JSON object per thread and line.`,
   peon-store threads --project prj-1a2b3c4d5e6f --all
   peon-store threads --json | jq -r .title`,
 		Args: noArgs,
-		RunE: a.withStore(mustExist, func(ctx context.Context, s *persistence.Store, _ []string) error {
+		RunE: a.withView(func(ctx context.Context, s *persistence.Store, _ []string) error {
 			f.IncludeArchived, f.IncludeDeleted = all, all
 			r := projection.NewReader(s.Client())
 			threads, err := r.Threads(ctx, &f)
@@ -126,7 +156,7 @@ thread's checkpoints. --json prints the same as one JSON object.`,
 			}
 			return nil
 		},
-		RunE: a.withStore(mustExist, func(ctx context.Context, s *persistence.Store, args []string) error {
+		RunE: a.withView(func(ctx context.Context, s *persistence.Store, args []string) error {
 			r := projection.NewReader(s.Client())
 			d, err := r.Thread(ctx, args[0])
 			if errors.Is(err, projection.ErrNotFound) {
