@@ -71,7 +71,12 @@ func (g *appendGate) leave() { <-g.slot }
 // admit refuses, with an error that matches context.DeadlineExceeded, an
 // append whose context has ended or whose deadline leaves less time than
 // the fastest recent append took: it could not finish, and beginning it
-// would only hold up the others.
+// would only hold up the others. A refused append begins nothing and
+// holds nothing (no gate, no connection), but its error comes when its
+// deadline ends, as the error of an append that was tried would: a
+// caller that tries again at once is then paced by its deadline, instead
+// of spinning on refusals and crowding the appends that can finish out
+// of the processor.
 func (g *appendGate) admit(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -81,14 +86,13 @@ func (g *appendGate) admit(ctx context.Context) error {
 		return nil
 	}
 	left := time.Until(deadline)
-	if left <= 0 {
-		return context.DeadlineExceeded
+	floor := g.floor()
+	if left >= floor {
+		return nil
 	}
-	if floor := g.floor(); left < floor {
-		return fmt.Errorf("%w: the deadline leaves %v, and an append takes at least %v here; it was not begun",
-			context.DeadlineExceeded, left.Round(time.Microsecond), floor.Round(time.Microsecond))
-	}
-	return nil
+	<-ctx.Done()
+	return fmt.Errorf("%w: the deadline left %v, and an append takes at least %v here; it was not begun",
+		ctx.Err(), left.Round(time.Microsecond), floor.Round(time.Microsecond))
 }
 
 // done records how long a successful append took through the gate.
