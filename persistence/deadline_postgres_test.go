@@ -43,7 +43,7 @@ type phase struct {
 	timedErrs  atomic.Int64 // and that failed
 	timedOdd   atomic.Int64 // failed with another error than their context's
 	odd        atomic.Pointer[error]
-	sessions   int64        // server sessions opened in the phase
+	sessions   int64 // server sessions opened in the phase
 }
 
 // TestPostgresDeadlinesDoNotStarve measures, in one run on one store,
