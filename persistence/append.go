@@ -79,7 +79,10 @@ func prepare(opts *AppendOpts, events []orchestration.Event) (*batch, error) {
 // Nothing is written when an event is invalid (ErrInvalidEvent), a stream
 // is not at its expected version (ErrVersionConflict) or the database
 // fails. When opts.CommandID was stored before, nothing is written and the
-// records of that first Append are returned.
+// records of that first Append are returned. Every error means that
+// nothing was written, but for ErrUnknownOutcome: the COMMIT was sent and
+// whether it committed could not be learned (see UnknownOutcomeError).
+// When ctx ends, the error matches ctx's.
 func (s *Store) Append(ctx context.Context, opts *AppendOpts, events ...orchestration.Event) ([]Recorded, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
