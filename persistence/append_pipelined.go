@@ -54,15 +54,16 @@ func (s *Store) appendPipelined(ctx context.Context, p pipeliner, b *batch) (rec
 		return nil, false, ctxErr(ctx, b.streams[0], wrap(what, err))
 	}
 	if err := s.gate.admit(ctx); err != nil {
-		return fail("", err)
+		return fail("", refuse(ctx, err))
 	}
 	if err := s.gate.enter(ctx); err != nil {
 		return fail("wait for the append lock", err)
 	}
-	defer s.gate.leave()
-	if err := s.gate.admit(ctx); err != nil {
-		return fail("", err)
+	if err := s.gate.admit(ctx); err != nil { // the wait took what was left
+		s.gate.leave()
+		return fail("", refuse(ctx, err))
 	}
+	defer s.gate.leave()
 	start := time.Now()
 	work, stop := workContext(ctx)
 	defer stop()

@@ -71,12 +71,7 @@ func (g *appendGate) leave() { <-g.slot }
 // admit refuses, with an error that matches context.DeadlineExceeded, an
 // append whose context has ended or whose deadline leaves less time than
 // the fastest recent append took: it could not finish, and beginning it
-// would only hold up the others. A refused append begins nothing and
-// holds nothing (no gate, no connection), but its error comes when its
-// deadline ends, as the error of an append that was tried would: a
-// caller that tries again at once is then paced by its deadline, instead
-// of spinning on refusals and crowding the appends that can finish out
-// of the processor.
+// would only hold up the others. It does not wait; see refuse.
 func (g *appendGate) admit(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -90,9 +85,20 @@ func (g *appendGate) admit(ctx context.Context) error {
 	if left >= floor {
 		return nil
 	}
-	<-ctx.Done()
 	return fmt.Errorf("%w: the deadline left %v, and an append takes at least %v here; it was not begun",
-		ctx.Err(), left.Round(time.Microsecond), floor.Round(time.Microsecond))
+		context.DeadlineExceeded, left.Round(time.Microsecond), floor.Round(time.Microsecond))
+}
+
+// refuse returns err, the refusal of admit, once ctx has ended. A refused
+// append begins nothing and holds nothing (neither the gate nor a
+// connection: call it after leaving the gate), but its error comes when
+// its deadline ends, as the error of an append that was tried would: a
+// caller that tries again at once is then paced by its deadline, instead
+// of spinning on refusals and crowding the appends that can finish out of
+// the processor.
+func refuse(ctx context.Context, err error) error {
+	<-ctx.Done()
+	return err
 }
 
 // done records how long a successful append took through the gate.
@@ -127,16 +133,22 @@ func (g *appendGate) floor() time.Duration {
 // same, or when stop is called.
 func workContext(ctx context.Context) (work context.Context, stop func()) {
 	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	var timer *time.Timer
-	var mu sync.Mutex
+	var (
+		mu      sync.Mutex
+		timer   *time.Timer
+		stopped bool
+	)
 	unregister := context.AfterFunc(ctx, func() {
 		mu.Lock()
 		defer mu.Unlock()
-		timer = time.AfterFunc(appendGrace, cancel)
+		if !stopped {
+			timer = time.AfterFunc(appendGrace, cancel)
+		}
 	})
 	return work, func() {
 		unregister()
 		mu.Lock()
+		stopped = true
 		if timer != nil {
 			timer.Stop()
 		}

@@ -22,15 +22,15 @@ import (
 
 // starvationSeconds is how long each phase of
 // TestPostgresDeadlinesDoNotStarve runs: PEON_STARVATION_SECONDS, or 1 s
-// (the CI smoke run).
-func starvationSeconds(t *testing.T) time.Duration {
+// (the CI smoke run); measured reports whether it was set.
+func starvationSeconds(t *testing.T) (d time.Duration, measured bool) {
 	t.Helper()
 	if v := os.Getenv("PEON_STARVATION_SECONDS"); v != "" {
 		n, err := strconv.ParseFloat(v, 64)
 		require.NoError(t, err, "PEON_STARVATION_SECONDS")
-		return time.Duration(n * float64(time.Second))
+		return time.Duration(n * float64(time.Second)), true
 	}
-	return time.Second
+	return time.Second, false
 }
 
 // phase is what the callers of one phase of
@@ -52,11 +52,16 @@ type phase struct {
 // the second figure to be at least half the first. Before, a deadline
 // that ended mid-append cost its connection, a fresh one cost ~12 ms
 // against ~2 ms for an append, and the 2 callers fell from ~4,950 to ~320
-// appends in 5 s. Each phase runs PEON_STARVATION_SECONDS (1 s by
-// default); docs/RELIABILITY.md has the figures of a 5 s run.
+// appends in 5 s. Each phase runs PEON_STARVATION_SECONDS; the ratio is
+// required only then, a measurement run on a machine that does nothing
+// else (docs/RELIABILITY.md has the figures of a 5 s run). Without it the
+// phases run 1 s, in parallel with the rest of the suite, and the test is
+// a smoke run: it logs the ratio and requires only that no append without
+// a deadline fails and every failure of one with a deadline matches its
+// context's.
 func TestPostgresDeadlinesDoNotStarve(t *testing.T) {
 	t.Parallel()
-	d := starvationSeconds(t)
+	d, measured := starvationSeconds(t)
 	ctx := t.Context()
 	dsn := newSchema(t, postgresURL(t))
 	s, err := persistence.OpenWith(ctx, dsn, &persistence.Options{NoProjections: true})
@@ -159,5 +164,7 @@ func TestPostgresDeadlinesDoNotStarve(t *testing.T) {
 	if e := beside.odd.Load(); e != nil {
 		t.Errorf("%d appends with deadlines failed with another error than their context's, such as %v", beside.timedOdd.Load(), *e)
 	}
-	require.GreaterOrEqual(t, ratio, 0.5, "the callers without deadlines lost more than half their throughput")
+	if measured {
+		require.GreaterOrEqual(t, ratio, 0.5, "the callers without deadlines lost more than half their throughput")
+	}
 }
