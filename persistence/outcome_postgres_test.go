@@ -230,8 +230,8 @@ func TestPostgresAppendOutcomeTerminatedBackends(t *testing.T) {
 
 	const goroutines = 4
 	appends := 100
-	if testing.Short() {
-		appends = 50
+	if testing.Short() || raceBuild {
+		appends = 40
 	}
 	type result struct {
 		recs []persistence.Recorded
