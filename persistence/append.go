@@ -79,7 +79,10 @@ func prepare(opts *AppendOpts, events []orchestration.Event) (*batch, error) {
 // Nothing is written when an event is invalid (ErrInvalidEvent), a stream
 // is not at its expected version (ErrVersionConflict) or the database
 // fails. When opts.CommandID was stored before, nothing is written and the
-// records of that first Append are returned.
+// records of that first Append are returned. Every error means that
+// nothing was written, but for ErrUnknownOutcome: the COMMIT was sent and
+// whether it committed could not be learned (see UnknownOutcomeError).
+// When ctx ends, the error matches ctx's.
 func (s *Store) Append(ctx context.Context, opts *AppendOpts, events ...orchestration.Event) ([]Recorded, error) {
 	if err := s.writable(); err != nil {
 		return nil, err
@@ -108,6 +111,12 @@ func (s *Store) Append(ctx context.Context, opts *AppendOpts, events ...orchestr
 
 // appendOwnTx is Append in a transaction of its own, one statement at a
 // time.
+//
+// When ctx ends, database/sql rolls the transaction back by itself, and
+// the statements and the Commit after that fail in its words; the error
+// then says what ended it: ctx's (see ctxErr). A Commit that fails may
+// still have committed (modernc interrupts a COMMIT when ctx ends during
+// it), so the append then looks its first event up (settle).
 func (s *Store) appendOwnTx(ctx context.Context, b *batch) (recs []Recorded, fresh bool, err error) {
 	if s.serial {
 		s.writeMu.Lock()
@@ -118,15 +127,25 @@ func (s *Store) appendOwnTx(ctx context.Context, b *batch) (recs []Recorded, fre
 	s.stmts.warm(ctx, s.db, s.d, b)
 	tx, err := s.db.BeginTx(ctx, s.d.appendTxOptions())
 	if err != nil {
-		return nil, false, fmt.Errorf("append to %s: begin: %w", b.streams[0], err)
+		return nil, false, ctxErr(ctx, b.streams[0], fmt.Errorf("append to %s: begin: %w", b.streams[0], err))
 	}
 	recs, fresh, err = s.appendIn(ctx, tx, b)
 	if err != nil {
 		tx.Rollback()
-		return nil, false, err
+		return nil, false, ctxErr(ctx, b.streams[0], err)
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, false, fmt.Errorf("append to %s: commit: %w", b.streams[0], err)
+		if !fresh {
+			return recs, false, nil // it only read the first append's records
+		}
+		recs, err := s.settle(ctx, recs, err)
+		if errors.Is(err, ErrUnknownOutcome) {
+			return nil, false, err
+		}
+		if err != nil {
+			return nil, false, ctxErr(ctx, b.streams[0], fmt.Errorf("append to %s: commit: %w", b.streams[0], err))
+		}
+		return recs, true, nil
 	}
 	return recs, fresh, nil
 }

@@ -3,7 +3,6 @@ package persistence
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"time"
@@ -12,7 +11,7 @@ import (
 )
 
 // rollbackTimeout bounds the ROLLBACK of a failed pipelined append, which
-// runs even when the append's context has ended.
+// runs on a context of its own: the append's may have ended.
 const rollbackTimeout = 5 * time.Second
 
 // appendPipelined is Append on a dialect that pipelines (PostgreSQL). It
@@ -33,6 +32,16 @@ const rollbackTimeout = 5 * time.Second
 // event whose projection reads nothing (a message.delta) adds no round
 // trip, and one that reads (a parent lookup, a row count) adds one per
 // read, which carries what was held back before it.
+//
+// This process's appends take turns at s.gate (see appendgate.go), where
+// they wait with ctx; the first round trip then only tries the server's
+// lock, and waits for it, with ctx, in a round trip of its own only when
+// another session holds it. After that the statements run under
+// workContext: ctx is checked before each round trip, and its end makes
+// the append roll back (the connection goes back to the pool) and return
+// ctx's error. Once the COMMIT is sent the append waits for its answer;
+// when the answer is lost, commitOutcome and settle tell whether it
+// committed.
 func (s *Store) appendPipelined(ctx context.Context, p pipeliner, b *batch) (recs []Recorded, fresh bool, err error) {
 	wrap := func(what string, err error) error {
 		if what == "" { // a pipeline's error says which statement failed
@@ -40,9 +49,27 @@ func (s *Store) appendPipelined(ctx context.Context, p pipeliner, b *batch) (rec
 		}
 		return fmt.Errorf("append to %s: %s: %w", b.streams[0], what, err)
 	}
-	conn, err := s.db.Conn(ctx)
+	// fail is the error of an append that wrote nothing.
+	fail := func(what string, err error) ([]Recorded, bool, error) {
+		return nil, false, ctxErr(ctx, b.streams[0], wrap(what, err))
+	}
+	if err := s.gate.admit(ctx); err != nil {
+		return fail("", refuse(ctx, err))
+	}
+	if err := s.gate.enter(ctx); err != nil {
+		return fail("wait for the append lock", err)
+	}
+	if err := s.gate.admit(ctx); err != nil { // the wait took what was left
+		s.gate.leave()
+		return fail("", refuse(ctx, err))
+	}
+	defer s.gate.leave()
+	start := time.Now()
+	work, stop := workContext(ctx)
+	defer stop()
+	conn, err := s.db.Conn(work)
 	if err != nil {
-		return nil, false, wrap("connect", err)
+		return fail("connect", err)
 	}
 	defer conn.Close()
 	ended := false // the transaction is over: committed, or never begun
@@ -52,59 +79,113 @@ func (s *Store) appendPipelined(ctx context.Context, p pipeliner, b *batch) (rec
 		}
 	}()
 
-	var stmts []pipeStmt
-	for _, q := range p.beginAppendSQL() {
-		stmts = append(stmts, pipeStmt{what: "begin and lock", query: q})
+	var (
+		locked bool
+		stmts  []pipeStmt
+	)
+	begin := p.beginAppendSQL()
+	for i, q := range begin {
+		st := pipeStmt{what: "begin and lock", query: q}
+		if i == len(begin)-1 {
+			st.dest = []any{&locked}
+		}
+		stmts = append(stmts, st)
 	}
 	reads, head := s.headReads(b)
-	if err := p.pipeline(ctx, conn, append(stmts, reads...)); err != nil {
-		return nil, false, wrap("", err)
+	if err := p.pipeline(work, conn, append(stmts, reads...)); err != nil {
+		return fail("", err)
+	}
+	if !locked {
+		// Another session holds the lock: wait for it on the server, with
+		// ctx (its end closes the connection, the one way to stop a
+		// statement in flight without a cancel request), and read again.
+		lock := pipeStmt{what: "lock", query: p.lockAppendSQL()}
+		if err := p.pipeline(ctx, conn, append([]pipeStmt{lock}, reads...)); err != nil {
+			return fail("", err)
+		}
 	}
 	last, versions, seen := head()
 	if seen {
-		prior, err := s.collect(ctx, conn, b.opts.CommandID)
+		prior, err := s.collect(work, conn, b.opts.CommandID)
 		if err != nil {
-			return nil, false, wrap("look up command "+b.opts.CommandID, err)
+			return fail("look up command "+b.opts.CommandID, err)
 		}
 		return prior, false, nil // rolled back: nothing was written
 	}
 	if recs, err = b.number(last, versions); err != nil {
 		return nil, false, err
 	}
+	if err := ctx.Err(); err != nil {
+		return fail("", err)
+	}
 
 	stmts = s.inserts(recs, true)
 	if !s.opts.NoProjections {
-		pc := &pipeConn{p: p, conn: conn, pending: stmts}
-		if err := s.project(ctx, pc, recs); err != nil {
+		pc := &pipeConn{p: p, conn: conn, pending: stmts, caller: ctx}
+		if err := s.project(work, pc, recs); err != nil {
 			if errors.As(err, new(*sqlx.DeferredError)) { // names its statement
-				return nil, false, wrap("", err)
+				return fail("", err)
 			}
-			return nil, false, wrap("project", err)
+			return fail("project", err)
 		}
 		stmts = pc.pending
 	}
-	stmts = append(stmts, pipeStmt{what: "commit", query: "COMMIT"})
-	if err := p.pipeline(ctx, conn, stmts); err != nil {
-		return nil, false, wrap("", err)
+	if err := ctx.Err(); err != nil {
+		return fail("", err)
 	}
+	commit := len(stmts)
+	stmts = append(stmts, pipeStmt{what: "commit", query: "COMMIT"})
+	err = p.pipeline(work, conn, stmts)
+	if err == nil {
+		ended = true
+		s.gate.done(time.Since(start))
+		return recs, true, nil
+	}
+	switch p.commitOutcome(err, commit) {
+	case commitFailed:
+		return fail("", err) // the deferred ROLLBACK ends the aborted transaction
+	case committed:
+		// Every answer came, the COMMIT's too; the connection broke after.
+		ended = true
+		discard(conn)
+		return recs, true, nil
+	}
+	// The COMMIT may have run. Close the connection, so that the server
+	// ends the transaction if it still runs (and its lock with it), and
+	// look the batch up on another.
 	ended = true
+	discard(conn)
+	if recs, err = s.settle(ctx, recs, err); err != nil {
+		if errors.Is(err, ErrUnknownOutcome) {
+			return nil, false, err
+		}
+		return fail("", err)
+	}
 	return recs, true, nil
 }
 
 // endFailed rolls back the transaction of a pipelined append that did not
-// commit, which releases the append lock. When that fails, or the
-// connection may be mid-statement, it closes the connection instead of
-// returning it to the pool (the server then rolls back).
+// commit, which releases the append lock, on a context of its own: the
+// connection goes back to the pool. When that fails (the connection was
+// closed when a context ended mid-statement, or broke), it closes the
+// connection instead (the server then rolls back).
 func endFailed(ctx context.Context, conn *sql.Conn) {
-	if ctx.Err() == nil {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
-		defer cancel()
-		if _, err := conn.ExecContext(rctx, "ROLLBACK"); err == nil {
-			return
-		}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+	defer cancel()
+	if _, err := conn.ExecContext(rctx, "ROLLBACK"); err != nil {
+		discard(conn)
 	}
-	conn.Raw(func(any) error { return driver.ErrBadConn })
 }
+
+// commitResult is what the error of a pipeline that ends in COMMIT says
+// about the transaction.
+type commitResult int
+
+const (
+	commitUnknown commitResult = iota // the COMMIT may have run: settle
+	commitFailed                      // surely not committed
+	committed                         // the COMMIT's answer came
+)
 
 // pipeConn is the sqlx.Deferrer an append's projection runs through: it
 // holds back pending statements (first the INSERTs, then what the Applier
@@ -115,6 +196,9 @@ type pipeConn struct {
 	p       pipeliner
 	conn    *sql.Conn
 	pending []pipeStmt
+	// caller is the append's context: a round trip is not begun once it
+	// has ended (the statements run under another, see appendPipelined).
+	caller context.Context
 }
 
 var (
@@ -137,6 +221,11 @@ func (c *pipeConn) send(ctx context.Context, st *pipeStmt) error {
 	c.pending = nil
 	if len(stmts) == 0 {
 		return nil
+	}
+	if c.caller != nil {
+		if err := c.caller.Err(); err != nil {
+			return err
+		}
 	}
 	err := c.p.pipeline(ctx, c.conn, stmts)
 	var pe *pipeError

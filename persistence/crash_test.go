@@ -6,12 +6,14 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/peonhq/peon/migrations"
@@ -456,4 +458,114 @@ func crashCatchUp(t *testing.T, d dialectCase) {
 		require.NoError(t, s.Close())
 	}
 	t.Logf(d.dialect+": %d kills, %d of them before the open (and its catch-up) completed", kills-1, during)
+}
+
+// TestCrashAppendTerminatedBackends is TestCrashAppend on PostgreSQL with
+// the server taking sessions away too: while the child appends, the test
+// terminates one of its busy sessions (pg_terminate_backend) every 10 to
+// 50 ms, and the child reports each Append that failed ("fail", or
+// "unknown" for ErrUnknownOutcome) and goes on, until it is SIGKILLed
+// within 0.2 to 0.6 s of its open. After each kill, besides what
+// TestCrashAppend checks, no batch whose Append failed may be in the log.
+// PEON_RELIABILITY_KILLS times (20).
+func TestCrashAppendTerminatedBackends(t *testing.T) {
+	t.Parallel()
+	base := postgresURL(t)
+	seed := reliabilitySeed(t)
+	kills := reliabilityKills(t, 20)
+	if raceBuild {
+		kills /= 2 // the child runs about 30 times slower
+	}
+	rng := rand.New(rand.NewPCG(seed, 4))
+	ctx := t.Context()
+	dsn := newSchema(t, base)
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	q := u.Query()
+	app := "peon_crash_" + q.Get("search_path")
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	childDSN := u.String()
+	killer, err := pgx.Connect(ctx, base)
+	require.NoError(t, err)
+	defer killer.Close(context.Background())
+
+	check := newLogChecker()
+	var (
+		retry                             string
+		acked, failed, unknown, committed int
+		terminated                        int64
+	)
+	for run := range kills {
+		env := []string{envDSN + "=" + childDSN, envTolerate + "=1", fmt.Sprintf("%s=%d", envSeed, seed), fmt.Sprintf("%s=%d", envRun, run)}
+		if retry != "" {
+			env = append(env, envRetry+"="+retry)
+		}
+		c := startHelper(t, "append", env...)
+		c.waitLine(t, "opened", 30*time.Second)
+		stop := make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			trng := rand.New(rand.NewPCG(seed, uint64(run)))
+			for {
+				select {
+				case <-stop:
+					done <- nil
+					return
+				case <-time.After(time.Duration(10+trng.IntN(40)) * time.Millisecond):
+				}
+				var n int64
+				if err := killer.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM (SELECT pid FROM pg_stat_activity "+
+					"WHERE application_name = $1 AND state <> 'idle' ORDER BY random() LIMIT 1) a", app).Scan(&n); err != nil {
+					done <- err
+					return
+				}
+				terminated += n
+			}
+		}()
+		time.Sleep(time.Duration(200+rng.IntN(400)) * time.Millisecond)
+		lines := c.kill()
+		close(stop)
+		require.NoError(t, <-done)
+
+		s, err := persistence.Open(ctx, dsn)
+		require.NoError(t, err, "reopen after kill %d", run)
+		check.scan(t, ctx, s)
+		acks := parseAcks(t, lines)
+		next := 0
+		for _, a := range acks {
+			b := check.batches[a.key]
+			require.NotNil(t, b, "acknowledged batch r%d.b%d is missing after kill %d", a.key.run, a.key.batch, run)
+			require.Equal(t, a.first, b.first, "acknowledged batch r%d.b%d moved", a.key.run, a.key.batch)
+			if a.key.run == run {
+				next = max(next, a.key.batch+1)
+			}
+		}
+		acked += len(acks)
+		for _, l := range lines {
+			var r, b int
+			if _, err := fmt.Sscanf(l, "fail %d %d", &r, &b); err == nil {
+				failed++
+				require.Nil(t, check.batches[batchKey{r, b}], "batch r%d.b%d is stored, but its Append returned an error (kill %d)", r, b, run)
+				next = max(next, b+1)
+			} else if _, err := fmt.Sscanf(l, "unknown %d %d", &r, &b); err == nil {
+				unknown++
+				if check.batches[batchKey{r, b}] != nil {
+					committed++
+				}
+				next = max(next, b+1)
+			}
+		}
+		retry = fmt.Sprintf("%d.%d", run, next)
+		requireProjectorsAt(t, dsn, check.head)
+		require.NoError(t, s.Close())
+	}
+	s, err := persistence.Open(ctx, dsn)
+	require.NoError(t, err)
+	defer s.Close()
+	newLogChecker().scan(t, ctx, s)
+	verifyProjections(t, ctx, s)
+	t.Logf("postgres: %d kills, %d sessions terminated; %d acknowledged batches, %d failed (none stored), %d unknown (%d of them stored)",
+		kills, terminated, acked, failed, unknown, committed)
+	require.NotZero(t, failed, "no Append failed: the terminations missed")
 }

@@ -99,10 +99,17 @@ type pipeliner interface {
 	// returns the error as a *pipeError, which names its statement.
 	pipeline(ctx context.Context, conn *sql.Conn, stmts []pipeStmt) error
 	// beginAppendSQL are the statements that begin an append's
-	// transaction and take the append lock, each one a statement of its
-	// own: a statement sent after them reads with a snapshot taken after
-	// the lock was granted.
+	// transaction and try to take the append lock without waiting, each
+	// one a statement of its own: the last returns one boolean, whether it
+	// got the lock, and a statement sent after them reads with a snapshot
+	// taken after the lock was granted.
 	beginAppendSQL() []string
+	// lockAppendSQL takes the append lock, waiting for it.
+	lockAppendSQL() string
+	// commitOutcome tells what err, the error of a pipeline whose
+	// statement commit is the COMMIT of an append, says about whether the
+	// transaction committed.
+	commitOutcome(err error, commit int) commitResult
 }
 
 // pipeStmt is one statement of a pipeline.
@@ -116,7 +123,8 @@ type pipeStmt struct {
 	affected *int64
 }
 
-// pipeError is the error of statement i of a pipeline.
+// pipeError is the error of statement i of a pipeline; i is the number
+// of statements when each was answered and the pipeline failed after.
 type pipeError struct {
 	i    int
 	what string

@@ -30,6 +30,9 @@ const (
 	notifyChannel = "'peon_events_' || 'events'::regclass::oid"
 
 	appendLockCall = "pg_advisory_xact_lock(1885695854, 'events'::regclass::oid::int4)"
+	// appendTryLock is appendLock that does not wait: it returns whether
+	// it got the lock.
+	appendTryLock = "SELECT pg_try_advisory_xact_lock(1885695854, 'events'::regclass::oid::int4)"
 )
 
 // appendLockChecked is appendLock in a transaction that may be the
@@ -91,7 +94,75 @@ func (postgresDialect) lockAppend(ctx context.Context, tx querier) error {
 	return rows.Close()
 }
 
-func (postgresDialect) beginAppendSQL() []string { return []string{beginReadCommitted, appendLock} }
+func (postgresDialect) beginAppendSQL() []string { return []string{beginReadCommitted, appendTryLock} }
+
+func (postgresDialect) lockAppendSQL() string { return appendLock }
+
+// commitOutcome reads the error of the pipeline that ends in an append's
+// COMMIT. The pipeline is one pgx batch with one Sync at its end: after an
+// error the server skips every statement up to the Sync.
+//
+//   - An error the server sent for a statement before the COMMIT (even a
+//     FATAL one: the session ended there): the COMMIT never ran.
+//   - An ERROR the server sent for the COMMIT itself (a deferred
+//     constraint, a serialization failure): it rolled back. Not one of
+//     class 57 (operator intervention: a cancel, a terminated backend),
+//     which can interrupt a session between its commit and the answer;
+//     not FATAL or PANIC, which end the session there too.
+//   - An error pgx reports as safe to retry: nothing was sent.
+//   - Every statement answered, the COMMIT too, and the end of the
+//     pipeline failed: committed.
+//
+// Anything else (the connection broke, the context ended, while the
+// COMMIT may have been on its way or running) is unknown.
+func (postgresDialect) commitOutcome(err error, commit int) commitResult {
+	var pe *pipeError
+	if !errors.As(err, &pe) {
+		return commitUnknown
+	}
+	if pe.i > commit {
+		return committed
+	}
+	var pg *pgconn.PgError
+	if errors.As(pe.err, &pg) {
+		if pe.i < commit {
+			return commitFailed
+		}
+		if pg.Severity == "ERROR" && !strings.HasPrefix(pg.Code, "57") {
+			return commitFailed
+		}
+		return commitUnknown
+	}
+	if pgconn.SafeToRetry(pe.err) {
+		return commitFailed
+	}
+	return commitUnknown
+}
+
+// storedAfterAppends takes the append lock in a transaction of its own on
+// a connection from db, which waits until every append transaction that
+// held it has ended (an append whose client is gone holds it until the
+// server notices and ends the session), reads whether the event is
+// stored, and rolls back: one round trip.
+func (d postgresDialect) storedAfterAppends(ctx context.Context, db *sql.DB, eventID string) (bool, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	var found bool
+	err = d.pipeline(ctx, conn, []pipeStmt{
+		{what: "begin", query: beginReadCommitted},
+		{what: "wait for appends", query: appendLock},
+		{what: "look up", query: "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1)", args: []any{eventID}, dest: []any{&found}},
+		{what: "rollback", query: "ROLLBACK"},
+	})
+	if err != nil {
+		discard(conn)
+		return false, err
+	}
+	return found, nil
+}
 
 // pipeline sends stmts as one pgx batch, one round trip once pgx has
 // prepared them on the connection. The server runs them one after the
@@ -124,7 +195,10 @@ func (postgresDialect) pipeline(ctx context.Context, conn *sql.Conn, stmts []pip
 				return &pipeError{i: i, what: st.what, err: err}
 			}
 		}
-		return br.Close()
+		if err := br.Close(); err != nil {
+			return &pipeError{i: len(stmts), what: "end of pipeline", err: err}
+		}
+		return nil
 	})
 }
 

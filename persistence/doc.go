@@ -63,6 +63,22 @@
 //     stream, the expected and the actual version; nothing is written.
 //   - Idempotent: an Append whose CommandID was stored before writes
 //     nothing and returns the first Append's records, also after a restart.
+//   - An error means nothing was written: when the answer to an Append's
+//     COMMIT is lost (the connection broke, or its time ran out, with the
+//     COMMIT in flight), the store looks the batch's first event up on
+//     another connection, within 5 s of its own, and returns the records
+//     if they committed. Only when it cannot find out does it return an
+//     *UnknownOutcomeError (errors.Is ErrUnknownOutcome); check for that
+//     first. An Append whose context ends fails with an error that matches
+//     the context's (context.Canceled, context.DeadlineExceeded).
+//   - Deadlines (PostgreSQL): an Append whose deadline leaves less time
+//     than the fastest recent append took is not begun, and fails with
+//     context.DeadlineExceeded when the deadline ends. One store's appends
+//     wait for their turn in Go, with their context and no connection;
+//     once begun, a context that ends between round trips makes the append
+//     roll back and keep its connection, and a round trip in flight gets
+//     250 ms more, so callers that time out do not starve the others
+//     (docs/RELIABILITY.md).
 //   - Streaming: replays and reads hold one page of rows at a time and no
 //     connection while the loop body runs, and stop when ctx ends.
 //   - Honest on bad data: an undecodable stored row is yielded with a

@@ -12,6 +12,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -43,6 +44,10 @@ const (
 	envUmask = "PEON_HELPER_UMASK"
 	envHold  = "PEON_HELPER_HOLD" // keep the store open until killed
 	envArgs  = "PEON_HELPER_ARGS" // the peon-store arguments, as a JSON array
+	// envTolerate makes the append helper go on after a failed Append,
+	// printing "fail RUN BATCH" (or "unknown RUN BATCH" for
+	// ErrUnknownOutcome) instead of exiting.
+	envTolerate = "PEON_HELPER_TOLERATE"
 )
 
 // TestHelperProcess is not a test: it is the body of the child processes
@@ -178,8 +183,10 @@ func commandID(r, b int) string { return fmt.Sprintf("cmd-r%d-b%d", r, b) }
 // helperAppend opens the store and appends batches until it is killed,
 // printing "ack RUN BATCH N FIRSTSEQ" after each Append returns. With
 // PEON_HELPER_RETRY it first sends that batch again (same command id).
+// With PEON_HELPER_TOLERATE it reports a failed Append and goes on.
 func helperAppend(ctx context.Context) error {
 	seed, run := envUint64(envSeed, 1), envInt(envRun, 0)
+	tolerate := os.Getenv(envTolerate) != ""
 	say("start")
 	s, err := persistence.Open(ctx, os.Getenv(envDSN))
 	if err != nil {
@@ -189,6 +196,14 @@ func helperAppend(ctx context.Context) error {
 	send := func(r, b int) error {
 		n := batchSize(seed, r, b, 50)
 		recs, err := s.Append(ctx, &persistence.AppendOpts{CommandID: commandID(r, b)}, batchEvents(seed, r, b, n)...)
+		if err != nil && tolerate {
+			if errors.Is(err, persistence.ErrUnknownOutcome) {
+				say("unknown %d %d", r, b)
+			} else {
+				say("fail %d %d", r, b)
+			}
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("append batch r%d.b%d: %w", r, b, err)
 		}

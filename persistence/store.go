@@ -28,7 +28,8 @@ type Store struct {
 	// queue in Go instead of spinning in SQLite's busy handler.
 	writeMu sync.Mutex
 	serial  bool
-	stmts   stmtCache // the append path's prepared statements
+	stmts   stmtCache   // the append path's prepared statements
+	gate    *appendGate // this process's turn at the append lock (pipelined appends)
 
 	grew        signal // fired after each commit that appended events
 	subscribers atomic.Int64
@@ -50,6 +51,7 @@ func newStore(db *sql.DB, d dialect, t Target, opts *Options) *Store {
 		target: t,
 		opts:   *opts,
 		serial: d.name() == "sqlite",
+		gate:   newAppendGate(),
 		grew:   newSignal(),
 	}
 }

@@ -79,4 +79,5 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Faults", func(t *testing.T) { runFaults(t, h) })
 	t.Run("Locks", func(t *testing.T) { runLocks(t, h) })
 	t.Run("ReadOnly", func(t *testing.T) { runReadOnly(t, h) })
+	t.Run("Outcome", func(t *testing.T) { runOutcome(t, h) })
 }

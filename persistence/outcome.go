@@ -1,0 +1,119 @@
+package persistence
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// An Append that returns an error wrote nothing. The one moment that
+// promise cannot be kept from what the client saw is the COMMIT: once it
+// is sent, the connection may break, or the append's own time run out,
+// before the answer arrives, and the server may have committed or not.
+// The store then learns the outcome on another connection: the batch's
+// event ids are made before the INSERT, so it looks the first one up
+// (settle). Only when that look-up fails too does Append return an
+// *UnknownOutcomeError.
+
+// ErrUnknownOutcome: an Append sent its COMMIT but could not learn whether
+// the server committed it: the connection broke, or the time the store
+// gives an append ran out, while the COMMIT was in flight, and looking the
+// batch up on another connection failed too (within resolveTimeout). The
+// events may or may not be stored. Every other error of Append means that
+// nothing was written; check for this one first. To learn the outcome
+// later, look up the event id the *UnknownOutcomeError carries, or send
+// the Append again with the same CommandID, which stores it at most once.
+var ErrUnknownOutcome = errors.New("append outcome unknown")
+
+// UnknownOutcomeError says which append's outcome is unknown and why. It
+// matches ErrUnknownOutcome, and deliberately nothing else: its cause may
+// be a context's error, and a caller that took that to mean "nothing was
+// written" would be wrong.
+type UnknownOutcomeError struct {
+	Stream   string // the first stream of the append, as in its other errors
+	EventID  string // the id of the batch's first event: stored if and only if the batch committed
+	Sequence int64  // the sequence that event has if it committed
+	Err      error  // what ended the COMMIT's round trip
+	Lookup   error  // why looking the event up failed
+}
+
+func (e *UnknownOutcomeError) Error() string {
+	return fmt.Sprintf("append to %s: outcome unknown: the COMMIT was sent, then %v; "+
+		"looking up its first event %s (sequence %d) failed too: %v; "+
+		"look that event up, or send the append again with the same command id",
+		e.Stream, e.Err, e.EventID, e.Sequence, e.Lookup)
+}
+
+// Is reports whether target is ErrUnknownOutcome.
+func (e *UnknownOutcomeError) Is(target error) bool { return target == ErrUnknownOutcome }
+
+// resolveTimeout bounds settle: the look-up runs on a context of its own,
+// derived from none of the append's (which may have ended), and tries
+// again with backoff until this much time has passed.
+const resolveTimeout = 5 * time.Second
+
+// settle learns whether recs, whose COMMIT was sent and failed with err
+// or went unanswered, are stored. It returns recs when they are, err when
+// they are not, and an *UnknownOutcomeError for err when it cannot tell. The
+// connection that sent the COMMIT must be closed or back in the pool
+// first: on PostgreSQL the look-up waits until no transaction holds the
+// append lock, and that one would hold it until its session ends.
+func (s *Store) settle(ctx context.Context, recs []Recorded, err error) ([]Recorded, error) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resolveTimeout)
+	defer cancel()
+	first := recs[0]
+	delay := 10 * time.Millisecond
+	for {
+		stored, lerr := s.stored(rctx, first.EventID)
+		if lerr == nil {
+			if stored {
+				return recs, nil
+			}
+			return nil, err
+		}
+		select {
+		case <-rctx.Done():
+			return nil, &UnknownOutcomeError{Stream: first.StreamID, EventID: first.EventID, Sequence: first.Sequence, Err: err, Lookup: lerr}
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 500*time.Millisecond)
+	}
+}
+
+// awaiter is implemented by a dialect whose append transactions can
+// outlive the client that sent their COMMIT (PostgreSQL's server-side
+// sessions). storedAfterAppends reports whether the event with id
+// eventID is stored, read once every append transaction open when it was
+// called has ended.
+type awaiter interface {
+	storedAfterAppends(ctx context.Context, db *sql.DB, eventID string) (bool, error)
+}
+
+// stored reports whether the event with id eventID is in the log, read
+// after every append transaction that could still commit it has ended.
+// On SQLite that is at once: an in-process transaction has ended when its
+// Commit returns.
+func (s *Store) stored(ctx context.Context, eventID string) (bool, error) {
+	if a, ok := s.d.(awaiter); ok {
+		return a.storedAfterAppends(ctx, s.db, eventID)
+	}
+	n, err := queryInt64(ctx, s.db, s.d.bind("SELECT COUNT(*) FROM events WHERE event_id = ?"), eventID)
+	return n > 0, err
+}
+
+// ctxErr returns err, or, when ctx has ended, an error for the stream that
+// wraps the context's error instead: a statement that a context's end
+// interrupted reports it in the driver's words, such as database/sql's
+// "transaction has already been committed or rolled back" or "statement
+// is closed", which tell the caller nothing. Only for an error of an
+// append that wrote nothing; an *UnknownOutcomeError and a version
+// conflict are returned as they are.
+func ctxErr(ctx context.Context, stream string, err error) error {
+	cerr := ctx.Err()
+	if err == nil || cerr == nil || errors.Is(err, cerr) || errors.Is(err, ErrUnknownOutcome) || errors.Is(err, ErrVersionConflict) {
+		return err
+	}
+	return fmt.Errorf("append to %s: %w; nothing was written", stream, cerr)
+}
