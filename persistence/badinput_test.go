@@ -189,8 +189,9 @@ func TestBadInputOversizedPayload(t *testing.T) {
 	require.ErrorIs(t, err, persistence.ErrInvalidEvent)
 	require.EqualError(t, err, fmt.Sprintf("invalid event 0 (message.added): payload is %d bytes, more than the limit of %d", persistence.MaxPayloadBytes+1, persistence.MaxPayloadBytes))
 
-	// Escaping counts: 200,000 '<' are 1,200,000 bytes of JSON.
-	_, err = s.Append(ctx, nil, msg(strings.Repeat("<", 200_000)))
+	// Escaping counts: 200,000 control characters are 1,200,000 bytes of
+	// JSON (\u0001 each); '<' is not escaped (no HTML escaping).
+	_, err = s.Append(ctx, nil, msg(strings.Repeat("\x01", 200_000)))
 	require.ErrorContains(t, err, "payload is 1200")
 
 	// A big setting value, second in its batch.
