@@ -24,7 +24,8 @@ type batch struct {
 	streams []string // distinct streams of events and ExpectedVersions, sorted
 }
 
-// prepare validates and encodes events, or says which one is invalid.
+// prepare admits events (see admit) and the ids of opts, or says which
+// event is refused and why.
 func prepare(opts *AppendOpts, events []orchestration.Event) (*batch, error) {
 	b := &batch{events: make([]orchestration.Event, len(events)), payload: make([][]byte, len(events))}
 	if opts != nil {
@@ -32,23 +33,9 @@ func prepare(opts *AppendOpts, events []orchestration.Event) (*batch, error) {
 	}
 	seen := make(map[string]bool, 2)
 	for i, e := range events {
-		if e == nil {
-			return nil, &InvalidEventError{Index: i, Err: errors.New("nil event")}
-		}
-		if err := e.Validate(); err != nil {
-			return nil, &InvalidEventError{Index: i, Type: e.EventType(), Err: err}
-		}
-		e = orchestration.Normalize(e)
-		p, err := orchestration.Encode(e)
+		e, p, err := admit(e)
 		if err != nil {
-			return nil, &InvalidEventError{Index: i, Type: e.EventType(), Err: err}
-		}
-		if len(p) > MaxPayloadBytes {
-			return nil, &InvalidEventError{Index: i, Type: e.EventType(),
-				Err: fmt.Errorf("payload is %d bytes, more than the limit of %d", len(p), MaxPayloadBytes)}
-		}
-		if err := checkText(e, p); err != nil {
-			return nil, &InvalidEventError{Index: i, Type: e.EventType(), Err: err}
+			return nil, &InvalidEventError{Index: i, Type: typeName(events[i]), Err: err}
 		}
 		b.events[i], b.payload[i] = e, p
 		if st := e.StreamID(); !seen[st] {
@@ -56,13 +43,18 @@ func prepare(opts *AppendOpts, events []orchestration.Event) (*batch, error) {
 			b.streams = append(b.streams, st)
 		}
 	}
-	if err := checkOptsText(&b.opts); err != nil {
+	if err := admitMeta(b.opts.CommandID, b.opts.CorrelationID, b.opts.CausationID); err != nil {
+		// The ids are stored with every event: the first one says it.
+		ie := &InvalidEventError{Index: 0, Err: err}
+		if len(events) > 0 {
+			ie.Type = events[0].EventType()
+		}
+		return nil, ie
+	}
+	if err := checkExpected(b.opts.ExpectedVersions); err != nil {
 		return nil, fmt.Errorf("append: %w", err)
 	}
-	for st, v := range b.opts.ExpectedVersions {
-		if v < 0 {
-			return nil, fmt.Errorf("append: expected version %d of %s is negative", v, st)
-		}
+	for st := range b.opts.ExpectedVersions {
 		if !seen[st] {
 			seen[st] = true
 			b.streams = append(b.streams, st)
@@ -76,10 +68,12 @@ func prepare(opts *AppendOpts, events []orchestration.Event) (*batch, error) {
 // applies them to the projections in the same transaction. It returns the
 // stored records in order. opts may be nil.
 //
-// Nothing is written when an event is invalid (ErrInvalidEvent), a stream
-// is not at its expected version (ErrVersionConflict) or the database
-// fails. When opts.CommandID was stored before, nothing is written and the
-// records of that first Append are returned.
+// Nothing is written when an event is refused (ErrInvalidEvent: not of a
+// catalogued type, not valid, over a limit; see MaxIDBytes, MaxJSONDepth,
+// MaxPayloadBytes), a stream is not at its expected version
+// (ErrVersionConflict) or the database fails. When opts.CommandID was
+// stored before, nothing is written and the records of that first Append
+// are returned.
 func (s *Store) Append(ctx context.Context, opts *AppendOpts, events ...orchestration.Event) ([]Recorded, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed

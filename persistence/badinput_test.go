@@ -154,7 +154,7 @@ func TestBadInputEveryValidationRule(t *testing.T) {
 	t.Run("NilEvent", func(t *testing.T) {
 		_, err := s.Append(ctx, nil, valid, nil)
 		require.ErrorIs(t, err, persistence.ErrInvalidEvent)
-		require.EqualError(t, err, "invalid event 1 (): nil event")
+		require.EqualError(t, err, "invalid event 1: nil event")
 	})
 	t.Run("NegativeExpectedVersion", func(t *testing.T) {
 		_, err := s.Append(ctx, &persistence.AppendOpts{ExpectedVersions: map[string]int64{"project:ok": -1}}, valid)
@@ -592,9 +592,9 @@ func badInputText(t *testing.T, d dialectCase) {
 		opts *persistence.AppendOpts
 		want string
 	}{
-		{&persistence.AppendOpts{CommandID: "c\x00"}, `append: the command id "c\x00" contains a NUL byte`},
-		{&persistence.AppendOpts{CorrelationID: "\xff"}, `append: the correlation id "\xff" is not valid UTF-8`},
-		{&persistence.AppendOpts{CausationID: "x\x00"}, `append: the causation id "x\x00" contains a NUL byte`},
+		{&persistence.AppendOpts{CommandID: "c\x00"}, `invalid event 0 (setting.changed): field "command_id" contains a NUL byte`},
+		{&persistence.AppendOpts{CorrelationID: "\xff"}, `invalid event 0 (setting.changed): field "correlation_id" is not valid UTF-8`},
+		{&persistence.AppendOpts{CausationID: "x\x00"}, `invalid event 0 (setting.changed): field "causation_id" contains a NUL byte`},
 		{&persistence.AppendOpts{ExpectedVersions: map[string]int64{"thread:\xff": 0}}, `append: the expected stream "thread:\xff" is not valid UTF-8`},
 	} {
 		_, err := s.Append(ctx, c.opts, ok)

@@ -69,4 +69,5 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Store", func(t *testing.T) { runStore(t, h) })
 	t.Run("Subscribe", func(t *testing.T) { runSubscribe(t, h) })
 	t.Run("Projections", func(t *testing.T) { runProjections(t, h) })
+	t.Run("Admission", func(t *testing.T) { runAdmission(t, h) })
 }
