@@ -72,8 +72,9 @@ func prepare(opts *AppendOpts, events []orchestration.Event) (*batch, error) {
 // catalogued type, not valid, over a limit; see MaxIDBytes, MaxJSONDepth,
 // MaxPayloadBytes), a stream is not at its expected version
 // (ErrVersionConflict) or the database fails. When opts.CommandID was
-// stored before, nothing is written and the records of that first Append
-// are returned.
+// stored before, nothing is written: with the same events the records of
+// that first Append are returned, with other events the error is a
+// *CommandConflictError (ErrCommandConflict).
 func (s *Store) Append(ctx context.Context, opts *AppendOpts, events ...orchestration.Event) ([]Recorded, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
@@ -187,11 +188,8 @@ func (s *Store) appendIn(ctx context.Context, tx querier, b *batch) (recs []Reco
 	}
 	last, versions, seen := head()
 	if seen {
-		prior, err := s.collect(ctx, tx, b.opts.CommandID)
-		if err != nil {
-			return nil, false, wrap("look up command "+b.opts.CommandID, err)
-		}
-		return prior, false, nil
+		prior, err := s.priorCommand(ctx, tx, b)
+		return prior, false, err
 	}
 	if recs, err = b.number(last, versions); err != nil {
 		return nil, false, err

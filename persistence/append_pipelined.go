@@ -62,11 +62,8 @@ func (s *Store) appendPipelined(ctx context.Context, p pipeliner, b *batch) (rec
 	}
 	last, versions, seen := head()
 	if seen {
-		prior, err := s.collect(ctx, conn, b.opts.CommandID)
-		if err != nil {
-			return nil, false, wrap("look up command "+b.opts.CommandID, err)
-		}
-		return prior, false, nil // rolled back: nothing was written
+		prior, err := s.priorCommand(ctx, conn, b)
+		return prior, false, err // rolled back: nothing was written
 	}
 	if recs, err = b.number(last, versions); err != nil {
 		return nil, false, err

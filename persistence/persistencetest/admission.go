@@ -265,6 +265,8 @@ func runAdmission(t *testing.T, h Harness) {
 		require.Less(t, time.Since(start), time.Second)
 	})
 
+	t.Run("CommandIDIsBoundToItsEvents", func(t *testing.T) { commandIDIsBoundToItsEvents(t, h) })
+
 	t.Run("IDLengthLimit", func(t *testing.T) {
 		t.Parallel()
 		s := h.setup(t)
