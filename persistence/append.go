@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/peonhq/peon/ent"
+	"github.com/peonhq/peon/internal/clip"
 	"github.com/peonhq/peon/orchestration"
 )
 
@@ -23,6 +24,10 @@ type batch struct {
 	payload [][]byte
 	streams []string // distinct streams of events and ExpectedVersions, sorted
 }
+
+// stream is the stream an error of the append names: the first of its
+// streams, clipped.
+func (b *batch) stream() string { return clip.String(b.streams[0]) }
 
 // prepare admits events (see admit) and the ids of opts, or says which
 // event is refused and why.
@@ -113,7 +118,7 @@ func (s *Store) appendOwnTx(ctx context.Context, b *batch) (recs []Recorded, fre
 	s.stmts.warm(ctx, s.db, s.d, b)
 	tx, err := s.db.BeginTx(ctx, s.d.appendTxOptions())
 	if err != nil {
-		return nil, false, fmt.Errorf("append to %s: begin: %w", b.streams[0], err)
+		return nil, false, fmt.Errorf("append to %s: begin: %w", b.stream(), err)
 	}
 	recs, fresh, err = s.appendIn(ctx, tx, b)
 	if err != nil {
@@ -121,7 +126,7 @@ func (s *Store) appendOwnTx(ctx context.Context, b *batch) (recs []Recorded, fre
 		return nil, false, err
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, false, fmt.Errorf("append to %s: commit: %w", b.streams[0], err)
+		return nil, false, fmt.Errorf("append to %s: commit: %w", b.stream(), err)
 	}
 	return recs, fresh, nil
 }
@@ -144,7 +149,7 @@ func (s *Store) AppendTx(ctx context.Context, tx *ent.Tx, opts *AppendOpts, even
 	// transaction too: a failure after the INSERT (a projection, the
 	// notify) must not leave events behind for the caller to commit.
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT peon_append"); err != nil {
-		return nil, fmt.Errorf("append to %s: savepoint: %w", b.streams[0], err)
+		return nil, fmt.Errorf("append to %s: savepoint: %w", b.stream(), err)
 	}
 	recs, fresh, err := s.appendIn(ctx, tx, b)
 	if err != nil {
@@ -155,7 +160,7 @@ func (s *Store) AppendTx(ctx context.Context, tx *ent.Tx, opts *AppendOpts, even
 		return nil, err
 	}
 	if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT peon_append"); err != nil {
-		return nil, fmt.Errorf("append to %s: release savepoint: %w", b.streams[0], err)
+		return nil, fmt.Errorf("append to %s: release savepoint: %w", b.stream(), err)
 	}
 	if fresh {
 		tx.OnCommit(func(next ent.Committer) ent.Committer {
@@ -175,7 +180,7 @@ func (s *Store) AppendTx(ctx context.Context, tx *ent.Tx, opts *AppendOpts, even
 // command was stored before and recs are that first append's records.
 func (s *Store) appendIn(ctx context.Context, tx querier, b *batch) (recs []Recorded, fresh bool, err error) {
 	wrap := func(what string, err error) error {
-		return fmt.Errorf("append to %s: %s: %w", b.streams[0], what, err)
+		return fmt.Errorf("append to %s: %s: %w", b.stream(), what, err)
 	}
 	if err := s.d.lockAppend(ctx, tx); err != nil {
 		return nil, false, wrap("lock", err)

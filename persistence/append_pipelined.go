@@ -36,9 +36,9 @@ const rollbackTimeout = 5 * time.Second
 func (s *Store) appendPipelined(ctx context.Context, p pipeliner, b *batch) (recs []Recorded, fresh bool, err error) {
 	wrap := func(what string, err error) error {
 		if what == "" { // a pipeline's error says which statement failed
-			return fmt.Errorf("append to %s: %w", b.streams[0], err)
+			return fmt.Errorf("append to %s: %w", b.stream(), err)
 		}
-		return fmt.Errorf("append to %s: %s: %w", b.streams[0], what, err)
+		return fmt.Errorf("append to %s: %s: %w", b.stream(), what, err)
 	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {

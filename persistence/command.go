@@ -70,7 +70,7 @@ func sequenceList(seqs []int64) string {
 func (s *Store) priorCommand(ctx context.Context, q querier, b *batch) ([]Recorded, error) {
 	prior, err := s.collect(ctx, q, b.opts.CommandID)
 	if err != nil {
-		return nil, fmt.Errorf("append to %s: look up command %s: %w", clip.String(b.streams[0]), clip.Quote(b.opts.CommandID), err)
+		return nil, fmt.Errorf("append to %s: look up command %s: %w", b.stream(), clip.Quote(b.opts.CommandID), err)
 	}
 	if reason := b.differs(prior); reason != "" {
 		seqs := make([]int64, len(prior))

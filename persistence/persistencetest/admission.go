@@ -388,6 +388,15 @@ func runAdmission(t *testing.T, h Harness) {
 			t.Run(name, func(t *testing.T) { short(t, err, c.size) })
 		}
 
+		// The stream an append's database error names is clipped too.
+		tx, err := s.store.Client().Tx(s.ctx)
+		require.NoError(t, err)
+		_, err = tx.ExecContext(s.ctx, "DROP TABLE projection_state")
+		require.NoError(t, err)
+		_, err = s.store.AppendTx(s.ctx, tx, nil, orchestration.TurnStarted{ThreadID: limit, TurnID: "u", At: T0})
+		require.NoError(t, tx.Rollback())
+		t.Run("StreamOfADatabaseError", func(t *testing.T) { short(t, err, len(stream)) })
+
 		// Import quotes what a line holds, clipped.
 		line := strings.SplitAfter(string(exportAll(t, s)), "\n")[0]
 		var fields map[string]any
