@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/peonhq/peon/internal/clip"
@@ -119,25 +120,54 @@ func checkLimits(e orchestration.Event) error {
 	if v.Kind() == reflect.Pointer {
 		v = v.Elem()
 	}
-	for i := range v.NumField() {
-		f, name := v.Field(i), jsonName(v.Type().Field(i))
-		switch {
-		case f.Kind() == reflect.String && idFields[name]:
-			if n := f.Len(); n > MaxIDBytes {
-				return &orchestration.FieldError{Field: name, Problem: tooLong(n)}
+	for _, f := range limitedFields(v.Type()) {
+		fv := v.Field(f.index)
+		if !f.json {
+			if n := fv.Len(); n > MaxIDBytes {
+				return &orchestration.FieldError{Field: f.name, Problem: tooLong(n)}
 			}
-		case f.Type() == rawMessageType:
-			b := f.Bytes()
-			if d := jsonDepth(b); d > MaxJSONDepth {
-				return &orchestration.FieldError{Field: name,
-					Problem: fmt.Sprintf("nests %d levels deep, more than the limit of %d", d, MaxJSONDepth)}
-			}
-			if !utf8.Valid(b) {
-				return &orchestration.FieldError{Field: name, Problem: "is not valid UTF-8"}
-			}
+			continue
+		}
+		b := fv.Bytes()
+		if d := jsonDepth(b); d > MaxJSONDepth {
+			return &orchestration.FieldError{Field: f.name,
+				Problem: fmt.Sprintf("nests %d levels deep, more than the limit of %d", d, MaxJSONDepth)}
+		}
+		if !utf8.Valid(b) {
+			return &orchestration.FieldError{Field: f.name, Problem: "is not valid UTF-8"}
 		}
 	}
 	return nil
+}
+
+// limitedField is a field of an event type that checkLimits checks: an id
+// (a string) or a JSON value.
+type limitedField struct {
+	index int
+	name  string // its JSON name
+	json  bool   // a json.RawMessage, not an id
+}
+
+var limitedFieldsOf sync.Map // reflect.Type -> []limitedField
+
+// limitedFields returns the fields of struct type t that checkLimits
+// checks, worked out once per type.
+func limitedFields(t reflect.Type) []limitedField {
+	if fs, ok := limitedFieldsOf.Load(t); ok {
+		return fs.([]limitedField)
+	}
+	var fs []limitedField
+	for i := range t.NumField() {
+		f := t.Field(i)
+		switch name := jsonName(f); {
+		case f.Type.Kind() == reflect.String && idFields[name]:
+			fs = append(fs, limitedField{index: i, name: name})
+		case f.Type == rawMessageType:
+			fs = append(fs, limitedField{index: i, name: name, json: true})
+		}
+	}
+	limitedFieldsOf.Store(t, fs)
+	return fs
 }
 
 func tooLong(n int) string {
