@@ -14,7 +14,7 @@ const Max = 64
 
 // Quote returns s quoted as strconv.Quote quotes it when s is at most Max
 // bytes long; else the quoted first bytes of s (cut at a rune boundary),
-// an ellipsis and the length of s: "thread:0123…"… (1031 bytes).
+// an ellipsis and the length of s: "thread:0123456789"… (1031 bytes).
 func Quote(s string) string {
 	if len(s) <= Max {
 		return strconv.Quote(s)
