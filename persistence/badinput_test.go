@@ -581,6 +581,7 @@ func badInputText(t *testing.T, d dialectCase) {
 		{orchestration.ProjectCreated{ProjectID: "p\xff", Name: "n", WorkspaceRoot: "/w", At: at}, `invalid event 0 (project.created): field "project_id" is not valid UTF-8`},
 		{orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "m", Delta: "half a rune \xe2\x82", At: at}, `invalid event 0 (message.delta): field "delta" is not valid UTF-8`},
 		{orchestration.MessageAdded{ThreadID: "t", TurnID: "u", MessageID: "m", Role: "user\x00", At: at}, `invalid event 0 (message.added): field "role" is "user\x00", want user, assistant, system or tool`},
+		{orchestration.SettingChanged{Key: "k", Value: json.RawMessage("\"caf\xe9\""), At: at}, `invalid event 0 (setting.changed): field "value" is not valid UTF-8`},
 	}
 	for _, c := range refused {
 		_, err := s.Append(ctx, nil, c.event)
