@@ -25,4 +25,35 @@
 //	payload, _ := orchestration.Encode(orchestration.ProjectCreated{ProjectID: "p1", Name: "peon", WorkspaceRoot: "/src/peon", At: now})
 //	e, _ := orchestration.Decode(orchestration.TypeProjectCreated, payload)
 //	created := e.(orchestration.ProjectCreated)
+//
+// Strings are escaped as encoding/json escapes them, but without HTML
+// escaping: `<`, `>` and `&` are themselves; U+2028 and U+2029 are
+// escaped.
+//
+// # Normal form
+//
+// Normalize returns an event in the form the store keeps it, so that an
+// appended event equals the one read back: the value type of a pointer,
+// `at` in UTC, and a JSON value (SettingChanged.Value) in canonical form:
+//
+//   - no whitespace between tokens;
+//   - strings escaped as Encode escapes string fields (`\"`, `\\`, \b \f
+//     \n \r \t; other control characters, U+2028 and U+2029 as \u00xx,
+//     \u2028 and \u2029; a lone UTF-16 surrogate as its \udxxx escape),
+//     every other character as itself: `"\u003cb\u003e"` becomes `"<b>"`;
+//   - numbers, literals and object keys (their order, duplicates) as
+//     given.
+//
+// It is the same JSON value, spelled one way: `{ "a" : "\u0041" }` is
+// kept as `{"a":"A"}`.
+//
+// # Validation and the store's limits
+//
+// Validate checks what every event must hold (ids and required strings
+// non-empty, a known role, `at` set, a JSON value). The store adds its
+// own limits when it admits an event (package persistence: catalogued
+// types only, see Catalogued; ids of at most persistence.MaxIDBytes; JSON
+// values nested at most persistence.MaxJSONDepth levels; payloads of at
+// most persistence.MaxPayloadBytes). They are not part of Validate, so
+// that events stored before a limit existed still read back.
 package orchestration

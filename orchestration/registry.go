@@ -1,11 +1,15 @@
 package orchestration
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
 	"slices"
+	"sync"
+
+	"github.com/peonhq/peon/internal/clip"
 )
 
 // SchemaVersion is the payload version every event type is written with
@@ -25,6 +29,9 @@ type decoder func(payload []byte) (Event, error)
 // catalogue maps each type name to its decoder. The names come from the
 // types' EventType methods, so each name is written once, in events.go.
 var catalogue = map[string]decoder{}
+
+// catalogueTypes maps each catalogued Go type to its type name.
+var catalogueTypes = map[reflect.Type]string{}
 
 func init() {
 	register[ProjectCreated]()
@@ -52,6 +59,7 @@ func register[T Event]() {
 	if _, dup := catalogue[name]; dup {
 		panic("orchestration: event type registered twice: " + name)
 	}
+	catalogueTypes[reflect.TypeFor[T]()] = name
 	plan := planFor(reflect.TypeFor[T]())
 	catalogue[name] = func(payload []byte) (Event, error) {
 		var e T
@@ -78,24 +86,63 @@ func Known(typ string) bool {
 	return ok
 }
 
+// Catalogued reports whether e is of a catalogued type, or a non-nil
+// pointer to one. A type of the caller's that implements Event is not,
+// whatever name its EventType returns.
+func Catalogued(e Event) bool {
+	v := reflect.ValueOf(e)
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return false
+		}
+		v = v.Elem()
+	}
+	_, ok := catalogueTypes[v.Type()]
+	return ok
+}
+
+// encoder is a reusable buffer and json.Encoder writing into it.
+type encoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var encoders = sync.Pool{New: func() any {
+	e := &encoder{}
+	e.enc = json.NewEncoder(&e.buf)
+	e.enc.SetEscapeHTML(false)
+	return e
+}}
+
 // Encode returns the payload of e: its fields as a JSON object with
-// snake_case keys, without the type name.
+// snake_case keys, without the type name. Strings are escaped as in the
+// canonical form of a JSON value (see Normalize): no HTML escaping, U+2028
+// and U+2029 escaped. A JSON value (SettingChanged.Value) is written
+// without whitespace but otherwise as it is; Normalize first puts it in
+// canonical form, as the store does.
 func Encode(e Event) ([]byte, error) {
 	if e == nil {
 		return nil, errors.New("encode: nil event")
 	}
-	b, err := json.Marshal(e)
-	if err != nil {
+	enc := encoders.Get().(*encoder)
+	defer func() {
+		if enc.buf.Cap() <= 64<<10 { // a big event's buffer is not kept
+			encoders.Put(enc)
+		}
+	}()
+	enc.buf.Reset()
+	if err := enc.enc.Encode(e); err != nil {
 		return nil, fmt.Errorf("encode %s: %w", e.EventType(), err)
 	}
-	return b, nil
+	b := enc.buf.Bytes()
+	return bytes.Clone(b[:len(b)-1]), nil // without Encode's newline
 }
 
 // Decode turns a stored payload of the given type back into its value type.
 func Decode(typ string, payload []byte) (Event, error) {
 	dec, ok := catalogue[typ]
 	if !ok {
-		return nil, fmt.Errorf("%w %q", ErrUnknownType, typ)
+		return nil, fmt.Errorf("%w %s", ErrUnknownType, clip.Quote(typ))
 	}
 	e, err := dec(payload)
 	if err != nil {

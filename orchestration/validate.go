@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/peonhq/peon/internal/clip"
 )
 
 // FieldError says which field of an event is invalid and why.
@@ -62,7 +64,7 @@ func (e MessageAdded) Validate() error {
 		return err
 	}
 	if !e.Role.Valid() {
-		return &FieldError{Field: "role", Problem: fmt.Sprintf("is %q, want user, assistant, system or tool", e.Role)}
+		return &FieldError{Field: "role", Problem: "is " + clip.Quote(string(e.Role)) + ", want user, assistant, system or tool"}
 	}
 	return nil
 }

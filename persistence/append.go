@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/peonhq/peon/ent"
+	"github.com/peonhq/peon/internal/clip"
 	"github.com/peonhq/peon/orchestration"
 )
 
@@ -24,7 +25,12 @@ type batch struct {
 	streams []string // distinct streams of events and ExpectedVersions, sorted
 }
 
-// prepare validates and encodes events, or says which one is invalid.
+// stream is the stream an error of the append names: the first of its
+// streams, clipped.
+func (b *batch) stream() string { return clip.String(b.streams[0]) }
+
+// prepare admits events (see admit) and the ids of opts, or says which
+// event is refused and why.
 func prepare(opts *AppendOpts, events []orchestration.Event) (*batch, error) {
 	b := &batch{events: make([]orchestration.Event, len(events)), payload: make([][]byte, len(events))}
 	if opts != nil {
@@ -32,23 +38,9 @@ func prepare(opts *AppendOpts, events []orchestration.Event) (*batch, error) {
 	}
 	seen := make(map[string]bool, 2)
 	for i, e := range events {
-		if e == nil {
-			return nil, &InvalidEventError{Index: i, Err: errors.New("nil event")}
-		}
-		if err := e.Validate(); err != nil {
-			return nil, &InvalidEventError{Index: i, Type: e.EventType(), Err: err}
-		}
-		e = orchestration.Normalize(e)
-		p, err := orchestration.Encode(e)
+		e, p, err := admit(e)
 		if err != nil {
-			return nil, &InvalidEventError{Index: i, Type: e.EventType(), Err: err}
-		}
-		if len(p) > MaxPayloadBytes {
-			return nil, &InvalidEventError{Index: i, Type: e.EventType(),
-				Err: fmt.Errorf("payload is %d bytes, more than the limit of %d", len(p), MaxPayloadBytes)}
-		}
-		if err := checkText(e, p); err != nil {
-			return nil, &InvalidEventError{Index: i, Type: e.EventType(), Err: err}
+			return nil, &InvalidEventError{Index: i, Type: typeName(events[i]), Err: err}
 		}
 		b.events[i], b.payload[i] = e, p
 		if st := e.StreamID(); !seen[st] {
@@ -56,13 +48,18 @@ func prepare(opts *AppendOpts, events []orchestration.Event) (*batch, error) {
 			b.streams = append(b.streams, st)
 		}
 	}
-	if err := checkOptsText(&b.opts); err != nil {
+	if err := admitMeta(b.opts.CommandID, b.opts.CorrelationID, b.opts.CausationID); err != nil {
+		// The ids are stored with every event: the first one says it.
+		ie := &InvalidEventError{Index: 0, Err: err}
+		if len(events) > 0 {
+			ie.Type = events[0].EventType()
+		}
+		return nil, ie
+	}
+	if err := checkExpected(b.opts.ExpectedVersions); err != nil {
 		return nil, fmt.Errorf("append: %w", err)
 	}
-	for st, v := range b.opts.ExpectedVersions {
-		if v < 0 {
-			return nil, fmt.Errorf("append: expected version %d of %s is negative", v, st)
-		}
+	for st := range b.opts.ExpectedVersions {
 		if !seen[st] {
 			seen[st] = true
 			b.streams = append(b.streams, st)
@@ -76,13 +73,16 @@ func prepare(opts *AppendOpts, events []orchestration.Event) (*batch, error) {
 // applies them to the projections in the same transaction. It returns the
 // stored records in order. opts may be nil.
 //
-// Nothing is written when an event is invalid (ErrInvalidEvent), a stream
-// is not at its expected version (ErrVersionConflict) or the database
-// fails. When opts.CommandID was stored before, nothing is written and the
-// records of that first Append are returned. Every error means that
-// nothing was written, but for ErrUnknownOutcome: the COMMIT was sent and
-// whether it committed could not be learned (see UnknownOutcomeError).
-// When ctx ends, the error matches ctx's.
+// Nothing is written when an event is refused (ErrInvalidEvent: not of a
+// catalogued type, not valid, over a limit; see MaxIDBytes, MaxJSONDepth,
+// MaxPayloadBytes), a stream is not at its expected version
+// (ErrVersionConflict) or the database fails. When opts.CommandID was
+// stored before, nothing is written: with the same events the records of
+// that first Append are returned, with other events the error is a
+// *CommandConflictError (ErrCommandConflict).
+// Every error means that nothing was written, but for ErrUnknownOutcome:
+// the COMMIT was sent and whether it committed could not be learned (see
+// UnknownOutcomeError). When ctx ends, the error matches ctx's.
 func (s *Store) Append(ctx context.Context, opts *AppendOpts, events ...orchestration.Event) ([]Recorded, error) {
 	if err := s.writable(); err != nil {
 		return nil, err
@@ -127,12 +127,12 @@ func (s *Store) appendOwnTx(ctx context.Context, b *batch) (recs []Recorded, fre
 	s.stmts.warm(ctx, s.db, s.d, b)
 	tx, err := s.db.BeginTx(ctx, s.d.appendTxOptions())
 	if err != nil {
-		return nil, false, ctxErr(ctx, b.streams[0], fmt.Errorf("append to %s: begin: %w", b.streams[0], err))
+		return nil, false, ctxErr(ctx, b.stream(), fmt.Errorf("append to %s: begin: %w", b.stream(), err))
 	}
 	recs, fresh, err = s.appendIn(ctx, tx, b)
 	if err != nil {
 		tx.Rollback()
-		return nil, false, ctxErr(ctx, b.streams[0], err)
+		return nil, false, ctxErr(ctx, b.stream(), err)
 	}
 	if err := tx.Commit(); err != nil {
 		if !fresh {
@@ -143,7 +143,7 @@ func (s *Store) appendOwnTx(ctx context.Context, b *batch) (recs []Recorded, fre
 			return nil, false, err
 		}
 		if err != nil {
-			return nil, false, ctxErr(ctx, b.streams[0], fmt.Errorf("append to %s: commit: %w", b.streams[0], err))
+			return nil, false, ctxErr(ctx, b.stream(), fmt.Errorf("append to %s: commit: %w", b.stream(), err))
 		}
 		return recs, true, nil
 	}
@@ -168,7 +168,7 @@ func (s *Store) AppendTx(ctx context.Context, tx *ent.Tx, opts *AppendOpts, even
 	// transaction too: a failure after the INSERT (a projection, the
 	// notify) must not leave events behind for the caller to commit.
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT peon_append"); err != nil {
-		return nil, fmt.Errorf("append to %s: savepoint: %w", b.streams[0], err)
+		return nil, fmt.Errorf("append to %s: savepoint: %w", b.stream(), err)
 	}
 	recs, fresh, err := s.appendIn(ctx, tx, b)
 	if err != nil {
@@ -179,7 +179,7 @@ func (s *Store) AppendTx(ctx context.Context, tx *ent.Tx, opts *AppendOpts, even
 		return nil, err
 	}
 	if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT peon_append"); err != nil {
-		return nil, fmt.Errorf("append to %s: release savepoint: %w", b.streams[0], err)
+		return nil, fmt.Errorf("append to %s: release savepoint: %w", b.stream(), err)
 	}
 	if fresh {
 		tx.OnCommit(func(next ent.Committer) ent.Committer {
@@ -199,7 +199,7 @@ func (s *Store) AppendTx(ctx context.Context, tx *ent.Tx, opts *AppendOpts, even
 // command was stored before and recs are that first append's records.
 func (s *Store) appendIn(ctx context.Context, tx querier, b *batch) (recs []Recorded, fresh bool, err error) {
 	wrap := func(what string, err error) error {
-		return fmt.Errorf("append to %s: %s: %w", b.streams[0], what, err)
+		return fmt.Errorf("append to %s: %s: %w", b.stream(), what, err)
 	}
 	if err := s.d.lockAppend(ctx, tx); err != nil {
 		return nil, false, wrap("lock", err)
@@ -212,11 +212,8 @@ func (s *Store) appendIn(ctx context.Context, tx querier, b *batch) (recs []Reco
 	}
 	last, versions, seen := head()
 	if seen {
-		prior, err := s.collect(ctx, tx, b.opts.CommandID)
-		if err != nil {
-			return nil, false, wrap("look up command "+b.opts.CommandID, err)
-		}
-		return prior, false, nil
+		prior, err := s.priorCommand(ctx, tx, b)
+		return prior, false, err
 	}
 	if recs, err = b.number(last, versions); err != nil {
 		return nil, false, err

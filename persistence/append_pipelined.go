@@ -45,13 +45,13 @@ const rollbackTimeout = 5 * time.Second
 func (s *Store) appendPipelined(ctx context.Context, p pipeliner, b *batch) (recs []Recorded, fresh bool, err error) {
 	wrap := func(what string, err error) error {
 		if what == "" { // a pipeline's error says which statement failed
-			return fmt.Errorf("append to %s: %w", b.streams[0], err)
+			return fmt.Errorf("append to %s: %w", b.stream(), err)
 		}
-		return fmt.Errorf("append to %s: %s: %w", b.streams[0], what, err)
+		return fmt.Errorf("append to %s: %s: %w", b.stream(), what, err)
 	}
 	// fail is the error of an append that wrote nothing.
 	fail := func(what string, err error) ([]Recorded, bool, error) {
-		return nil, false, ctxErr(ctx, b.streams[0], wrap(what, err))
+		return nil, false, ctxErr(ctx, b.stream(), wrap(what, err))
 	}
 	if err := s.gate.admit(ctx); err != nil {
 		return fail("", refuse(ctx, err))
@@ -106,9 +106,9 @@ func (s *Store) appendPipelined(ctx context.Context, p pipeliner, b *batch) (rec
 	}
 	last, versions, seen := head()
 	if seen {
-		prior, err := s.collect(work, conn, b.opts.CommandID)
+		prior, err := s.priorCommand(work, conn, b)
 		if err != nil {
-			return fail("look up command "+b.opts.CommandID, err)
+			return nil, false, ctxErr(ctx, b.stream(), err)
 		}
 		return prior, false, nil // rolled back: nothing was written
 	}

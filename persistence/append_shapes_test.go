@@ -73,9 +73,11 @@ func TestAppendStatementShapes(t *testing.T) {
 			require.ErrorAs(t, err, &conflict)
 			require.EqualValues(t, 2, conflict.Actual)
 			// And a repeated command returns its first records.
-			again, err := s.Append(ctx, &persistence.AppendOpts{CommandID: "c4"}, renames(2, "y")...)
+			again, err := s.Append(ctx, &persistence.AppendOpts{CommandID: "c4"}, renames(501, "4")...)
 			require.NoError(t, err)
 			require.Len(t, again, 501)
+			_, err = s.Append(ctx, &persistence.AppendOpts{CommandID: "c4"}, renames(2, "y")...)
+			require.ErrorIs(t, err, persistence.ErrCommandConflict)
 		})
 	}
 }

@@ -154,7 +154,7 @@ func TestBadInputEveryValidationRule(t *testing.T) {
 	t.Run("NilEvent", func(t *testing.T) {
 		_, err := s.Append(ctx, nil, valid, nil)
 		require.ErrorIs(t, err, persistence.ErrInvalidEvent)
-		require.EqualError(t, err, "invalid event 1 (): nil event")
+		require.EqualError(t, err, "invalid event 1: nil event")
 	})
 	t.Run("NegativeExpectedVersion", func(t *testing.T) {
 		_, err := s.Append(ctx, &persistence.AppendOpts{ExpectedVersions: map[string]int64{"project:ok": -1}}, valid)
@@ -189,8 +189,9 @@ func TestBadInputOversizedPayload(t *testing.T) {
 	require.ErrorIs(t, err, persistence.ErrInvalidEvent)
 	require.EqualError(t, err, fmt.Sprintf("invalid event 0 (message.added): payload is %d bytes, more than the limit of %d", persistence.MaxPayloadBytes+1, persistence.MaxPayloadBytes))
 
-	// Escaping counts: 200,000 '<' are 1,200,000 bytes of JSON.
-	_, err = s.Append(ctx, nil, msg(strings.Repeat("<", 200_000)))
+	// Escaping counts: 200,000 control characters are 1,200,000 bytes of
+	// JSON (\u0001 each); '<' is not escaped (no HTML escaping).
+	_, err = s.Append(ctx, nil, msg(strings.Repeat("\x01", 200_000)))
 	require.ErrorContains(t, err, "payload is 1200")
 
 	// A big setting value, second in its batch.
@@ -580,6 +581,7 @@ func badInputText(t *testing.T, d dialectCase) {
 		{orchestration.ProjectCreated{ProjectID: "p\xff", Name: "n", WorkspaceRoot: "/w", At: at}, `invalid event 0 (project.created): field "project_id" is not valid UTF-8`},
 		{orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "m", Delta: "half a rune \xe2\x82", At: at}, `invalid event 0 (message.delta): field "delta" is not valid UTF-8`},
 		{orchestration.MessageAdded{ThreadID: "t", TurnID: "u", MessageID: "m", Role: "user\x00", At: at}, `invalid event 0 (message.added): field "role" is "user\x00", want user, assistant, system or tool`},
+		{orchestration.SettingChanged{Key: "k", Value: json.RawMessage("\"caf\xe9\""), At: at}, `invalid event 0 (setting.changed): field "value" is not valid UTF-8`},
 	}
 	for _, c := range refused {
 		_, err := s.Append(ctx, nil, c.event)
@@ -591,9 +593,9 @@ func badInputText(t *testing.T, d dialectCase) {
 		opts *persistence.AppendOpts
 		want string
 	}{
-		{&persistence.AppendOpts{CommandID: "c\x00"}, `append: the command id "c\x00" contains a NUL byte`},
-		{&persistence.AppendOpts{CorrelationID: "\xff"}, `append: the correlation id "\xff" is not valid UTF-8`},
-		{&persistence.AppendOpts{CausationID: "x\x00"}, `append: the causation id "x\x00" contains a NUL byte`},
+		{&persistence.AppendOpts{CommandID: "c\x00"}, `invalid event 0 (setting.changed): field "command_id" contains a NUL byte`},
+		{&persistence.AppendOpts{CorrelationID: "\xff"}, `invalid event 0 (setting.changed): field "correlation_id" is not valid UTF-8`},
+		{&persistence.AppendOpts{CausationID: "x\x00"}, `invalid event 0 (setting.changed): field "causation_id" contains a NUL byte`},
 		{&persistence.AppendOpts{ExpectedVersions: map[string]int64{"thread:\xff": 0}}, `append: the expected stream "thread:\xff" is not valid UTF-8`},
 	} {
 		_, err := s.Append(ctx, c.opts, ok)

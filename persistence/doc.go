@@ -62,7 +62,13 @@
 //     *VersionConflictError (errors.Is ErrVersionConflict) naming the
 //     stream, the expected and the actual version; nothing is written.
 //   - Idempotent: an Append whose CommandID was stored before writes
-//     nothing and returns the first Append's records, also after a restart.
+//     nothing and returns the first Append's records, also after a restart,
+//     when it carries the same events: the same types, streams and data in
+//     the same order, their `at` aside (a command handled again stamps its
+//     events later; correlation and causation ids and expected versions do
+//     not count either). Other events under a stored CommandID are refused
+//     with a *CommandConflictError (errors.Is ErrCommandConflict) naming the
+//     command and the sequences it is stored at.
 //   - An error means nothing was written: when the answer to an Append's
 //     COMMIT is lost (the connection broke, or its time ran out, with the
 //     COMMIT in flight), the store looks the batch's first event up on
@@ -83,6 +89,36 @@
 //     connection while the loop body runs, and stop when ctx ends.
 //   - Honest on bad data: an undecodable stored row is yielded with a
 //     *DecodeError naming its sequence and type, and the replay goes on.
+//
+// # What Append and Import admit
+//
+// One set of rules, applied to every event by Append, AppendTx and Import
+// alike, before any lock is taken; a refused event is an
+// *InvalidEventError (errors.Is ErrInvalidEvent) naming its index, its
+// type and, through an *orchestration.FieldError, the field, and nothing
+// of the batch (or import) is written:
+//
+//   - only the catalogue's types (or pointers to them, stored as values);
+//     a type of the caller's is refused whatever its EventType says;
+//   - ids and keys (project, thread, turn and message ids, git refs,
+//     setting keys, and the command, correlation and causation ids) of at
+//     most MaxIDBytes (1,024) bytes, so that an index entry fits every
+//     engine (PostgreSQL's btree takes 2,704 bytes at most);
+//   - a JSON value nested at most MaxJSONDepth (64) levels;
+//   - structurally valid (the type's Validate method);
+//   - a payload of at most MaxPayloadBytes (1 MiB), encoded;
+//   - strings and JSON values in valid UTF-8, strings without NUL bytes.
+//
+// An admitted event is normalized (orchestration.Normalize) before it is
+// encoded: `at` in UTC, and a JSON value in canonical form: no
+// whitespace, strings escaped one way, without HTML escaping (see
+// package orchestration). The payload, the settings projection and the
+// export all hold that one form, so the value reads back as the same
+// bytes and Verify agrees with a rebuild.
+//
+// Errors quote ids and names clipped to their first 48 bytes, with an
+// ellipsis and the full length ("thread:0123456789"… (1031 bytes)); the
+// typed errors' fields keep the whole value.
 //
 // # Moving a store
 //

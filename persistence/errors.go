@@ -3,6 +3,8 @@ package persistence
 import (
 	"errors"
 	"fmt"
+
+	"github.com/peonhq/peon/internal/clip"
 )
 
 // Sentinels for what callers branch on. The typed errors below carry the
@@ -60,10 +62,11 @@ type VersionConflictError struct {
 }
 
 func (e *VersionConflictError) Error() string {
+	stream := clip.String(e.Stream)
 	if e.Expected == NoStream {
-		return fmt.Sprintf("version conflict on %s: expected no stream, it is at version %d", e.Stream, e.Actual)
+		return fmt.Sprintf("version conflict on %s: expected no stream, it is at version %d", stream, e.Actual)
 	}
-	return fmt.Sprintf("version conflict on %s: expected version %d, it is at version %d", e.Stream, e.Expected, e.Actual)
+	return fmt.Sprintf("version conflict on %s: expected version %d, it is at version %d", stream, e.Expected, e.Actual)
 }
 
 // Is reports whether target is ErrVersionConflict.
@@ -72,13 +75,16 @@ func (e *VersionConflictError) Is(target error) bool { return target == ErrVersi
 // InvalidEventError says which event of an Append is invalid and why. It
 // matches ErrInvalidEvent; Err is usually an *orchestration.FieldError.
 type InvalidEventError struct {
-	Index int    // position of the event in the Append, from 0
-	Type  string // its type name, "" for a nil event
+	Index int    // position of the event in the Append (or the Import), from 0
+	Type  string // its type name, "" for a nil event or when unknown
 	Err   error
 }
 
 func (e *InvalidEventError) Error() string {
-	return fmt.Sprintf("invalid event %d (%s): %v", e.Index, e.Type, e.Err)
+	if e.Type == "" {
+		return fmt.Sprintf("invalid event %d: %v", e.Index, e.Err)
+	}
+	return fmt.Sprintf("invalid event %d (%s): %v", e.Index, clip.String(e.Type), e.Err)
 }
 
 // Is reports whether target is ErrInvalidEvent.
@@ -97,7 +103,7 @@ type DecodeError struct {
 }
 
 func (e *DecodeError) Error() string {
-	return fmt.Sprintf("decode event %d (%s): %v", e.Sequence, e.Type, e.Err)
+	return fmt.Sprintf("decode event %d (%s): %v", e.Sequence, clip.String(e.Type), e.Err)
 }
 
 // Unwrap returns the reason.

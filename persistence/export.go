@@ -24,7 +24,8 @@ import (
 //
 // Times are UTC in RFC 3339 with as many fractional digits as they need;
 // absent metadata ids are null; data is the event's payload object as
-// orchestration.Encode writes it. The same events always give the same
+// orchestration.Encode writes the normalized event (a JSON value in
+// canonical form, whatever build stored it). The same events always give the same
 // bytes, whatever engine stored them.
 
 // AppendJSONL appends rec as one line of the export format, newline
@@ -33,7 +34,7 @@ func AppendJSONL(dst []byte, rec *Recorded) ([]byte, error) {
 	if rec.Event == nil {
 		return dst, fmt.Errorf("export event %d (%s): it has no decoded event", rec.Sequence, rec.Type)
 	}
-	data, err := orchestration.Encode(rec.Event)
+	data, err := orchestration.Encode(orchestration.Normalize(rec.Event))
 	if err != nil {
 		return dst, fmt.Errorf("export event %d: %w", rec.Sequence, err)
 	}

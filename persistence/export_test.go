@@ -123,9 +123,11 @@ func TestImport(t *testing.T) {
 
 		// Appends go on after the imported log, and idempotency knows the
 		// imported command ids.
-		recs, err := s.Append(t.Context(), &persistence.AppendOpts{CommandID: "c1"}, persistencetest.Catalogue()[0])
+		recs, err := s.Append(t.Context(), &persistence.AppendOpts{CommandID: "c1"}, persistencetest.Catalogue()[:5]...)
 		require.NoError(t, err)
 		require.EqualValues(t, 1, recs[0].Sequence)
+		_, err = s.Append(t.Context(), &persistence.AppendOpts{CommandID: "c1"}, persistencetest.Catalogue()[0])
+		require.ErrorIs(t, err, persistence.ErrCommandConflict)
 		recs, err = s.Append(t.Context(), nil, orchestration.ProjectRenamed{ProjectID: "p1", Name: "x", At: persistencetest.T0})
 		require.NoError(t, err)
 		require.Equal(t, res.Last+1, recs[0].Sequence)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/peonhq/peon/internal/clip"
 	"github.com/peonhq/peon/orchestration"
 )
 
@@ -133,6 +134,7 @@ type importValidator struct {
 	// version returns a stream's version in the store; nil when the store
 	// is empty.
 	version func(stream string) (int64, error)
+	n       int // events checked so far: the index of the next one
 }
 
 // line parses and checks one line and returns it as a record to insert.
@@ -141,6 +143,10 @@ func (v *importValidator) line(b []byte) (Recorded, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&l); err != nil {
+		if d := jsonDepth(b); d > MaxJSONDepth+2 { // the line, the data, its value
+			return Recorded{}, &InvalidEventError{Index: v.n, Err: fmt.Errorf(
+				"the line nests %d levels deep; a JSON value in an event may nest %d at most (MaxJSONDepth)", d, MaxJSONDepth)}
+		}
 		return Recorded{}, fmt.Errorf("not an event object: %w", err)
 	}
 	if dec.More() {
@@ -160,14 +166,14 @@ func (v *importValidator) line(b []byte) (Recorded, error) {
 	case l.Type == "":
 		return Recorded{}, errors.New(`"type" is missing`)
 	case !orchestration.Known(l.Type):
-		return Recorded{}, fmt.Errorf("unknown event type %q (written by a newer peon?)", l.Type)
+		return Recorded{}, fmt.Errorf("unknown event type %s (written by a newer peon?)", clip.Quote(l.Type))
 	case l.SchemaVersion != nil && *l.SchemaVersion != orchestration.SchemaVersion:
 		return Recorded{}, fmt.Errorf("schema_version %d of %s: this build reads version %d (exported by a newer peon?)",
 			*l.SchemaVersion, l.Type, orchestration.SchemaVersion)
 	}
 	id, err := uuid.Parse(l.EventID)
 	if err != nil {
-		return Recorded{}, fmt.Errorf("event_id %q is not a UUID", l.EventID)
+		return Recorded{}, fmt.Errorf("event_id %s is not a UUID", clip.Quote(l.EventID))
 	}
 	if seq := *l.Sequence; seq < 1 {
 		return Recorded{}, fmt.Errorf("sequence %d is not positive", seq)
@@ -184,12 +190,15 @@ func (v *importValidator) line(b []byte) (Recorded, error) {
 	if err != nil {
 		return Recorded{}, fmt.Errorf("data: %w", err)
 	}
-	if err := e.Validate(); err != nil {
-		return Recorded{}, fmt.Errorf("data of %s: %w", l.Type, err)
+	e, payload, err := admit(e)
+	if err != nil {
+		return Recorded{}, &InvalidEventError{Index: v.n, Type: l.Type, Err: err}
 	}
-	e = orchestration.Normalize(e)
+	if err := admitMeta(deref(l.CommandID), deref(l.CorrelationID), deref(l.CausationID)); err != nil {
+		return Recorded{}, &InvalidEventError{Index: v.n, Type: l.Type, Err: err}
+	}
 	if e.StreamID() != l.Stream {
-		return Recorded{}, fmt.Errorf("stream %q does not match the data, whose stream is %q", l.Stream, e.StreamID())
+		return Recorded{}, fmt.Errorf("stream %s does not match the data, whose stream is %s", clip.Quote(l.Stream), clip.Quote(e.StreamID()))
 	}
 	if !e.OccurredAt().Equal(*l.OccurredAt) {
 		return Recorded{}, fmt.Errorf("occurred_at %s differs from the data's at %s", l.OccurredAt.Format(time.RFC3339Nano), e.OccurredAt().Format(time.RFC3339Nano))
@@ -197,26 +206,14 @@ func (v *importValidator) line(b []byte) (Recorded, error) {
 	prev, seen := v.versions[l.Stream]
 	if !seen && v.version != nil {
 		if prev, err = v.version(l.Stream); err != nil {
-			return Recorded{}, fmt.Errorf("read version of %s: %w", l.Stream, err)
+			return Recorded{}, fmt.Errorf("read version of %s: %w", clip.String(l.Stream), err)
 		}
 	}
 	if *l.Version != prev+1 {
-		return Recorded{}, fmt.Errorf("version %d of %s does not follow %d", *l.Version, l.Stream, prev)
-	}
-	payload, err := orchestration.Encode(e)
-	if err != nil {
-		return Recorded{}, err
-	}
-	if len(payload) > MaxPayloadBytes {
-		return Recorded{}, fmt.Errorf("payload is %d bytes, more than the limit of %d", len(payload), MaxPayloadBytes)
-	}
-	if err := checkText(e, payload); err != nil {
-		return Recorded{}, fmt.Errorf("data of %s: %w", l.Type, err)
-	}
-	if err := checkOptsText(&AppendOpts{CommandID: deref(l.CommandID), CorrelationID: deref(l.CorrelationID), CausationID: deref(l.CausationID)}); err != nil {
-		return Recorded{}, err
+		return Recorded{}, fmt.Errorf("version %d of %s does not follow %d", *l.Version, clip.String(l.Stream), prev)
 	}
 	v.last, v.versions[l.Stream] = *l.Sequence, *l.Version
+	v.n++
 	return Recorded{
 		Sequence:      *l.Sequence,
 		EventID:       id.String(),

@@ -117,17 +117,17 @@ func badImportLines(t *testing.T, d dialectCase) {
 		{"SequenceNotANumber", set("sequence", "3"), 3, "not an event object: json: cannot unmarshal string"},
 		{"BadTime", set("occurred_at", "yesterday"), 3, `not an event object: parsing time "yesterday"`},
 		{"DataNotAnObject", set("data", "x"), 3, "data: decode thread.created: json: cannot unmarshal string"},
-		{"DataInvalid", setData("thread_id", ""), 3, `data of thread.created: field "thread_id" is empty`},
+		{"DataInvalid", setData("thread_id", ""), 3, `invalid event 2 (thread.created): field "thread_id" is empty`},
 		{"DataWrongType", setData("model", 5), 3, "data: decode thread.created: json: cannot unmarshal number"},
 		{"DataUnknownRole", func(lines []map[string]any, _ []string) []string {
 			lines[5]["data"].(map[string]any)["role"] = "robot"
 			return encodeLines(t, lines)
-		}, 6, `data of message.added: field "role" is "robot", want user, assistant, system or tool`},
+		}, 6, `invalid event 5 (message.added): field "role" is "robot", want user, assistant, system or tool`},
 		{"StreamMismatch", set("stream", "thread:other"), 3, `stream "thread:other" does not match the data, whose stream is "thread:t1"`},
 		{"OccurredAtMismatch", set("occurred_at", "2000-01-01T00:00:00Z"), 3, "occurred_at 2000-01-01T00:00:00Z differs from the data's at 2026-11-28T09:00:02.123456789Z"},
 		{"VersionGap", set("version", 2), 3, "version 2 of thread:t1 does not follow 0"},
-		{"NulInData", setData("title", "a\x00b"), 3, `data of thread.created: field "title" contains a NUL byte`},
-		{"NulInCommandID", set("command_id", "c\x00"), 3, `the command id "c\x00" contains a NUL byte`},
+		{"NulInData", setData("title", "a\x00b"), 3, `invalid event 2 (thread.created): field "title" contains a NUL byte`},
+		{"NulInCommandID", set("command_id", "c\x00"), 3, `invalid event 2 (thread.created): field "command_id" contains a NUL byte`},
 		{"TooLong", raw(`{"sequence":3,"data":"` + strings.Repeat("x", 3<<20) + `"}`), 3, "longer than"},
 		{"BadFirstLine", func(lines []map[string]any, _ []string) []string {
 			lines[0]["sequence"] = -1

@@ -112,7 +112,7 @@ func (s *Store) stored(ctx context.Context, eventID string) (bool, error) {
 // conflict are returned as they are.
 func ctxErr(ctx context.Context, stream string, err error) error {
 	cerr := ctx.Err()
-	if err == nil || cerr == nil || errors.Is(err, cerr) || errors.Is(err, ErrUnknownOutcome) || errors.Is(err, ErrVersionConflict) {
+	if err == nil || cerr == nil || errors.Is(err, cerr) || errors.Is(err, ErrUnknownOutcome) || errors.Is(err, ErrVersionConflict) || errors.Is(err, ErrCommandConflict) {
 		return err
 	}
 	return fmt.Errorf("append to %s: %w; nothing was written", stream, cerr)

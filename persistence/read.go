@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"iter"
 
+	"github.com/peonhq/peon/internal/clip"
 	"github.com/peonhq/peon/orchestration"
 )
 
@@ -129,7 +130,7 @@ func scanRecord(rows *sql.Rows) (r Recorded, derr error, err error) {
 		if verr := e.Validate(); verr != nil {
 			decErr = fmt.Errorf("stored %s is not valid: %w", r.Type, verr)
 		} else if st := e.StreamID(); st != r.StreamID {
-			decErr = fmt.Errorf("stored in stream %s, but the event belongs to %s", r.StreamID, st)
+			decErr = fmt.Errorf("stored in stream %s, but the event belongs to %s", clip.String(r.StreamID), clip.String(st))
 		}
 	}
 	if decErr != nil {

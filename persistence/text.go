@@ -2,7 +2,6 @@ package persistence
 
 import (
 	"bytes"
-	"fmt"
 	"reflect"
 	"strings"
 	"unicode/utf8"
@@ -56,22 +55,4 @@ func textProblem(s string) string {
 		return "contains a NUL byte"
 	}
 	return ""
-}
-
-// checkOptsText checks the ids of AppendOpts as checkText checks events.
-// Its errors read "the command id … contains a NUL byte".
-func checkOptsText(o *AppendOpts) error {
-	for _, f := range []struct{ name, v string }{
-		{"command id", o.CommandID}, {"correlation id", o.CorrelationID}, {"causation id", o.CausationID},
-	} {
-		if p := textProblem(f.v); p != "" {
-			return fmt.Errorf("the %s %q %s", f.name, f.v, p)
-		}
-	}
-	for st := range o.ExpectedVersions {
-		if p := textProblem(st); p != "" {
-			return fmt.Errorf("the expected stream %q %s", st, p)
-		}
-	}
-	return nil
 }

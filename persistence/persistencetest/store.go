@@ -221,9 +221,13 @@ func runStore(t *testing.T, h Harness) {
 		opts := &persistence.AppendOpts{CommandID: "cmd-1", CorrelationID: "c"}
 		first, err := s.store.Append(s.ctx, opts, Catalogue()[:3]...)
 		require.NoError(t, err)
-		again, err := s.store.Append(s.ctx, opts, orchestration.ProjectRenamed{ProjectID: "p1", Name: "other", At: T0})
+		again, err := s.store.Append(s.ctx, opts, Catalogue()[:3]...)
 		require.NoError(t, err)
 		require.Equal(t, first, again)
+		// Other events under the same command id are refused (see
+		// Admission/CommandIDIsBoundToItsEvents).
+		_, err = s.store.Append(s.ctx, opts, orchestration.ProjectRenamed{ProjectID: "p1", Name: "other", At: T0})
+		require.ErrorIs(t, err, persistence.ErrCommandConflict)
 		require.Len(t, collect(t, s.store.ReplayAll(s.ctx)), 3)
 		// Even an expectation that no longer holds: the command was done.
 		again, err = s.store.Append(s.ctx, &persistence.AppendOpts{CommandID: "cmd-1", ExpectedVersions: map[string]int64{"project:p1": persistence.NoStream}}, Catalogue()[:3]...)

@@ -80,4 +80,5 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Locks", func(t *testing.T) { runLocks(t, h) })
 	t.Run("ReadOnly", func(t *testing.T) { runReadOnly(t, h) })
 	t.Run("Outcome", func(t *testing.T) { runOutcome(t, h) })
+	t.Run("Admission", func(t *testing.T) { runAdmission(t, h) })
 }
