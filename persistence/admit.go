@@ -21,7 +21,7 @@ import (
 //  2. Its ids and keys are at most MaxIDBytes long, and a JSON value in
 //     it nests at most MaxJSONDepth levels and is valid UTF-8.
 //  3. It is structurally valid (its Validate method).
-//  4. It is normalized (orchestration.Normalize: `at` in UTC, a JSON value
+//  4. It is normalized (orchestration.Normalize: the At time in UTC, a JSON value
 //     in canonical form) and encoded.
 //  5. Its payload is at most MaxPayloadBytes.
 //  6. Its strings are valid UTF-8 without NUL bytes (see checkText).

@@ -22,7 +22,7 @@ var ErrCommandConflict = errors.New("command conflict")
 //
 // The events are the same, and the Append is a retry that returns the
 // first records, when they have the same types, streams and data in the
-// same order; their `at` does not count (a command handled again stamps
+// same order; their At time does not count (a command handled again stamps
 // its events later), nor do the correlation and causation ids or the
 // expected versions.
 type CommandConflictError struct {

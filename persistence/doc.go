@@ -64,7 +64,7 @@
 //   - Idempotent: an Append whose CommandID was stored before writes
 //     nothing and returns the first Append's records, also after a restart,
 //     when it carries the same events: the same types, streams and data in
-//     the same order, their `at` aside (a command handled again stamps its
+//     the same order, their At time aside (a command handled again stamps its
 //     events later; correlation and causation ids and expected versions do
 //     not count either). Other events under a stored CommandID are refused
 //     with a *CommandConflictError (errors.Is ErrCommandConflict) naming the
@@ -110,7 +110,7 @@
 //   - strings and JSON values in valid UTF-8, strings without NUL bytes.
 //
 // An admitted event is normalized (orchestration.Normalize) before it is
-// encoded: `at` in UTC, and a JSON value in canonical form: no
+// encoded: the At time in UTC, and a JSON value in canonical form: no
 // whitespace, strings escaped one way, without HTML escaping (see
 // package orchestration). The payload, the settings projection and the
 // export all hold that one form, so the value reads back as the same

@@ -190,29 +190,6 @@ func migrateNext(ctx context.Context, db *sql.DB, d dialect, files []atlasmigrat
 	return false, nil
 }
 
-// checkRevisions refuses a database whose revisions this build cannot go
-// on from: a migration it does not have, one that failed, one applied with
-// other contents.
-func checkRevisions(revs []revision, files []atlasmigrate.File, sums atlasmigrate.HashFile) error {
-	known := make(map[string]atlasmigrate.File, len(files))
-	for _, f := range files {
-		known[f.Version()] = f
-	}
-	for _, r := range revs {
-		f, ok := known[r.version]
-		if !ok {
-			return fmt.Errorf("%w: the database records migration %s, which this build does not have: it was written by a newer peon; upgrade peon to open it", ErrMigration, r.version)
-		}
-		if r.errText != "" || r.applied < r.total {
-			return fmt.Errorf("%w: migration %s failed earlier (%d of %d statements applied: %s); repair the database by hand, then delete its row from atlas_schema_revisions", ErrMigration, r.version, r.applied, r.total, r.errText)
-		}
-		if want, _ := sums.SumByName(f.Name()); want != r.hash {
-			return fmt.Errorf("%w: migration %s was applied with other contents than this build's; the database and this build disagree on its schema", ErrMigration, r.version)
-		}
-	}
-	return nil
-}
-
 func readRevisions(ctx context.Context, q querier, d dialect) ([]revision, error) {
 	rows, err := q.QueryContext(ctx, d.bind(
 		"SELECT version, hash, applied, total, COALESCE(error, '') FROM atlas_schema_revisions WHERE version <> ? ORDER BY version"),

@@ -20,7 +20,7 @@ import (
 // ErrUnknownOutcome: an Append sent its COMMIT but could not learn whether
 // the server committed it: the connection broke, or the time the store
 // gives an append ran out, while the COMMIT was in flight, and looking the
-// batch up on another connection failed too (within resolveTimeout). The
+// batch up on another connection failed too (within 5 s). The
 // events may or may not be stored. Every other error of Append means that
 // nothing was written; check for this one first. To learn the outcome
 // later, look up the event id the *UnknownOutcomeError carries, or send

@@ -47,35 +47,22 @@ func PendingMigrations(ctx context.Context, dsn string) ([]PendingMigration, err
 	if err != nil {
 		return nil, err
 	}
-	var revs []revision
+	todo := files
 	if db != nil {
 		defer db.Close()
-		exists := "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'atlas_schema_revisions'"
-		if d.name() == "postgres" {
-			exists = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'atlas_schema_revisions'"
+		// What Migrate would find, and refuse, before it takes a lock.
+		st, err := inspect(ctx, db, d, files, sums)
+		if err == nil {
+			err = st.refuse(false)
 		}
-		n, err := queryInt64(ctx, db, exists)
 		if err != nil {
 			return nil, fmt.Errorf("pending migrations of %s: %w", target.Display, err)
 		}
-		if n > 0 {
-			if revs, err = readRevisions(ctx, db, d); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if err := checkRevisions(revs, files, sums); err != nil {
-		return nil, fmt.Errorf("pending migrations of %s: %w", target.Display, err)
-	}
-	applied := make(map[string]bool, len(revs))
-	for _, r := range revs {
-		applied[r.version] = true
+		todo = st.pending
 	}
 	var pending []PendingMigration
-	for _, f := range files {
-		if !applied[f.Version()] {
-			pending = append(pending, PendingMigration{Version: f.Version(), Description: f.Desc(), Name: f.Name(), SQL: string(f.Bytes())})
-		}
+	for _, f := range todo {
+		pending = append(pending, PendingMigration{Version: f.Version(), Description: f.Desc(), Name: f.Name(), SQL: string(f.Bytes())})
 	}
 	return pending, nil
 }

@@ -37,7 +37,7 @@ type Recorded struct {
 	// Event is the decoded value type, such as orchestration.ProjectCreated.
 	// It is nil when the row could not be decoded (see DecodeError).
 	Event         orchestration.Event
-	OccurredAt    time.Time // the event's `at`, UTC
+	OccurredAt    time.Time // the event's At time, UTC
 	RecordedAt    time.Time // when it was stored, UTC, to the microsecond
 	CommandID     string    // "" when none
 	CorrelationID string    // "" when none

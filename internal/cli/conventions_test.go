@@ -234,7 +234,7 @@ func TestMigrateDryRun(t *testing.T) {
 	t.Run("ExistingFileIsByteIdentical", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
-		execSQL(t, e.db, "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)", "INSERT INTO notes (text) VALUES ('keep me')")
+		require.NoError(t, os.WriteFile(e.db, nil, 0o600)) // an empty database file
 		before, err := os.ReadFile(e.db)
 		require.NoError(t, err)
 		require.Equal(t, want.String(), e.ok("migrate", "--dry-run"))
@@ -245,6 +245,20 @@ func TestMigrateDryRun(t *testing.T) {
 
 		e.ok("migrate")
 		require.Equal(t, "The schema is up to date; nothing to apply.\n", e.ok("migrate", "--dry-run"))
+	})
+
+	t.Run("ForeignFileIsRefused", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		execSQL(t, e.db, "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)", "INSERT INTO notes (text) VALUES ('keep me')")
+		before, err := os.ReadFile(e.db)
+		require.NoError(t, err)
+		r := e.run("migrate", "--dry-run")
+		require.Equal(t, 1, r.code)
+		require.Contains(t, r.stderr, "not a peon store: it holds the tables notes")
+		after, err := os.ReadFile(e.db)
+		require.NoError(t, err)
+		require.Equal(t, before, after, "a refused dry run changes nothing")
 	})
 }
 
