@@ -92,8 +92,8 @@
 //
 // # What Append and Import admit
 //
-// One set of rules, applied to every event by Append, AppendTx and Import
-// alike, before any lock is taken; a refused event is an
+// One set of rules, applied to every event by Append and AppendTx (before
+// any lock is taken) and by Import alike; a refused event is an
 // *InvalidEventError (errors.Is ErrInvalidEvent) naming its index, its
 // type and, through an *orchestration.FieldError, the field, and nothing
 // of the batch (or import) is written:
