@@ -127,7 +127,10 @@ created on first use.`,
   peon-store export -o backup.jsonl && peon-store --db copy.db import backup.jsonl`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildVersion(),
 	}
+	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
+	root.Flags().BoolP("version", "v", false, "print the version and the VCS revision peon-store was built from")
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
