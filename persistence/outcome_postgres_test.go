@@ -182,14 +182,16 @@ func TestPostgresAppendOutcomeUnknown(t *testing.T) {
 // TestPostgresAppendCommitAnswerLate holds the answer to an append's
 // COMMIT back past the caller's deadline: the append still learns that it
 // committed and returns its records, whether the answer comes within the
-// store's grace after the deadline (100 ms) or not (2 s: the store gives
+// store's grace after the deadline (300 ms) or not (2 s: the store gives
 // up on the connection and looks the batch up). Before, the append
 // returned "context deadline exceeded" for a batch that was stored.
 func TestPostgresAppendCommitAnswerLate(t *testing.T) {
 	t.Parallel()
 	p, s, direct := proxiedStore(t)
-	for i, delay := range []time.Duration{100 * time.Millisecond, 2 * time.Second} {
-		actx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	for i, delay := range []time.Duration{300 * time.Millisecond, 2 * time.Second} {
+		// 200 ms: time enough, on a loaded machine, to send the COMMIT
+		// before the deadline; 300 ms is within the store's grace after it.
+		actx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 		taken := p.arm(commitDelay, delay)
 		start := time.Now()
 		recs, err := s.Append(actx, nil, outcomeBatch(i)...)
