@@ -82,14 +82,7 @@ type migrateOpts struct {
 // migrations dir does not have, and one that is not a peon store (see
 // schemaState.refuse).
 func migrate(ctx context.Context, db *sql.DB, d dialect, dir atlasmigrate.Dir, mo migrateOpts) (applied int, err error) {
-	if err := atlasmigrate.Validate(dir); err != nil {
-		return 0, fmt.Errorf("%w: the %s migration directory does not match its atlas.sum: %v", ErrMigration, d.name(), err)
-	}
-	files, err := dir.Files()
-	if err != nil {
-		return 0, err
-	}
-	sums, err := dir.Checksum()
+	files, sums, err := checkedFiles(d, dir)
 	if err != nil {
 		return 0, err
 	}
@@ -125,6 +118,23 @@ func migrate(ctx context.Context, db *sql.DB, d dialect, dir atlasmigrate.Dir, m
 		}
 		applied++
 	}
+}
+
+// checkedFiles returns the files of dir and their sums, once dir is found
+// to match its atlas.sum (ErrMigration when it does not).
+func checkedFiles(d dialect, dir atlasmigrate.Dir) ([]atlasmigrate.File, atlasmigrate.HashFile, error) {
+	if err := atlasmigrate.Validate(dir); err != nil {
+		return nil, nil, fmt.Errorf("%w: the %s migration directory does not match its atlas.sum: %v", ErrMigration, d.name(), err)
+	}
+	files, err := dir.Files()
+	if err != nil {
+		return nil, nil, err
+	}
+	sums, err := dir.Checksum()
+	if err != nil {
+		return nil, nil, err
+	}
+	return files, sums, nil
 }
 
 // plural is "s" unless n is 1.

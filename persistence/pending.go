@@ -3,8 +3,6 @@ package persistence
 import (
 	"context"
 	"fmt"
-
-	atlasmigrate "ariga.io/atlas/sql/migrate"
 )
 
 // PendingMigration is a migration that Migrate would apply.
@@ -32,14 +30,7 @@ func PendingMigrations(ctx context.Context, dsn string) ([]PendingMigration, err
 	if err != nil {
 		return nil, err
 	}
-	if err := atlasmigrate.Validate(dir); err != nil {
-		return nil, fmt.Errorf("%w: the %s migration directory does not match its atlas.sum: %v", ErrMigration, d.name(), err)
-	}
-	files, err := dir.Files()
-	if err != nil {
-		return nil, err
-	}
-	sums, err := dir.Checksum()
+	files, sums, err := checkedFiles(d, dir)
 	if err != nil {
 		return nil, err
 	}
