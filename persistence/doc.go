@@ -36,6 +36,15 @@
 //	for rec, err := range store.ReplayFrom(ctx, lastSeen+1) { … }
 //	for rec, err := range store.Subscribe(ctx, lastSeen) { … } // then live, until ctx ends
 //
+// StreamVersion returns a stream's current version (NoStream when it has
+// no events) with one read of the stream index, so a service that
+// restarts sets ExpectedVersions without reading the stream:
+//
+//	v, err := store.StreamVersion(ctx, orchestration.ThreadStream("t1"))
+//	recs, err := store.Append(ctx, &persistence.AppendOpts{
+//		ExpectedVersions: map[string]int64{orchestration.ThreadStream("t1"): v},
+//	}, orchestration.ThreadRenamed{ThreadID: "t1", Title: "Fix the CI", At: now})
+//
 // A database error ends a Subscribe; SubscribeWith with
 // SubscribeOpts.Resume goes on through lost connections instead, yielding
 // a *RetryError for each failed read and reading again, with backoff, from
