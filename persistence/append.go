@@ -15,6 +15,7 @@ import (
 	"github.com/peonhq/peon/ent"
 	"github.com/peonhq/peon/internal/clip"
 	"github.com/peonhq/peon/orchestration"
+	"github.com/peonhq/peon/projection"
 )
 
 // batch is an Append checked and encoded before any lock is taken.
@@ -231,6 +232,19 @@ func (s *Store) appendIn(ctx context.Context, tx querier, b *batch) (recs []Reco
 		return nil, false, wrap("project", err)
 	}
 	return recs, true, nil
+}
+
+// project applies recs to the projection tables inside tx, the append's
+// own transaction.
+func (s *Store) project(ctx context.Context, tx querier, recs []Recorded) error {
+	if s.opts.NoProjections {
+		return nil
+	}
+	evs := make([]projection.Event, len(recs))
+	for i := range recs {
+		evs[i] = projection.Event{Sequence: recs[i].Sequence, Event: recs[i].Event}
+	}
+	return projection.NewApplier(tx, s.d.name()).Apply(ctx, evs)
 }
 
 // number checks the expected versions of b against versions, the streams'

@@ -117,3 +117,16 @@ func ctxErr(ctx context.Context, stream string, err error) error {
 	}
 	return fmt.Errorf("append to %s: %w; nothing was written", stream, cerr)
 }
+
+// withContext returns err, which work under ctx failed with, as an error
+// that also wraps ctx's when ctx has ended: a driver may report a
+// statement that the end of ctx cut short with an error of its own
+// (SQLite's "interrupted (9)", database/sql's "driver: bad connection"),
+// and callers tell a cancel by errors.Is(err, context.Canceled).
+func withContext(ctx context.Context, err error) error {
+	cerr := ctx.Err()
+	if err == nil || cerr == nil || errors.Is(err, cerr) {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", cerr, err)
+}
