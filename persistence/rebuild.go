@@ -123,18 +123,11 @@ func (s *Store) rebuildShadow(ctx context.Context, progress func(done, total int
 	// Phase 2: under the write lock, as an append, the events appended
 	// meanwhile, then the swap.
 	err = func() error {
-		if s.serial {
-			s.writeMu.Lock()
-			defer s.writeMu.Unlock()
-		}
-		tx, err := conn.BeginTx(ctx, s.d.appendTxOptions())
+		tx, release, err := beginLocked(ctx, s, false, conn.BeginTx, nil)
 		if err != nil {
 			return err
 		}
-		defer tx.Rollback()
-		if err := s.d.lockAppend(ctx, tx); err != nil {
-			return err
-		}
+		defer release()
 		last, err := s.d.lastSequence(ctx, tx)
 		if err != nil {
 			return err
