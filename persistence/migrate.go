@@ -241,11 +241,3 @@ func writeRevision(ctx context.Context, q querier, d dialect, f atlasmigrate.Fil
 	}
 	return nil
 }
-
-// MigrationStatus describes one migration of the embedded directory.
-type MigrationStatus struct {
-	Version     string
-	Description string
-	Applied     bool
-	ExecutedAt  time.Time // zero when pending
-}
