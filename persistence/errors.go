@@ -48,11 +48,6 @@ var (
 	ErrReadOnly = errors.New("store is read-only")
 )
 
-// MaxPayloadBytes is the largest encoded payload one event may have.
-// Larger events are refused with ErrInvalidEvent; store big blobs (diffs,
-// files) elsewhere and record a reference.
-const MaxPayloadBytes = 1 << 20
-
 // VersionConflictError says which stream of an Append had another version
 // than expected. It matches ErrVersionConflict.
 type VersionConflictError struct {
