@@ -21,8 +21,6 @@ var (
 	// ErrMigration: the database's migrations cannot be brought in step
 	// with this build (a tampered directory, a newer database).
 	ErrMigration = errors.New("migration refused")
-	// ErrNotFound: a read of one row found nothing.
-	ErrNotFound = errors.New("not found")
 	// ErrTxIsolation: AppendTx was given a PostgreSQL transaction under
 	// REPEATABLE READ or SERIALIZABLE. Its snapshot may predate the
 	// append lock, so the head and versions it would read could be stale

@@ -185,7 +185,7 @@ func (s *Store) stage(ctx context.Context, conn *sql.Conn, r io.Reader, opts *Im
 		clear(chunk)
 		chunk = chunk[:0]
 		if opts.Progress != nil {
-			opts.Progress(res.Events)
+			opts.Progress(res.Events, 0)
 		}
 		return ctx.Err()
 	}

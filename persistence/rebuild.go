@@ -9,12 +9,17 @@ import (
 	"github.com/peonhq/peon/projection"
 )
 
+// Progress is how Rebuild, Export and Import report how far they are:
+// done events of total. Total is 0 where it is not known (Import, which
+// reads its input as it goes).
+type Progress func(done, total int64)
+
 // RebuildOpts are the optional inputs of Rebuild. A nil *RebuildOpts is the
 // same as the zero value.
 type RebuildOpts struct {
 	// Progress, when set, is called after each page of events with the
 	// events done so far and the total; the last call has done == total.
-	Progress func(done, total int64)
+	Progress Progress
 	// Result, when set, receives what the rebuild applied and what it had
 	// to leave out, once it has committed.
 	Result *RebuildResult

@@ -9,9 +9,24 @@ import (
 	"github.com/peonhq/peon/projection"
 )
 
+// ProblemKind says what kind of thing a Problem found wrong. Its values
+// are the constants below; peon-store verify --json prints them as they
+// are.
+type ProblemKind string
+
+// The kinds of Problem that Verify reports.
+const (
+	ProblemSequence   ProblemKind = "sequence"   // the log's sequences have gaps, or the last one is not the head
+	ProblemStream     ProblemKind = "stream"     // a stream's versions do not run 1..n
+	ProblemDecode     ProblemKind = "decode"     // a stored row does not decode
+	ProblemProjection ProblemKind = "projection" // a projection row differs from a rebuild
+	ProblemState      ProblemKind = "state"      // the projectors do not all stand at the head
+	ProblemIntegrity  ProblemKind = "integrity"  // the engine's integrity check found damage
+)
+
 // Problem is one thing Verify found wrong.
 type Problem struct {
-	Kind     string // "sequence", "stream", "decode", "projection", "state", "integrity"
+	Kind     ProblemKind
 	Table    string // for projection problems, and integrity ones where the engine names it
 	Key      string // the row's primary key, or the stream or sequence; the index or the place of an integrity problem
 	Column   string // "" when the whole row is missing or extra
@@ -22,7 +37,7 @@ type Problem struct {
 
 func (p Problem) String() string {
 	var b strings.Builder
-	b.WriteString(p.Kind)
+	b.WriteString(string(p.Kind))
 	if p.Table != "" {
 		b.WriteString(" " + p.Table)
 	}
@@ -100,7 +115,7 @@ func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 		err = s.verifyAside(ctx, r)
 	}
 	if err != nil && ctx.Err() == nil && r.Damaged() {
-		r.Problems = append(r.Problems, Problem{Kind: "integrity",
+		r.Problems = append(r.Problems, Problem{Kind: ProblemIntegrity,
 			Detail: "Verify stopped after the integrity check found damage, at: " + err.Error()})
 		return r, nil
 	}
@@ -199,10 +214,10 @@ func (s *Store) verifyLog(ctx context.Context, tx querier, head int64, r *Verify
 		return err
 	}
 	if r.Events != maxSeq {
-		r.add(Problem{Kind: "sequence", Detail: fmt.Sprintf("%d events but the last sequence is %d: the log has gaps", r.Events, maxSeq)})
+		r.add(Problem{Kind: ProblemSequence, Detail: fmt.Sprintf("%d events but the last sequence is %d: the log has gaps", r.Events, maxSeq)})
 	}
 	if maxSeq != head {
-		r.add(Problem{Kind: "sequence", Detail: fmt.Sprintf("the last sequence is %d but %d was taken", maxSeq, head)})
+		r.add(Problem{Kind: ProblemSequence, Detail: fmt.Sprintf("the last sequence is %d but %d was taken", maxSeq, head)})
 	}
 	if err := s.verifyStreams(ctx, tx, r); err != nil {
 		return err
@@ -212,7 +227,7 @@ func (s *Store) verifyLog(ctx context.Context, tx querier, head int64, r *Verify
 			return err
 		}
 		if err != nil {
-			r.add(Problem{Kind: "decode", Key: fmt.Sprint(rec.Sequence), Detail: err.Error()})
+			r.add(Problem{Kind: ProblemDecode, Key: fmt.Sprint(rec.Sequence), Detail: err.Error()})
 		}
 	}
 	return nil
@@ -224,7 +239,7 @@ func (s *Store) verifyLog(ctx context.Context, tx querier, head int64, r *Verify
 // unqualified names reach.
 func (s *Store) verifyProjections(ctx context.Context, tx querier, head, low int64, agree bool, stored map[string]string, r *VerifyReport) error {
 	if !agree || low != head {
-		r.add(Problem{Kind: "state", Table: "projection_state", Detail: fmt.Sprintf("projectors stand at %d (agree: %v), the log at %d", low, agree, head)})
+		r.add(Problem{Kind: ProblemState, Table: "projection_state", Detail: fmt.Sprintf("projectors stand at %d (agree: %v), the log at %d", low, agree, head)})
 	}
 	for _, t := range projection.Tables {
 		if err := s.diffTable(ctx, tx, stored[t.Name], t.Name, strings.Split(t.Key, ", "), r); err != nil {
@@ -248,7 +263,7 @@ func (s *Store) verifyStreams(ctx context.Context, tx querier, r *VerifyReport) 
 		}
 		r.Streams++
 		if lo != 1 || hi != n {
-			r.add(Problem{Kind: "stream", Key: stream, Detail: fmt.Sprintf("%d events with versions %d..%d, want 1..%d", n, lo, hi, n)})
+			r.add(Problem{Kind: ProblemStream, Key: stream, Detail: fmt.Sprintf("%d events with versions %d..%d, want 1..%d", n, lo, hi, n)})
 		}
 	}
 	return rows.Err()

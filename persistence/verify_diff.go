@@ -96,18 +96,18 @@ func (s *Store) diffTable(ctx context.Context, tx querier, stored, table string,
 		stored, expected := vals[:n], vals[n:]
 		switch {
 		case stored[keyAt[0]] == nil:
-			r.add(Problem{Kind: "projection", Table: table, Key: key(expected), Detail: "row missing"})
+			r.add(Problem{Kind: ProblemProjection, Table: table, Key: key(expected), Detail: "row missing"})
 		case expected[keyAt[0]] == nil:
-			r.add(Problem{Kind: "projection", Table: table, Key: key(stored), Detail: "row not in a rebuild"})
+			r.add(Problem{Kind: ProblemProjection, Table: table, Key: key(stored), Detail: "row not in a rebuild"})
 		default:
 			for i, c := range cols {
 				st, ex := text(stored[i]), text(expected[i])
 				switch {
 				case st != ex:
-					r.add(Problem{Kind: "projection", Table: table, Key: key(expected), Column: c, Stored: st, Expected: ex})
+					r.add(Problem{Kind: ProblemProjection, Table: table, Key: key(expected), Column: c, Stored: st, Expected: ex})
 				case (stored[i] == nil) != (expected[i] == nil):
 					// The text NULL renders as SQL NULL does.
-					r.add(Problem{Kind: "projection", Table: table, Key: key(expected), Column: c, Stored: st, Expected: ex,
+					r.add(Problem{Kind: ProblemProjection, Table: table, Key: key(expected), Column: c, Stored: st, Expected: ex,
 						Detail: "one is SQL NULL, the other the text NULL"})
 				}
 			}
