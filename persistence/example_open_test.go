@@ -34,7 +34,7 @@ func ExampleOpen() {
 	}
 	defer again.Close()
 	head, _ := again.Head(ctx)
-	fmt.Println(again.Dialect(), "head:", head)
+	fmt.Println(again.Target().Dialect, "head:", head)
 	// Output: sqlite head: 1
 }
 

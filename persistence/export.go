@@ -71,7 +71,7 @@ func AppendJSONL(dst []byte, rec *Recorded) ([]byte, error) {
 type ExportOpts struct {
 	// Progress, when set, is called now and then with the number of
 	// events written so far and the number the export will write.
-	Progress func(done, total int64)
+	Progress Progress
 }
 
 // Export writes the log to w in the export format, in sequence order,

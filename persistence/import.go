@@ -34,8 +34,9 @@ type ImportOpts struct {
 	// default refuses a non-empty store with ErrNotEmpty.
 	Force bool
 	// Progress, when set, is called now and then with the number of
-	// events read so far.
-	Progress func(events int64)
+	// events read so far as done; total is 0, as the input's length is
+	// not known.
+	Progress Progress
 }
 
 // ImportResult says what an Import wrote.

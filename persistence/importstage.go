@@ -96,18 +96,14 @@ func (s *Store) importStaged(ctx context.Context, r io.Reader, opts *ImportOpts)
 	}
 
 	// Phase 2: under the write lock, one transaction.
-	if s.serial && !s.target.Memory {
-		s.writeMu.Lock()
-		defer s.writeMu.Unlock()
-	}
-	tx, err := conn.BeginTx(ctx, d.appendTxOptions())
+	// A private in-memory store holds writeMu already (see above).
+	tx, release, err := beginLocked(ctx, s, s.target.Memory, conn.BeginTx, func(what string, err error) error {
+		return fmt.Errorf("import: %s: %w", what, err)
+	})
 	if err != nil {
-		return ImportResult{}, fmt.Errorf("import: begin: %w", err)
+		return ImportResult{}, err
 	}
-	defer tx.Rollback()
-	if err := d.lockAppend(ctx, tx); err != nil {
-		return ImportResult{}, fmt.Errorf("import: lock: %w", err)
-	}
+	defer release()
 	now, err := d.lastSequence(ctx, tx)
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("import: read last sequence: %w", err)
@@ -189,7 +185,7 @@ func (s *Store) stage(ctx context.Context, conn *sql.Conn, r io.Reader, opts *Im
 		clear(chunk)
 		chunk = chunk[:0]
 		if opts.Progress != nil {
-			opts.Progress(res.Events)
+			opts.Progress(res.Events, 0)
 		}
 		return ctx.Err()
 	}

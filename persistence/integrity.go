@@ -43,7 +43,7 @@ func (s *Store) checkIntegrity(ctx context.Context, q querier, r *VerifyReport) 
 // problem of kind "integrity"): then `rebuild` cannot repair the store.
 func (r *VerifyReport) Damaged() bool {
 	for _, p := range r.Problems {
-		if p.Kind == "integrity" {
+		if p.Kind == ProblemIntegrity {
 			return true
 		}
 	}

@@ -14,9 +14,9 @@ import (
 	"github.com/peonhq/peon/migrations"
 )
 
-// OperatorVersion is written to atlas_schema_revisions.operator_version
+// operatorVersion is written to atlas_schema_revisions.operator_version
 // for migrations the store applies (the atlas CLI writes its own name).
-const OperatorVersion = "peon-persistence"
+const operatorVersion = "peon-persistence"
 
 // cloudIdentifier is a row the atlas CLI may keep in its revision table
 // that is not a migration.
@@ -235,17 +235,9 @@ func writeRevision(ctx context.Context, q querier, d dialect, f atlasmigrate.Fil
 		"INSERT INTO atlas_schema_revisions (version, description, type, applied, total, executed_at, execution_time, error, error_stmt, hash, partial_hashes, operator_version) "+
 			"VALUES (?, ?, ?, ?, ?, ?, ?, '', '', ?, NULL, ?)"),
 		f.Version(), f.Desc(), int(atlasmigrate.RevisionTypeExecute), stmts, stmts, executedAt,
-		time.Since(start).Nanoseconds(), hash, OperatorVersion)
+		time.Since(start).Nanoseconds(), hash, operatorVersion)
 	if err != nil {
 		return fmt.Errorf("migrate: record %s in atlas_schema_revisions: %w", f.Name(), err)
 	}
 	return nil
-}
-
-// MigrationStatus describes one migration of the embedded directory.
-type MigrationStatus struct {
-	Version     string
-	Description string
-	Applied     bool
-	ExecutedAt  time.Time // zero when pending
 }

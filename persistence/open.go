@@ -14,10 +14,11 @@ import (
 	"strings"
 	"time"
 
-	atlasmigrate "ariga.io/atlas/sql/migrate"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/peonhq/peon/internal/testhook"
 )
 
 // DBFileName is the database file OpenDir keeps in its directory.
@@ -34,9 +35,6 @@ type Options struct {
 	// projection tables and opening does not catch them up. For tools and
 	// benchmarks that need only the log; the tables fall behind.
 	NoProjections bool
-	// MigrationDir replaces the embedded migration directory (for tests of
-	// migration failures). Nil means the embedded one.
-	MigrationDir atlasmigrate.Dir
 	// ReadOnly opens a store without changing its database in any way:
 	// no file is created, no migration applied, no journal mode switched
 	// and the projections are not caught up; every connection refuses to
@@ -112,7 +110,7 @@ func OpenWith(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := opts.MigrationDir
+	dir := testhook.MigrationDir(ctx) // nil but in this module's tests
 	if dir == nil {
 		if dir, err = migrationDir(d.name()); err != nil {
 			db.Close()

@@ -38,7 +38,7 @@ type Store struct {
 	wg          sync.WaitGroup
 
 	// verifyProgress, set by tests only, is Verify's progress callback
-	// (see SetVerifyProgress in verifyhook_test.go).
+	// (see SetVerifyProgress in export_test.go).
 	verifyProgress func(done, total int64)
 }
 
@@ -102,9 +102,6 @@ func (s *Store) Close() error {
 // queries of the projection tables. Write to the log only through Append
 // or AppendTx.
 func (s *Store) Client() *ent.Client { return s.client }
-
-// Dialect returns "sqlite" or "postgres".
-func (s *Store) Dialect() string { return s.d.name() }
 
 // Target returns what the store was opened on.
 func (s *Store) Target() Target { return s.target }
