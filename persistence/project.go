@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/peonhq/peon/ent"
-	"github.com/peonhq/peon/projection"
+	"github.com/peonhq/peon/internal/projector"
 )
 
 // project applies recs to the projection tables inside tx, the append's
@@ -20,11 +20,11 @@ func (s *Store) project(ctx context.Context, tx querier, recs []Recorded) error 
 	if s.opts.NoProjections {
 		return nil
 	}
-	evs := make([]projection.Event, len(recs))
+	evs := make([]projector.Event, len(recs))
 	for i := range recs {
-		evs[i] = projection.Event{Sequence: recs[i].Sequence, Event: recs[i].Event}
+		evs[i] = projector.Event{Sequence: recs[i].Sequence, Event: recs[i].Event}
 	}
-	return projection.NewApplier(tx, s.d.name()).Apply(ctx, evs)
+	return projector.New(tx, s.d.bind).Apply(ctx, evs)
 }
 
 // RebuildOpts are the optional inputs of Rebuild. A nil *RebuildOpts is the
@@ -171,9 +171,9 @@ func withContext(ctx context.Context, err error) error {
 // projection_state row and all stand at the head of the log, in one
 // statement, so from one snapshot.
 func (s *Store) projectionsAtHead(ctx context.Context) (bool, error) {
-	in := strings.TrimSuffix(strings.Repeat("?, ", len(projection.Names)), ", ")
-	args := make([]any, len(projection.Names))
-	for i, n := range projection.Names {
+	in := strings.TrimSuffix(strings.Repeat("?, ", len(projector.Names)), ", ")
+	args := make([]any, len(projector.Names))
+	for i, n := range projector.Names {
 		args[i] = n
 	}
 	var head, known, lo, hi int64
@@ -184,7 +184,7 @@ func (s *Store) projectionsAtHead(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("read projection state: %w", err)
 	}
-	return known == int64(len(projection.Names)) && lo == head && hi == head, nil
+	return known == int64(len(projector.Names)) && lo == head && hi == head, nil
 }
 
 // errDisagree ends CatchUp's transaction when the projectors disagree, to
@@ -196,7 +196,7 @@ var errDisagree = errors.New("projectors disagree")
 // all agree.
 func (s *Store) projectorStates(ctx context.Context, tx querier) (low int64, agree bool, err error) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	for _, name := range projection.Names {
+	for _, name := range projector.Names {
 		if _, err := tx.ExecContext(ctx, s.d.bind(
 			"INSERT INTO projection_state (projector, last_sequence, updated_at) VALUES (?, 0, ?) ON CONFLICT (projector) DO NOTHING"),
 			name, now); err != nil {
@@ -215,10 +215,10 @@ func (s *Store) projectorStates(ctx context.Context, tx querier) (low int64, agr
 // page by page, reporting progress as done+n of total. It skips rows that
 // cannot be decoded, and tallies them and the gaps in res, when not nil.
 func (s *Store) applyFrom(ctx context.Context, tx querier, from, head, total int64, progress func(done, total int64), res *RebuildResult) (int64, error) {
-	ap := projection.NewApplier(tx, s.d.name())
+	ap := projector.New(tx, s.d.bind)
 	var (
 		n     int64
-		batch = make([]projection.Event, 0, pageSize)
+		batch = make([]projector.Event, 0, pageSize)
 	)
 	flush := func() error {
 		if len(batch) == 0 {
@@ -244,7 +244,7 @@ func (s *Store) applyFrom(ctx context.Context, tx querier, from, head, total int
 			res.skipped(err) // undecodable: nothing to apply; Verify reports it
 			continue
 		}
-		batch = append(batch, projection.Event{Sequence: rec.Sequence, Event: rec.Event})
+		batch = append(batch, projector.Event{Sequence: rec.Sequence, Event: rec.Event})
 		if len(batch) == pageSize {
 			if err := flush(); err != nil {
 				return n, err
@@ -368,7 +368,7 @@ func (s *Store) rebuildShadow(ctx context.Context, progress func(done, total int
 // qualified names in stored) with the temporary tables of the same names
 // on tx's connection, and moves every projector to last.
 func (s *Store) swapIn(ctx context.Context, tx querier, stored map[string]string, last int64) error {
-	for _, t := range projection.Tables {
+	for _, t := range projector.Tables {
 		cols, err := columns(ctx, tx, t.Name)
 		if err != nil {
 			return err
@@ -391,7 +391,7 @@ func (s *Store) swapIn(ctx context.Context, tx querier, stored map[string]string
 		}
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	for _, name := range projection.Names {
+	for _, name := range projector.Names {
 		if _, err := tx.ExecContext(ctx, s.d.bind(
 			"INSERT INTO "+stored["projection_state"]+" (projector, last_sequence, updated_at) VALUES (?, ?, ?) ON CONFLICT (projector) DO NOTHING"),
 			name, last, now); err != nil {
@@ -445,7 +445,7 @@ func (s *Store) buildOn(ctx context.Context, conn *sql.Conn, progress func(done,
 	// projection_state gets a temporary table too: Applier.Advance writes
 	// it, and a write to the stored one would take the write lock.
 	names := []string{"projection_state"}
-	for _, t := range projection.Tables {
+	for _, t := range projector.Tables {
 		names = append(names, t.Name)
 	}
 	if stored, err = s.d.shadowTables(ctx, conn, names); err != nil {
@@ -492,7 +492,7 @@ func discard(conn *sql.Conn) {
 // rebuildIn empties the projection tables and applies the log up to head.
 func (s *Store) rebuildIn(ctx context.Context, tx querier, head int64, progress func(done, total int64)) (RebuildResult, error) {
 	var res RebuildResult
-	for _, t := range projection.Tables {
+	for _, t := range projector.Tables {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t.Name); err != nil {
 			return res, err
 		}
@@ -656,7 +656,7 @@ func (s *Store) verifyInPlace(ctx context.Context, r *VerifyReport) error {
 		}
 		// The rollback drops the copies with the rebuild.
 		copies := map[string]string{}
-		for _, t := range projection.Tables {
+		for _, t := range projector.Tables {
 			copies[t.Name] = shadowName(t.Name)
 			if err := s.d.createShadow(ctx, tx, t.Name, shadowName(t.Name)); err != nil {
 				return err
@@ -722,7 +722,7 @@ func (s *Store) verifyProjections(ctx context.Context, tx querier, head, low int
 	if !agree || low != head {
 		r.add(Problem{Kind: "state", Table: "projection_state", Detail: fmt.Sprintf("projectors stand at %d (agree: %v), the log at %d", low, agree, head)})
 	}
-	for _, t := range projection.Tables {
+	for _, t := range projector.Tables {
 		if err := s.diffTable(ctx, tx, stored[t.Name], t.Name, strings.Split(t.Key, ", "), r); err != nil {
 			return err
 		}
@@ -739,7 +739,7 @@ func storedStates(ctx context.Context, q querier, table string) (low int64, agre
 	}
 	defer rows.Close()
 	var seqs []int64
-	missing := slices.Clone(projection.Names)
+	missing := slices.Clone(projector.Names)
 	for rows.Next() {
 		var name string
 		var seq int64
