@@ -25,7 +25,7 @@ func testRenameThread(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	th, err := projection.NewReader(store.Client()).Thread(ctx, "t1")
+	th, err := projection.NewReader(store).Thread(ctx, "t1")
 	if err != nil {
 		t.Fatal(err)
 	}

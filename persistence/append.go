@@ -13,7 +13,7 @@ import (
 	"github.com/peonhq/peon/ent"
 	"github.com/peonhq/peon/internal/clip"
 	"github.com/peonhq/peon/orchestration"
-	"github.com/peonhq/peon/projection"
+	"github.com/peonhq/peon/internal/projector"
 )
 
 // AppendOpts are the optional inputs of an Append. A nil *AppendOpts is
@@ -255,11 +255,11 @@ func (s *Store) project(ctx context.Context, tx querier, recs []Recorded) error 
 	if s.opts.NoProjections {
 		return nil
 	}
-	evs := make([]projection.Event, len(recs))
+	evs := make([]projector.Event, len(recs))
 	for i := range recs {
-		evs[i] = projection.Event{Sequence: recs[i].Sequence, Event: recs[i].Event}
+		evs[i] = projector.Event{Sequence: recs[i].Sequence, Event: recs[i].Event}
 	}
-	return projection.NewApplier(tx, s.d.name()).Apply(ctx, evs)
+	return projector.New(tx, s.d.bind).Apply(ctx, evs)
 }
 
 // number checks the expected versions of b against versions, the streams'

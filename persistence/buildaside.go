@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/peonhq/peon/projection"
+	"github.com/peonhq/peon/internal/projector"
 )
 
 // shadowChunk is how many events buildAside applies
@@ -19,7 +19,7 @@ const shadowChunk = 20 * pageSize
 // qualified names in stored) with the temporary tables of the same names
 // on tx's connection, and moves every projector to last.
 func (s *Store) swapIn(ctx context.Context, tx querier, stored map[string]string, last int64) error {
-	for _, t := range projection.Tables {
+	for _, t := range projector.Tables {
 		cols, err := columns(ctx, tx, t.Name)
 		if err != nil {
 			return err
@@ -42,7 +42,7 @@ func (s *Store) swapIn(ctx context.Context, tx querier, stored map[string]string
 		}
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	for _, name := range projection.Names {
+	for _, name := range projector.Names {
 		if _, err := tx.ExecContext(ctx, s.d.bind(
 			"INSERT INTO "+stored["projection_state"]+" (projector, last_sequence, updated_at) VALUES (?, ?, ?) ON CONFLICT (projector) DO NOTHING"),
 			name, last, now); err != nil {
@@ -96,7 +96,7 @@ func (s *Store) buildOn(ctx context.Context, conn *sql.Conn, progress func(done,
 	// projection_state gets a temporary table too: Applier.Advance writes
 	// it, and a write to the stored one would take the write lock.
 	names := []string{"projection_state"}
-	for _, t := range projection.Tables {
+	for _, t := range projector.Tables {
 		names = append(names, t.Name)
 	}
 	if stored, err = s.d.shadowTables(ctx, conn, names); err != nil {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/peonhq/peon/ent"
-	"github.com/peonhq/peon/projection"
+	"github.com/peonhq/peon/internal/projector"
 )
 
 // CatchUp brings the projections up to the head of the log, for example
@@ -67,9 +67,9 @@ func (s *Store) CatchUp(ctx context.Context) (int64, error) {
 // projection_state row and all stand at the head of the log, in one
 // statement, so from one snapshot.
 func (s *Store) projectionsAtHead(ctx context.Context) (bool, error) {
-	in := strings.TrimSuffix(strings.Repeat("?, ", len(projection.Names)), ", ")
-	args := make([]any, len(projection.Names))
-	for i, n := range projection.Names {
+	in := strings.TrimSuffix(strings.Repeat("?, ", len(projector.Names)), ", ")
+	args := make([]any, len(projector.Names))
+	for i, n := range projector.Names {
 		args[i] = n
 	}
 	var head, known, lo, hi int64
@@ -80,7 +80,7 @@ func (s *Store) projectionsAtHead(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("read projection state: %w", err)
 	}
-	return known == int64(len(projection.Names)) && lo == head && hi == head, nil
+	return known == int64(len(projector.Names)) && lo == head && hi == head, nil
 }
 
 // errDisagree ends CatchUp's transaction when the projectors disagree, to
@@ -92,7 +92,7 @@ var errDisagree = errors.New("projectors disagree")
 // all agree.
 func (s *Store) projectorStates(ctx context.Context, tx querier) (low int64, agree bool, err error) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	for _, name := range projection.Names {
+	for _, name := range projector.Names {
 		if _, err := tx.ExecContext(ctx, s.d.bind(
 			"INSERT INTO projection_state (projector, last_sequence, updated_at) VALUES (?, 0, ?) ON CONFLICT (projector) DO NOTHING"),
 			name, now); err != nil {
@@ -111,10 +111,10 @@ func (s *Store) projectorStates(ctx context.Context, tx querier) (low int64, agr
 // page by page, reporting progress as done+n of total. It skips rows that
 // cannot be decoded, and tallies them and the gaps in res, when not nil.
 func (s *Store) applyFrom(ctx context.Context, tx querier, from, head, total int64, progress func(done, total int64), res *RebuildResult) (int64, error) {
-	ap := projection.NewApplier(tx, s.d.name())
+	ap := projector.New(tx, s.d.bind)
 	var (
 		n     int64
-		batch = make([]projection.Event, 0, pageSize)
+		batch = make([]projector.Event, 0, pageSize)
 	)
 	flush := func() error {
 		if len(batch) == 0 {
@@ -140,7 +140,7 @@ func (s *Store) applyFrom(ctx context.Context, tx querier, from, head, total int
 			res.skipped(err) // undecodable: nothing to apply; Verify reports it
 			continue
 		}
-		batch = append(batch, projection.Event{Sequence: rec.Sequence, Event: rec.Event})
+		batch = append(batch, projector.Event{Sequence: rec.Sequence, Event: rec.Event})
 		if len(batch) == pageSize {
 			if err := flush(); err != nil {
 				return n, err

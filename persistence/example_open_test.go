@@ -65,7 +65,7 @@ func ExampleOpenWith() {
 	store.Append(ctx, nil, orchestration.ProjectCreated{ProjectID: "p1", Name: "peon", WorkspaceRoot: "/src/peon", At: now})
 
 	head, _ := store.Head(ctx)
-	projects, _ := projection.NewReader(store.Client()).Projects(ctx, nil)
+	projects, _ := projection.NewReader(store).Projects(ctx, nil)
 	fmt.Println("events:", head, "projects:", len(projects))
 	// Output: events: 1 projects: 0
 }

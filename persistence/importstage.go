@@ -15,7 +15,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
-	"github.com/peonhq/peon/projection"
+	"github.com/peonhq/peon/internal/projector"
 )
 
 // stagingTable is the temporary table an Import stages its events in.
@@ -81,7 +81,7 @@ func (s *Store) importStaged(ctx context.Context, r io.Reader, opts *ImportOpts)
 	var stored map[string]string // the stored projection tables, when built aside
 	if held == 0 && !s.opts.NoProjections && !s.target.Memory {
 		names := []string{"projection_state"}
-		for _, t := range projection.Tables {
+		for _, t := range projector.Tables {
 			names = append(names, t.Name)
 		}
 		if stored, err = d.shadowTables(ctx, conn, names); err != nil {
@@ -168,9 +168,9 @@ func (s *Store) stage(ctx context.Context, conn *sql.Conn, r io.Reader, opts *Im
 			return queryInt64(ctx, conn, s.stmts.head(s.d, 1, false, false), stream)
 		}
 	}
-	var ap *projection.Applier
+	var ap *projector.Applier
 	if project {
-		ap = projection.NewApplier(conn, s.d.name())
+		ap = projector.New(conn, s.d.bind)
 	}
 	sc := bufio.NewScanner(contextReader(ctx, r))
 	sc.Buffer(make([]byte, 0, 64<<10), maxImportLine)
@@ -227,7 +227,7 @@ func (s *Store) stage(ctx context.Context, conn *sql.Conn, r io.Reader, opts *Im
 // stageChunk writes recs into stagingTable, and applies them to the
 // projection tables aside when ap is set, in one transaction that writes
 // temporary tables only (SQLite: DEFERRED, so no write lock).
-func (s *Store) stageChunk(ctx context.Context, conn *sql.Conn, ap *projection.Applier, recs []Recorded) (err error) {
+func (s *Store) stageChunk(ctx context.Context, conn *sql.Conn, ap *projector.Applier, recs []Recorded) (err error) {
 	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
 		return err
 	}
@@ -242,9 +242,9 @@ func (s *Store) stageChunk(ctx context.Context, conn *sql.Conn, ap *projection.A
 		}
 	}
 	if ap != nil {
-		evs := make([]projection.Event, len(recs))
+		evs := make([]projector.Event, len(recs))
 		for i := range recs {
-			evs[i] = projection.Event{Sequence: recs[i].Sequence, Event: recs[i].Event}
+			evs[i] = projector.Event{Sequence: recs[i].Sequence, Event: recs[i].Event}
 		}
 		if err := ap.Apply(ctx, evs); err != nil {
 			return err

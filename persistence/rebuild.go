@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/peonhq/peon/ent"
-	"github.com/peonhq/peon/projection"
+	"github.com/peonhq/peon/internal/projector"
 )
 
 // Progress is how Rebuild, Export and Import report how far they are:
@@ -158,7 +158,7 @@ func (s *Store) rebuildShadow(ctx context.Context, progress func(done, total int
 // rebuildIn empties the projection tables and applies the log up to head.
 func (s *Store) rebuildIn(ctx context.Context, tx querier, head int64, progress func(done, total int64)) (RebuildResult, error) {
 	var res RebuildResult
-	for _, t := range projection.Tables {
+	for _, t := range projector.Tables {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t.Name); err != nil {
 			return res, err
 		}

@@ -10,7 +10,7 @@ import (
 	entsql "entgo.io/ent/dialect/sql"
 
 	"github.com/peonhq/peon/ent"
-	"github.com/peonhq/peon/projection"
+	"github.com/peonhq/peon/internal/projector"
 )
 
 // Store is an event store: the append-only log and the projection tables
@@ -64,7 +64,7 @@ func (s *Store) start(ctx context.Context) error {
 		return err
 	}
 	if !s.opts.NoProjections && !s.opts.ReadOnly {
-		s.stmts.prepareAll(ctx, s.db, projection.Statements(s.d.name()))
+		s.stmts.prepareAll(ctx, s.db, projector.Statements(s.d.bind))
 		if _, err := s.CatchUp(ctx); err != nil {
 			return err // CatchUp says what it was doing
 		}

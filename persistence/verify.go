@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/peonhq/peon/ent"
-	"github.com/peonhq/peon/projection"
+	"github.com/peonhq/peon/internal/projector"
 )
 
 // ProblemKind says what kind of thing a Problem found wrong. Its values
@@ -175,7 +175,7 @@ func (s *Store) verifyInPlace(ctx context.Context, r *VerifyReport) error {
 		}
 		// The rollback drops the copies with the rebuild.
 		copies := map[string]string{}
-		for _, t := range projection.Tables {
+		for _, t := range projector.Tables {
 			copies[t.Name] = shadowName(t.Name)
 			if err := s.d.createShadow(ctx, tx, t.Name, shadowName(t.Name)); err != nil {
 				return err
@@ -241,7 +241,7 @@ func (s *Store) verifyProjections(ctx context.Context, tx querier, head, low int
 	if !agree || low != head {
 		r.add(Problem{Kind: ProblemState, Table: "projection_state", Detail: fmt.Sprintf("projectors stand at %d (agree: %v), the log at %d", low, agree, head)})
 	}
-	for _, t := range projection.Tables {
+	for _, t := range projector.Tables {
 		if err := s.diffTable(ctx, tx, stored[t.Name], t.Name, strings.Split(t.Key, ", "), r); err != nil {
 			return err
 		}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/peonhq/peon/projection"
+	"github.com/peonhq/peon/internal/projector"
 )
 
 // storedStates is projectorStates without its writes: a projector without
@@ -19,7 +19,7 @@ func storedStates(ctx context.Context, q querier, table string) (low int64, agre
 	}
 	defer rows.Close()
 	var seqs []int64
-	missing := slices.Clone(projection.Names)
+	missing := slices.Clone(projector.Names)
 	for rows.Next() {
 		var name string
 		var seq int64

@@ -366,7 +366,7 @@ func (a *app) printDemo(ctx context.Context, s *persistence.Store, res demoResul
 	out := a.stdout
 	fmt.Fprintf(out, "Wrote %d events in %d appends to %s (seed %d): %d projects, %d threads, %d turns, %d streamed deltas.\n\n",
 		res.Events, res.Appends, res.DB, res.Seed, res.Projects, res.Threads, res.Turns, res.Deltas)
-	r := projection.NewReader(s.Client())
+	r := projection.NewReader(s)
 	all, err := r.Threads(ctx, &projection.ThreadFilter{IncludeArchived: true, IncludeDeleted: true})
 	if err != nil {
 		return err
