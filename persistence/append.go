@@ -12,8 +12,8 @@ import (
 
 	"github.com/peonhq/peon/ent"
 	"github.com/peonhq/peon/internal/clip"
-	"github.com/peonhq/peon/orchestration"
 	"github.com/peonhq/peon/internal/projector"
+	"github.com/peonhq/peon/orchestration"
 )
 
 // AppendOpts are the optional inputs of an Append. A nil *AppendOpts is
