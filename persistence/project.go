@@ -119,6 +119,8 @@ func (s *Store) CatchUp(ctx context.Context) (int64, error) {
 		return 0, nil
 	}
 	var applied int64
+	ctx, done := s.tel.op(ctx, "catch_up", "projection catch-up")
+	progress := s.tel.progress("projection catch-up", nil)
 	err := s.writeTx(ctx, func(tx *ent.Tx) error {
 		head, err := s.d.lastSequence(ctx, tx)
 		if err != nil {
@@ -136,18 +138,19 @@ func (s *Store) CatchUp(ctx context.Context) (int64, error) {
 				return errDisagree // rebuilt below, outside this transaction
 			}
 			var res RebuildResult
-			res, err = s.rebuildIn(ctx, tx, head, nil)
+			res, err = s.rebuildIn(ctx, tx, head, progress)
 			applied = res.Events
 			return err
 		}
-		applied, err = s.applyFrom(ctx, tx, from+1, head, 0, nil, nil)
+		applied, err = s.applyFrom(ctx, tx, from+1, head, head-from, progress, nil)
 		return err
 	})
 	if errors.Is(err, errDisagree) {
 		var res RebuildResult
-		res, err = s.rebuildShadow(ctx, nil)
+		res, err = s.rebuildShadow(ctx, progress)
 		applied = res.Events
 	}
+	done(err, "events", applied)
 	if err != nil {
 		return 0, fmt.Errorf("catch up projections: %w", withContext(ctx, err))
 	}
@@ -286,6 +289,8 @@ func (s *Store) Rebuild(ctx context.Context, opts *RebuildOpts) error {
 		res RebuildResult
 		err error
 	)
+	ctx, done := s.tel.op(ctx, "rebuild", "projection rebuild")
+	progress := s.tel.progress("projection rebuild", opts.Progress)
 	if s.target.Memory {
 		err = s.writeTx(ctx, func(tx *ent.Tx) error {
 			head, err := s.d.lastSequence(ctx, tx)
@@ -295,12 +300,13 @@ func (s *Store) Rebuild(ctx context.Context, opts *RebuildOpts) error {
 			if _, _, err := s.projectorStates(ctx, tx); err != nil {
 				return err
 			}
-			res, err = s.rebuildIn(ctx, tx, head, opts.Progress)
+			res, err = s.rebuildIn(ctx, tx, head, progress)
 			return err
 		})
 	} else {
-		res, err = s.rebuildShadow(ctx, opts.Progress)
+		res, err = s.rebuildShadow(ctx, progress)
 	}
+	done(err, "events", res.Events, "undecodable", res.Undecodable, "missing", res.Missing)
 	if err != nil {
 		return fmt.Errorf("rebuild projections: %w", withContext(ctx, err))
 	}
@@ -588,6 +594,8 @@ func (r *VerifyReport) add(p Problem) {
 func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 	r := &VerifyReport{}
 	var err error
+	ctx, done := s.tel.op(ctx, "verify", "verify")
+	defer func() { done(err, "events", r.Events, "problems", len(r.Problems)) }()
 	if s.target.Memory {
 		err = s.verifyInPlace(ctx, r)
 	} else if s.closed.Load() {
