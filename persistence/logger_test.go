@@ -3,6 +3,7 @@ package persistence_test
 import (
 	"context"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -29,8 +30,8 @@ type logRecord struct {
 }
 
 func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (h *logRecorder) WithAttrs([]slog.Attr) slog.Handler        { return h }
-func (h *logRecorder) WithGroup(string) slog.Handler             { return h }
+func (h *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *logRecorder) WithGroup(string) slog.Handler            { return h }
 
 func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
 	rec := logRecord{level: r.Level, msg: r.Message, attrs: map[string]string{}}
@@ -290,4 +291,19 @@ func TestListenerReconnectLogged(t *testing.T) {
 func TestTelemetryOffCostsNothing(t *testing.T) {
 	require.Zero(t, persistence.TelemetryOffAllocs(testing.AllocsPerRun, benchEvents(0, 3)),
 		"without a TracerProvider and a MeterProvider, Append's telemetry allocates nothing")
+}
+
+// The OpenTelemetry SDK and exporters are for tests only, in the module
+// internal/otelcheck: an application that imports peon inherits every
+// module of peon's go.mod, so none of them may be there.
+func TestGoModHasNoOpenTelemetrySDK(t *testing.T) {
+	t.Parallel()
+	mod, err := os.ReadFile("../go.mod")
+	require.NoError(t, err)
+	for line := range strings.Lines(string(mod)) {
+		for _, banned := range []string{"go.opentelemetry.io/otel/sdk", "go.opentelemetry.io/otel/exporters", "go.opentelemetry.io/contrib"} {
+			require.NotContains(t, line, banned, "go.mod requires %s; keep the SDK in internal/otelcheck", banned)
+		}
+	}
+	require.Contains(t, string(mod), "go.opentelemetry.io/otel/trace ", "the API is required")
 }

@@ -119,7 +119,7 @@ func (s *Store) CatchUp(ctx context.Context) (int64, error) {
 		return 0, nil
 	}
 	var applied int64
-	ctx, done := s.tel.op(ctx, "catch_up", "projection catch-up")
+	ctx, started, done := s.tel.quietOp(ctx, "catch_up", "projection catch-up")
 	progress := s.tel.progress("projection catch-up", nil)
 	err := s.writeTx(ctx, func(tx *ent.Tx) error {
 		head, err := s.d.lastSequence(ctx, tx)
@@ -133,6 +133,7 @@ func (s *Store) CatchUp(ctx context.Context) (int64, error) {
 		if agree && from == head {
 			return nil
 		}
+		started("from", from+1, "head", head, "rebuild", !agree)
 		if !agree {
 			if !s.target.Memory {
 				return errDisagree // rebuilt below, outside this transaction

@@ -52,8 +52,8 @@ type telemetry struct {
 	metering bool // a MeterProvider was given
 	system   attribute.KeyValue
 
-	appended metric.Int64Counter
-	latency  metric.Float64Histogram
+	appended  metric.Int64Counter
+	latency   metric.Float64Histogram
 	byOutcome map[string]metric.MeasurementOption // the attributes of each outcome
 
 	lagGauge metric.Int64ObservableGauge
@@ -313,17 +313,34 @@ func (t *telemetry) progress(what string, user func(done, total int64)) func(don
 // done" with its own kv and the duration, or a Warn line "peon: <what>
 // failed" with the error.
 func (t *telemetry) op(ctx context.Context, span, what string, kv ...any) (context.Context, func(err error, kv ...any)) {
+	ctx, started, done := t.quietOp(ctx, span, what)
+	started(kv...)
+	return ctx, done
+}
+
+// quietOp is op for work that often finds nothing to do: it begins the
+// span at once, but logs only once started is called, and then (or on an
+// error) the line of done.
+func (t *telemetry) quietOp(ctx context.Context, span, what string) (_ context.Context, started func(kv ...any), done func(err error, kv ...any)) {
 	began := time.Now()
-	t.log.InfoContext(ctx, "peon: "+what+" started", kv...)
-	ctx, end := t.start(ctx, "peon."+span, t.attributes(span, kv)...)
-	return ctx, func(err error, kv ...any) {
+	ctx, end := t.start(ctx, "peon."+span)
+	logged := false
+	started = func(kv ...any) {
+		logged = true
+		t.log.InfoContext(ctx, "peon: "+what+" started", kv...)
+		if t.tracing {
+			trace.SpanFromContext(ctx).SetAttributes(t.attributes(span, kv)...)
+		}
+	}
+	return ctx, started, func(err error, kv ...any) {
 		end(err, t.attributes(span, kv)...)
 		args := append(kv, "duration", time.Since(began))
-		if err != nil {
+		switch {
+		case err != nil:
 			t.log.WarnContext(ctx, "peon: "+what+" failed", append(args, "err", err)...)
-			return
+		case logged:
+			t.log.InfoContext(ctx, "peon: "+what+" done", args...)
 		}
-		t.log.InfoContext(ctx, "peon: "+what+" done", args...)
 	}
 }
 
