@@ -148,8 +148,9 @@ func (t *telemetry) stop() {
 }
 
 // subscribed registers a live subscription that has handed over the
-// events up to after, and returns its position and the func that
-// unregisters it; both are nil when no MeterProvider was given.
+// events up to after, and returns its position, which the subscription
+// stores as it goes, and the func that unregisters it. Without a
+// MeterProvider the position is nil and the func does nothing.
 func (t *telemetry) subscribed(after int64) (*atomic.Int64, func()) {
 	if !t.metering {
 		return nil, func() {}
