@@ -81,4 +81,5 @@ func Run(t *testing.T, h Harness) {
 	t.Run("ReadOnly", func(t *testing.T) { runReadOnly(t, h) })
 	t.Run("Outcome", func(t *testing.T) { runOutcome(t, h) })
 	t.Run("Admission", func(t *testing.T) { runAdmission(t, h) })
+	t.Run("Stats", func(t *testing.T) { runStats(t, h) })
 }
