@@ -101,7 +101,7 @@ type DatabaseStats struct {
 // pg_total_relation_size (with TOAST); on SQLite they are the pages of
 // the table's b-tree, of its indexes, and both (dbstat).
 type TableStats struct {
-	Table                             string
+	Table                              string
 	TableBytes, IndexBytes, TotalBytes int64
 }
 

@@ -75,4 +75,3 @@ func fileSize(path string) (int64, error) {
 	}
 	return info.Size(), nil
 }
-
