@@ -49,11 +49,11 @@ type Report struct {
 	Events  int
 	Appends int
 	// Start and End are the times of the first and the last event.
-	Start, End time.Time
-	Projects, DeletedProjects                 int
+	Start, End                               time.Time
+	Projects, DeletedProjects                int
 	Threads, ArchivedThreads, DeletedThreads int
-	Turns, FailedTurns, InterruptedTurns      int
-	Messages, Deltas, Checkpoints, Reverts    int
+	Turns, FailedTurns, InterruptedTurns     int
+	Messages, Deltas, Checkpoints, Reverts   int
 	// Elapsed is how long writing took.
 	Elapsed time.Duration
 }
