@@ -9,14 +9,14 @@ import (
 
 var _ statsDialect = sqliteDialect{}
 
-// payloadBytes: a payload may be stored as TEXT or as a BLOB; the bytes
-// of either.
-func (sqliteDialect) payloadBytes() string { return "length(CAST(payload AS BLOB))" }
+// payloadBytes: the bytes of a TEXT payload in the database's encoding
+// (UTF-8), of a BLOB as they are, without a copy.
+func (sqliteDialect) payloadBytes() string { return "octet_length(payload)" }
 
-// payloadText reads the payload as text, so that a BLOB is not taken for
-// SQLite's binary JSONB.
+// payloadText reads a payload stored as a BLOB as text, so that it is
+// not taken for SQLite's binary JSONB.
 func (sqliteDialect) payloadText(key string) string {
-	return "json_extract(CAST(payload AS TEXT), '$." + key + "')"
+	return "json_extract(CASE WHEN typeof(payload) = 'blob' THEN CAST(payload AS TEXT) ELSE payload END, '$." + key + "')"
 }
 
 // databaseStats reads the page counts with pragmas, the size of each

@@ -49,7 +49,7 @@ func statsFixture(now time.Time) []orchestration.Event {
 		completed("t1", "u1", "m2", ago(25*h)),
 		delta("t1", "u1", "m2", "late", ago(25*h)), // after its completion: not folded
 		added("t1", "u1", "m3", ago(25*h)),
-		delta("t1", "u1", "m3", long, ago(25*h)),
+		delta("t1", "u1", "m3", "ünïcode ✓ — "+long, ago(25*h)), // bytes, not characters
 		completed("t1", "u1", "m3", ago(25*h)),
 		orchestration.TurnCompleted{ThreadID: "t1", TurnID: "u1", At: ago(25 * h)},
 
