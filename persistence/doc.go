@@ -133,6 +133,17 @@
 // PendingMigrations what Migrate would apply, with its SQL, both without
 // migrating or changing it.
 //
+// # Growth
+//
+// Stats (StatsWith for a policy) reads, from one snapshot and without
+// changing anything, the events and payload bytes of each type, the
+// largest streams, the size of the database and of each table, and what
+// a Retention policy would remove now: the message.delta events that
+// compaction would fold (messages completed over CompactAfter ago, 24 h
+// by default) and the streams of threads and projects deleted or
+// archived over PruneDeletedAfter or PruneArchivedAfter ago (off by
+// default). Nothing applies a policy yet; Stats only counts.
+//
 // # Projections
 //
 // Rebuild recomputes the projection tables from the log in temporary
