@@ -30,8 +30,8 @@
 //
 // OpenWith takes an *Options (nil is the zero value): NoProjections opens
 // a bare log, ReadOnly a store that changes nothing (above), Adopt adds
-// peon's tables to a database of other tables, MigrationDir replaces the
-// embedded migrations, and three fields make the store observable:
+// peon's tables to a database of other tables, and three fields make the
+// store observable:
 //
 //	store, err := persistence.OpenWith(ctx, dsn, &persistence.Options{
 //		Logger:         slog.Default(),            // nil discards
@@ -171,6 +171,17 @@
 // Migrations reports which embedded migrations a database has applied, and
 // PendingMigrations what Migrate would apply, with its SQL, both without
 // migrating or changing it.
+//
+// # Growth
+//
+// Stats (StatsWith for a policy) reads, from one snapshot and without
+// changing anything, the events and payload bytes of each type, the
+// largest streams, the size of the database and of each table, and what
+// a Retention policy would remove now: the message.delta events that
+// compaction would fold (messages completed over CompactAfter ago, 24 h
+// by default) and the streams of threads and projects deleted or
+// archived over PruneDeletedAfter or PruneArchivedAfter ago (off by
+// default). Nothing applies a policy yet; Stats only counts.
 //
 // # Projections
 //
