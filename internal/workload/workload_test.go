@@ -62,7 +62,7 @@ func TestGenerate(t *testing.T) {
 	require.True(t, r.OK(), "%v", r.Problems)
 
 	// What the report counts is what the projections show.
-	threads, err := projection.NewReader(s1.Client()).Threads(t.Context(), &projection.ThreadFilter{IncludeArchived: true, IncludeDeleted: true})
+	threads, err := projection.NewReader(s1).Threads(t.Context(), &projection.ThreadFilter{IncludeArchived: true, IncludeDeleted: true})
 	require.NoError(t, err)
 	var archived, deleted, turns int
 	for _, th := range threads {
@@ -80,7 +80,7 @@ func TestGenerate(t *testing.T) {
 	require.Equal(t, rep.ArchivedThreads, archived)
 	require.Equal(t, rep.DeletedThreads, deleted)
 	require.Equal(t, rep.Turns, turns)
-	projects, err := projection.NewReader(s1.Client()).Projects(t.Context(), &projection.ProjectFilter{IncludeDeleted: true})
+	projects, err := projection.NewReader(s1).Projects(t.Context(), &projection.ProjectFilter{IncludeDeleted: true})
 	require.NoError(t, err)
 	var gone int
 	for _, p := range projects {
