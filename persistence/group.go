@@ -1,0 +1,535 @@
+package persistence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/peonhq/peon/internal/sqlx"
+)
+
+// Group commit.
+//
+// A commit is the dear part of an append: on SQLite the WAL write of
+// COMMIT and BEGIN IMMEDIATE are about half of a single event's cost, on
+// PostgreSQL the WAL flush is most of it, and the append lock is held
+// through it. So this process's Appends queue in Go while a commit is in
+// flight, and the first one waiting leads the next group: it takes what is
+// queued then (up to maxGroupEvents events and maxGroupBytes of payload)
+// and commits it in one transaction. There is no timer: an Append that
+// finds no commit in flight begins at once, alone, on the same path as
+// before group commit.
+//
+// Inside the group each Append is run as it would be in a transaction of
+// its own, after the earlier ones of the group: it reads the head, the
+// versions of its streams and whether its command is stored, as the
+// earlier Appends left them, so its expected versions, its idempotency
+// (also against an earlier Append of the same group) and its sequences
+// are exactly what separate transactions give. An Append that fails after
+// it wrote (an INSERT or a projection statement) is rolled back to the
+// savepoint taken before its first write and fails alone; one that fails
+// before it writes (a version conflict, a command stored before) needs no
+// savepoint. Every caller is answered once the group's COMMIT has
+// returned, that is once it is durable.
+//
+// A caller whose context ends while queued leaves the queue and gets an
+// error that wraps its context's; once its group began, it gets the
+// group's true outcome, as a lone Append does once through the gate (see
+// workContext): the group's statements run under a context that ends only
+// once every member's has (and appendGrace after that on PostgreSQL).
+
+const (
+	// maxGroupEvents bounds the events of one group. A group's fixed cost
+	// (BEGIN, COMMIT and its flush, the lock) is shared by its members:
+	// at 512 it is a fraction of a percent of each, and more would only
+	// lengthen the wait of the last member, which is about the time of a
+	// 512-event batch (a few milliseconds on either engine here).
+	maxGroupEvents = 512
+	// maxGroupBytes bounds the payload bytes of one group, for the same
+	// reason: a few appends of large messages make a full group.
+	maxGroupBytes = 1 << 20
+)
+
+// groupReq is one Append waiting for its group, or in it.
+type groupReq struct {
+	ctx   context.Context
+	b     *batch
+	size  int
+	lead  chan struct{} // closed when it is to lead the next group
+	done  chan struct{} // closed when its outcome is set
+	taken bool          // in a group, or leading one (under committer.mu)
+
+	recs  []Recorded
+	fresh bool
+	err   error
+}
+
+// committer is the queue of a store's Appends.
+type committer struct {
+	mu    sync.Mutex
+	busy  bool // a group is being committed
+	queue []*groupReq
+
+	// Test hooks (see grouphook_test.go).
+	onGroup   func(members int)     // a group's transaction begins
+	failAfter func([]Recorded) bool // an append's projection fails after its statements
+}
+
+// commit runs b in the next group and returns its outcome.
+func (s *Store) commit(ctx context.Context, b *batch) (recs []Recorded, fresh bool, err error) {
+	r := &groupReq{ctx: ctx, b: b, size: b.size(), lead: make(chan struct{}), done: make(chan struct{})}
+	c := &s.group
+	c.mu.Lock()
+	if !c.busy {
+		c.busy = true
+		r.taken = true
+		c.mu.Unlock()
+		s.lead(r)
+		return r.recs, r.fresh, r.err
+	}
+	c.queue = append(c.queue, r)
+	c.mu.Unlock()
+	select {
+	case <-r.lead:
+		s.lead(r)
+	case <-r.done:
+	case <-ctx.Done():
+		c.mu.Lock()
+		if !r.taken {
+			for i, q := range c.queue {
+				if q == r {
+					c.queue = append(c.queue[:i], c.queue[i+1:]...)
+					break
+				}
+			}
+			c.mu.Unlock()
+			return nil, false, notBegun(ctx, b)
+		}
+		c.mu.Unlock()
+		select { // its group began: wait for the truth
+		case <-r.lead:
+			s.lead(r)
+		case <-r.done:
+		}
+	}
+	<-r.done
+	return r.recs, r.fresh, r.err
+}
+
+// notBegun is the error of an Append whose context ended before its group
+// ran it.
+func notBegun(ctx context.Context, b *batch) error {
+	return fmt.Errorf("append to %s: wait for the group commit: %w; nothing was written", b.stream(), context.Cause(ctx))
+}
+
+// size is the payload bytes of b.
+func (b *batch) size() int {
+	n := 0
+	for _, p := range b.payload {
+		n += len(p)
+	}
+	return n
+}
+
+// lead commits the group that r leads, hands the lead to the first Append
+// queued after it, and answers the group.
+func (s *Store) lead(r *groupReq) {
+	c := &s.group
+	c.mu.Lock()
+	g := []*groupReq{r}
+	events, size := len(r.b.events), r.size
+	for len(c.queue) > 0 {
+		q := c.queue[0]
+		if events+len(q.b.events) > maxGroupEvents || size+q.size > maxGroupBytes {
+			break
+		}
+		q.taken = true
+		events, size = events+len(q.b.events), size+q.size
+		g = append(g, q)
+		c.queue = c.queue[1:]
+	}
+	onGroup := c.onGroup
+	c.mu.Unlock()
+
+	live := g[:0:0]
+	for _, m := range g {
+		if m.ctx.Err() != nil {
+			m.err = notBegun(m.ctx, m.b)
+			continue
+		}
+		live = append(live, m)
+	}
+	if len(live) > 0 && onGroup != nil {
+		onGroup(len(live))
+	}
+	switch {
+	case len(live) == 1:
+		m := live[0]
+		if p, ok := s.d.(pipeliner); ok {
+			m.recs, m.fresh, m.err = s.appendPipelined(m.ctx, p, m.b)
+		} else {
+			m.recs, m.fresh, m.err = s.appendOwnTx(m.ctx, m.b)
+		}
+	case len(live) > 1:
+		if p, ok := s.d.(pipeliner); ok {
+			s.groupPipelined(p, live)
+		} else {
+			s.groupTx(live)
+		}
+	}
+
+	// Answer the group first, then hand the lead on: members that append
+	// again at once queue behind the next leader and join its group.
+	for _, m := range g {
+		if m != r {
+			close(m.done)
+		}
+	}
+	c.mu.Lock()
+	if len(c.queue) > 0 {
+		next := c.queue[0]
+		c.queue = c.queue[1:]
+		next.taken = true
+		close(next.lead)
+	} else {
+		c.busy = false
+	}
+	c.mu.Unlock()
+	close(r.done)
+}
+
+// groupContext returns the context a group's statements run under: it
+// carries the first member's values, and ends grace after every member's
+// context has ended, or when stop is called.
+func groupContext(g []*groupReq, grace time.Duration) (work context.Context, stop func()) {
+	work, cancel := context.WithCancel(context.WithoutCancel(g[0].ctx))
+	var (
+		mu      sync.Mutex
+		left    = len(g)
+		timer   *time.Timer
+		stopped bool
+	)
+	unregister := make([]func() bool, len(g))
+	for i, m := range g {
+		unregister[i] = context.AfterFunc(m.ctx, func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if left--; left == 0 && !stopped {
+				timer = time.AfterFunc(grace, cancel)
+			}
+		})
+	}
+	return work, func() {
+		for _, u := range unregister {
+			u()
+		}
+		mu.Lock()
+		stopped = true
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
+		cancel()
+	}
+}
+
+// allEnded reports whether the context of every member of g has ended.
+func allEnded(g []*groupReq) bool {
+	for _, m := range g {
+		if m.ctx.Err() == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// failGroup sets err, the error of a group that did not commit, as the
+// outcome of every member that has none yet, and clears their records.
+func failGroup(g []*groupReq, err error) {
+	for _, m := range g {
+		if m.err == nil {
+			m.err = ctxErr(m.ctx, m.b.stream(), fmt.Errorf("append to %s: %w", m.b.stream(), err))
+		}
+		m.recs, m.fresh = nil, false
+	}
+}
+
+// settleGroup learns the outcome of a group whose COMMIT was sent and
+// failed with err (see settle): each member that wrote looks its first
+// event up; one that found its command stored earlier in the group
+// shares that member's outcome.
+func (s *Store) settleGroup(g []*groupReq, err error) {
+	stored := map[string]error{} // first event id of a member that wrote → its outcome
+	for _, m := range g {
+		if m.err != nil || !m.fresh {
+			continue
+		}
+		first := m.recs[0].EventID
+		recs, serr := s.settle(m.ctx, m.recs, err)
+		if serr != nil && !errors.Is(serr, ErrUnknownOutcome) {
+			serr = ctxErr(m.ctx, m.b.stream(), fmt.Errorf("append to %s: commit: %w", m.b.stream(), serr))
+		}
+		m.recs, m.err = recs, serr
+		stored[first] = serr
+	}
+	for _, m := range g {
+		if m.err != nil || m.fresh || len(m.recs) == 0 {
+			continue
+		}
+		if serr, ok := stored[m.recs[0].EventID]; ok && serr != nil {
+			m.recs, m.err = nil, serr
+		}
+	}
+	for _, m := range g {
+		if m.err != nil {
+			m.recs, m.fresh = nil, false
+		}
+	}
+}
+
+// savepoint is the name of the savepoint a member of a group takes before
+// its first write.
+const (
+	savepointSQL         = "SAVEPOINT peon_group"
+	rollbackSavepointSQL = "ROLLBACK TO SAVEPOINT peon_group"
+	releaseSavepointSQL  = "RELEASE SAVEPOINT peon_group"
+)
+
+// groupTx commits g, two or more Appends, in one transaction of
+// database/sql, one statement at a time (SQLite). Each member runs
+// appendIn inside a savepoint of its own.
+func (s *Store) groupTx(g []*groupReq) {
+	if s.serial {
+		s.writeMu.Lock()
+		defer s.writeMu.Unlock()
+	}
+	work, stop := groupContext(g, 0)
+	defer stop()
+	for _, m := range g {
+		s.stmts.warm(work, s.db, s.d, m.b)
+	}
+	tx, err := s.db.BeginTx(work, s.d.appendTxOptions())
+	if err != nil {
+		failGroup(g, fmt.Errorf("begin: %w", err))
+		return
+	}
+	for _, m := range g {
+		if m.ctx.Err() != nil {
+			m.err = notBegun(m.ctx, m.b)
+			continue
+		}
+		if _, err := tx.ExecContext(work, savepointSQL); err != nil {
+			tx.Rollback()
+			failGroup(g, fmt.Errorf("savepoint: %w", err))
+			return
+		}
+		m.recs, m.fresh, m.err = s.appendIn(work, tx, m.b)
+		if m.err != nil {
+			m.err = ctxErr(m.ctx, m.b.stream(), m.err)
+			m.recs, m.fresh = nil, false
+			if _, err := tx.ExecContext(work, rollbackSavepointSQL); err != nil {
+				tx.Rollback()
+				failGroup(g, fmt.Errorf("roll back to savepoint: %w", err))
+				return
+			}
+		}
+		if _, err := tx.ExecContext(work, releaseSavepointSQL); err != nil {
+			tx.Rollback()
+			failGroup(g, fmt.Errorf("release savepoint: %w", err))
+			return
+		}
+	}
+	if allEnded(g) {
+		tx.Rollback()
+		abandon(g)
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		s.settleGroup(g, err)
+	}
+}
+
+// abandon answers every member of g, a group rolled back before its
+// COMMIT because every member's context ended, with its context's error.
+func abandon(g []*groupReq) {
+	for _, m := range g {
+		if m.err == nil {
+			m.err = fmt.Errorf("append to %s: %w; nothing was written", m.b.stream(), context.Cause(m.ctx))
+		}
+		m.recs, m.fresh = nil, false
+	}
+}
+
+// groupPipelined commits g, two or more Appends, in one pipelined
+// transaction (PostgreSQL; see appendPipelined). After BEGIN and the lock,
+// each member's head read is one round trip, which also carries the
+// statements of the member before it; a member that writes takes the
+// savepoint first, and its INSERTs and projection statements wait for
+// the next round trip. The last one goes with the COMMIT. A statement of
+// a member that fails is reported in the round trip that carried it,
+// while no other member's statements are pending: that member is rolled
+// back to its savepoint and fails alone.
+func (s *Store) groupPipelined(p pipeliner, g []*groupReq) {
+	work, stop := groupContext(g, appendGrace)
+	defer stop()
+	conn, err := s.db.Conn(work)
+	if err != nil {
+		failGroup(g, fmt.Errorf("connect: %w", err))
+		return
+	}
+	defer conn.Close()
+	ended := false // the transaction is over: committed, or never begun
+	defer func() {
+		if !ended {
+			endFailed(work, conn)
+		}
+	}()
+
+	var locked bool
+	var stmts []pipeStmt
+	begin := p.beginAppendSQL()
+	for i, q := range begin {
+		st := pipeStmt{what: "begin and lock", query: q}
+		if i == len(begin)-1 {
+			st.dest = []any{&locked}
+		}
+		stmts = append(stmts, st)
+	}
+	if err := p.pipeline(work, conn, stmts); err != nil {
+		failGroup(g, err)
+		return
+	}
+	if !locked {
+		if err := p.pipeline(work, conn, []pipeStmt{{what: "lock", query: p.lockAppendSQL()}}); err != nil {
+			failGroup(g, err)
+			return
+		}
+	}
+
+	pc := &pipeConn{p: p, conn: conn}
+	var writer *groupReq // the member whose statements are pending
+	// undo rolls writer back to its savepoint after err, and carries more
+	// statements in the same round trip.
+	undo := func(err error, more ...pipeStmt) error {
+		writer.err = ctxErr(writer.ctx, writer.b.stream(), fmt.Errorf("append to %s: %w", writer.b.stream(), err))
+		writer.recs, writer.fresh = nil, false
+		writer = nil
+		return p.pipeline(work, conn, append([]pipeStmt{
+			{what: "roll back to savepoint", query: rollbackSavepointSQL},
+			{what: "release savepoint", query: releaseSavepointSQL},
+		}, more...))
+	}
+	for _, m := range g {
+		if m.ctx.Err() != nil {
+			m.err = notBegun(m.ctx, m.b)
+			continue
+		}
+		reads, head := s.headReads(m.b)
+		n := len(pc.pending)
+		err := p.pipeline(work, conn, append(pc.pending, reads...))
+		pc.pending = nil
+		var pe *pipeError
+		if errors.As(err, &pe) && pe.i < n && writer != nil {
+			err = undo(&sqlx.DeferredError{What: pe.what, Err: pe.err}, reads...)
+		}
+		if err != nil {
+			failGroup(g, err)
+			return
+		}
+		writer = nil
+		last, versions, seen := head()
+		if seen {
+			m.recs, m.err = s.priorCommand(work, pc, m.b)
+			if m.err != nil && !errors.Is(m.err, ErrCommandConflict) {
+				failGroup(g, m.err)
+				return
+			}
+			continue
+		}
+		if m.recs, m.err = m.b.number(last, versions); m.err != nil {
+			continue
+		}
+		m.fresh = true
+		writer = m
+		pc.pending = append([]pipeStmt{{what: "savepoint", query: savepointSQL}}, s.inserts(m.recs, true)...)
+		if !s.opts.NoProjections {
+			if err := s.projectAppend(work, pc, m.recs); err != nil {
+				if len(pc.pending) > 0 && pc.pending[0].query == savepointSQL {
+					// Nothing of it was sent.
+					pc.pending = nil
+					m.err = fmt.Errorf("append to %s: project: %w", m.b.stream(), err)
+					m.recs, m.fresh, writer = nil, false, nil
+					continue
+				}
+				pc.pending = nil
+				if !errors.As(err, new(*sqlx.DeferredError)) {
+					err = fmt.Errorf("project: %w", err)
+				}
+				if err := undo(err); err != nil {
+					failGroup(g, err)
+					return
+				}
+				continue
+			}
+		}
+		pc.Defer("release savepoint", releaseSavepointSQL)
+	}
+
+	for {
+		if allEnded(g) {
+			abandon(g)
+			return
+		}
+		commit := len(pc.pending)
+		stmts := append(pc.pending, pipeStmt{what: "commit", query: "COMMIT"})
+		pc.pending = nil
+		err := p.pipeline(work, conn, stmts)
+		if err == nil {
+			ended = true
+			return
+		}
+		switch p.commitOutcome(err, commit) {
+		case commitFailed:
+			var pe *pipeError
+			if errors.As(err, &pe) && pe.i < commit && writer != nil {
+				// The last writer's statements failed: COMMIT the others.
+				writer.err = ctxErr(writer.ctx, writer.b.stream(), fmt.Errorf("append to %s: %w", writer.b.stream(), &sqlx.DeferredError{What: pe.what, Err: pe.err}))
+				writer.recs, writer.fresh = nil, false
+				writer = nil
+				pc.pending = []pipeStmt{
+					{what: "roll back to savepoint", query: rollbackSavepointSQL},
+					{what: "release savepoint", query: releaseSavepointSQL},
+				}
+				continue
+			}
+			failGroup(g, err) // the deferred ROLLBACK ends the aborted transaction
+			return
+		case committed:
+			ended = true
+			discard(conn)
+			return
+		}
+		ended = true
+		discard(conn)
+		s.settleGroup(g, err)
+		return
+	}
+}
+
+// projectAppend applies recs to the projections inside an append's
+// transaction; a test hook may make it fail after the projection's
+// statements, with a statement that fails in the database.
+func (s *Store) projectAppend(ctx context.Context, q querier, recs []Recorded) error {
+	if err := s.project(ctx, q, recs); err != nil {
+		return err
+	}
+	if f := s.group.failAfter; f != nil && f(recs) {
+		if _, err := q.ExecContext(ctx, "SELECT peon_injected_fault FROM events"); err != nil {
+			return err
+		}
+		return errors.New("the injected fault did not fail")
+	}
+	return nil
+}
