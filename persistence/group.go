@@ -526,7 +526,9 @@ func (s *Store) projectAppend(ctx context.Context, q querier, recs []Recorded) e
 		return err
 	}
 	if f := s.group.failAfter; f != nil && f(recs) {
-		if _, err := q.ExecContext(ctx, "SELECT peon_injected_fault FROM events"); err != nil {
+		// peon_injected_fault: a NOT NULL column set to NULL fails when it
+		// runs (not when it is prepared), after the append's statements.
+		if _, err := q.ExecContext(ctx, s.d.bind("UPDATE events SET event_id = NULL WHERE sequence = ? AND 'peon_injected_fault' <> ''"), recs[len(recs)-1].Sequence); err != nil {
 			return err
 		}
 		return errors.New("the injected fault did not fail")

@@ -344,7 +344,7 @@ func racingAppenders(t *testing.T, h Harness) {
 				require.ErrorAs(t, a.err, &ce)
 				require.Equal(t, a.opts.CommandID, ce.CommandID)
 			case a.kind == "fails":
-				require.ErrorContains(t, a.err, "peon_injected_fault")
+				require.ErrorContains(t, a.err, "event_id", "not the injected fault: %v", a.err)
 				require.NotErrorIs(t, a.err, persistence.ErrVersionConflict)
 				require.NotErrorIs(t, a.err, persistence.ErrUnknownOutcome)
 				failed++
