@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -86,6 +87,12 @@ func (s *Store) commit(ctx context.Context, b *batch) (recs []Recorded, fresh bo
 		c.busy = true
 		r.taken = true
 		c.mu.Unlock()
+		// Yield once before taking the group: Appends that are runnable
+		// (answered by the last group and about to append again) queue
+		// meanwhile and join it. On a loaded machine the leader would
+		// otherwise go on alone on its thread while they wait for a CPU.
+		// With nothing else runnable this returns at once: no timer.
+		runtime.Gosched()
 		s.lead(r)
 		return r.recs, r.fresh, r.err
 	}
@@ -93,6 +100,12 @@ func (s *Store) commit(ctx context.Context, b *batch) (recs []Recorded, fresh bo
 	c.mu.Unlock()
 	select {
 	case <-r.lead:
+		// The Appends the last group answered are runnable now, and the
+		// hand-off runs this goroutine before them: yield once, so that
+		// those that append again at once join this group instead of
+		// waiting for the next (without it, two writers hand the lead to
+		// each other in groups of one while the rest wait for the CPU).
+		runtime.Gosched()
 		s.lead(r)
 	case <-r.done:
 	case <-ctx.Done():
