@@ -366,7 +366,7 @@ func racingAppenders(t *testing.T, h Harness) {
 	}
 	// Every event of the log but the first ones belongs to an Append that
 	// was told it succeeded: nothing of a failed one is stored.
-	require.Len(t, owner, len(log)-nstreams)
+	require.Equal(t, len(log)-nstreams, len(owner), "the log holds events that no Append returned")
 	for _, r := range log[nstreams:] {
 		require.Contains(t, owner, r.EventID, "event %d is stored but no Append returned it", r.Sequence)
 		if e, ok := r.Event.(orchestration.ProjectRenamed); ok {
