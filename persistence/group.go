@@ -2,9 +2,11 @@ package persistence
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -331,6 +333,11 @@ func (s *Store) groupTx(g []*groupReq) {
 	for _, m := range g {
 		if m.ctx.Err() != nil {
 			m.err = notBegun(m.ctx, m.b)
+		}
+	}
+	fast := s.groupFastTx(work, tx, g)
+	for _, m := range g {
+		if fast || m.err != nil {
 			continue
 		}
 		if _, err := tx.ExecContext(work, savepointSQL); err != nil {
@@ -547,4 +554,161 @@ func (s *Store) projectAppend(ctx context.Context, q querier, recs []Recorded) e
 		return errors.New("the injected fault did not fail")
 	}
 	return nil
+}
+
+// The fast way through a group: when no member carries a command id that
+// is stored or repeated in the group, the members' checks need nothing
+// but the head, the versions of their streams and whether their commands
+// are stored, which one read gives for all of them. Each member is then
+// checked and numbered in Go in turn, against the versions the members
+// before it leave (as its own head read would find them), and the events
+// of those that pass are written as one batch and projected together. A
+// failure of that batch (a member's projection, a constraint) rolls it
+// back to a savepoint and the group goes the slow way, member by member,
+// each in its own savepoint, where the failure is that member's alone.
+
+// groupHead is the one read of the fast way: the last sequence, then for
+// each command one column that is 1 when it is stored, then the version
+// of each stream.
+type groupHead struct {
+	query    string
+	args     []any
+	streams  []string
+	commands []string
+	vals     []sql.NullInt64
+}
+
+// readGroupHead returns the read of g's head, or false when g does not go
+// the fast way: a command repeated in the group, or too many streams for
+// one statement.
+func (s *Store) readGroupHead(g []*groupReq) (*groupHead, bool) {
+	h := &groupHead{}
+	seen := map[string]bool{}
+	cmds := map[string]bool{}
+	for _, m := range g {
+		if id := m.b.opts.CommandID; id != "" {
+			if cmds[id] {
+				return nil, false
+			}
+			cmds[id] = true
+			h.commands = append(h.commands, id)
+		}
+		for _, st := range m.b.streams {
+			if !seen[st] {
+				seen[st] = true
+				h.streams = append(h.streams, st)
+			}
+		}
+	}
+	if len(h.streams) > headStreams || len(h.commands) > headStreams {
+		return nil, false
+	}
+	var sb strings.Builder
+	sb.WriteString("SELECT " + s.d.lastSequenceSQL())
+	for _, c := range h.commands {
+		sb.WriteString(", (SELECT 1 FROM events WHERE command_id = ? LIMIT 1)")
+		h.args = append(h.args, c)
+	}
+	for _, st := range h.streams {
+		sb.WriteString(", (SELECT MAX(stream_version) FROM events WHERE stream_id = ?)")
+		h.args = append(h.args, st)
+	}
+	h.query = s.d.bind(sb.String())
+	h.vals = make([]sql.NullInt64, 1+len(h.commands)+len(h.streams))
+	return h, true
+}
+
+func (h *groupHead) dest() []any {
+	d := make([]any, len(h.vals))
+	for i := range h.vals {
+		d[i] = &h.vals[i]
+	}
+	return d
+}
+
+// number checks and numbers the members of g in turn from what h read,
+// setting each one's records or its version conflict, and returns the
+// records of all that pass, in order; false when a command is stored (the
+// slow way answers it).
+func (h *groupHead) number(g []*groupReq) ([]Recorded, bool) {
+	for i := range h.commands {
+		if h.vals[1+i].Valid {
+			return nil, false
+		}
+	}
+	last := h.vals[0].Int64
+	versions := make(map[string]int64, len(h.streams))
+	for i, st := range h.streams {
+		versions[st] = h.vals[1+len(h.commands)+i].Int64
+	}
+	var all []Recorded
+	for _, m := range g {
+		if m.err != nil {
+			continue
+		}
+		recs, err := m.b.number(last, versions)
+		if err != nil {
+			m.err = err
+			continue
+		}
+		m.recs, m.fresh = recs, true
+		last += int64(len(recs))
+		all = append(all, recs...)
+	}
+	return all, true
+}
+
+// unnumber undoes number: the slow way begins from nothing.
+func unnumber(g []*groupReq) {
+	for _, m := range g {
+		if m.err == nil || errors.Is(m.err, ErrVersionConflict) {
+			m.err = nil
+		}
+		m.recs, m.fresh = nil, false
+	}
+}
+
+// groupFastTx runs g the fast way in tx (SQLite), and reports whether it
+// did; when not, nothing of it is left in tx and no member has an
+// outcome.
+func (s *Store) groupFastTx(ctx context.Context, tx *sql.Tx, g []*groupReq) bool {
+	h, ok := s.readGroupHead(g)
+	if !ok {
+		return false
+	}
+	if err := tx.QueryRowContext(ctx, h.query, h.args...).Scan(h.dest()...); err != nil {
+		return false
+	}
+	all, ok := h.number(g)
+	if !ok {
+		unnumber(g)
+		return false
+	}
+	if len(all) == 0 {
+		return true // every member conflicts
+	}
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT peon_fast"); err != nil {
+		unnumber(g)
+		return false
+	}
+	err := func() error {
+		for _, st := range s.inserts(all, true) {
+			if _, err := s.stmts.exec(ctx, tx, st.query, st.args...); err != nil {
+				return err
+			}
+		}
+		return s.projectAppend(ctx, preparedTx{tx, &s.stmts}, all)
+	}()
+	if err != nil {
+		unnumber(g)
+		tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT peon_fast")
+		tx.ExecContext(ctx, "RELEASE SAVEPOINT peon_fast")
+		return false
+	}
+	if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT peon_fast"); err != nil {
+		unnumber(g)
+		tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT peon_fast")
+		return false
+	}
+	return true
 }
