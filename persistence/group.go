@@ -417,33 +417,59 @@ func (s *Store) groupPipelined(p pipeliner, g []*groupReq) {
 		}
 		stmts = append(stmts, st)
 	}
-	if err := p.pipeline(work, conn, stmts); err != nil {
+	for _, m := range g {
+		if m.ctx.Err() != nil {
+			m.err = notBegun(m.ctx, m.b)
+		}
+	}
+	// The fast way's head read goes with BEGIN and the lock.
+	h, fast := s.readGroupHead(g)
+	var read []pipeStmt
+	if fast {
+		read = []pipeStmt{{what: "read versions", query: h.query, args: h.args, dest: h.dest()}}
+	}
+	if err := p.pipeline(work, conn, append(stmts, read...)); err != nil {
 		failGroup(g, err)
 		return
 	}
 	if !locked {
-		if err := p.pipeline(work, conn, []pipeStmt{{what: "lock", query: p.lockAppendSQL()}}); err != nil {
+		if err := p.pipeline(work, conn, append([]pipeStmt{{what: "lock", query: p.lockAppendSQL()}}, read...)); err != nil {
 			failGroup(g, err)
 			return
 		}
 	}
 
 	pc := &pipeConn{p: p, conn: conn}
+	if fast {
+		switch done, err := s.groupFastPipelined(work, p, conn, pc, h, g); {
+		case err != nil:
+			failGroup(g, err)
+			return
+		case done:
+			ended = true
+			return
+		}
+	}
 	var writer *groupReq // the member whose statements are pending
-	// undo rolls writer back to its savepoint after err, and carries more
-	// statements in the same round trip.
+	// undo rolls writer back to its savepoint after err, in a round trip
+	// of its own: in an aborted transaction the server refuses to parse
+	// any statement but one that ends it or rolls back, and pgx parses
+	// each new statement of a pipeline before it sends the pipeline. The
+	// savepoint stays (the next one of the same name hides it).
 	undo := func(err error, more ...pipeStmt) error {
 		writer.err = ctxErr(writer.ctx, writer.b.stream(), fmt.Errorf("append to %s: %w", writer.b.stream(), err))
 		writer.recs, writer.fresh = nil, false
 		writer = nil
-		return p.pipeline(work, conn, append([]pipeStmt{
-			{what: "roll back to savepoint", query: rollbackSavepointSQL},
-			{what: "release savepoint", query: releaseSavepointSQL},
-		}, more...))
+		if err := p.pipeline(work, conn, []pipeStmt{{what: "roll back to savepoint", query: rollbackSavepointSQL}}); err != nil {
+			return err
+		}
+		if len(more) == 0 {
+			return nil
+		}
+		return p.pipeline(work, conn, more)
 	}
 	for _, m := range g {
-		if m.ctx.Err() != nil {
-			m.err = notBegun(m.ctx, m.b)
+		if m.err != nil {
 			continue
 		}
 		reads, head := s.headReads(m.b)
@@ -518,10 +544,7 @@ func (s *Store) groupPipelined(p pipeliner, g []*groupReq) {
 				writer.err = ctxErr(writer.ctx, writer.b.stream(), fmt.Errorf("append to %s: %w", writer.b.stream(), &sqlx.DeferredError{What: pe.what, Err: pe.err}))
 				writer.recs, writer.fresh = nil, false
 				writer = nil
-				pc.pending = []pipeStmt{
-					{what: "roll back to savepoint", query: rollbackSavepointSQL},
-					{what: "release savepoint", query: releaseSavepointSQL},
-				}
+				pc.pending = []pipeStmt{{what: "roll back to savepoint", query: rollbackSavepointSQL}} // and COMMIT: see undo
 				continue
 			}
 			failGroup(g, err) // the deferred ROLLBACK ends the aborted transaction
@@ -711,4 +734,65 @@ func (s *Store) groupFastTx(ctx context.Context, tx *sql.Tx, g []*groupReq) bool
 		return false
 	}
 	return true
+}
+
+// groupFastPipelined runs g the fast way on conn (PostgreSQL), after h
+// was read under the lock: the members' INSERTs and projection statements
+// in a savepoint, and the COMMIT, in one round trip (and one more for
+// each projection statement whose result is read). done reports that the
+// transaction is over, committed or not, with every member's outcome set;
+// when it is false and err nil, nothing of the fast way is left in the
+// transaction and the slow way goes on from the start. err is a failure
+// of the whole group, before its COMMIT was sent.
+func (s *Store) groupFastPipelined(work context.Context, p pipeliner, conn *sql.Conn, pc *pipeConn, h *groupHead, g []*groupReq) (done bool, err error) {
+	all, ok := h.number(g)
+	if !ok {
+		unnumber(g)
+		return false, nil
+	}
+	if len(all) == 0 {
+		return false, nil // every member conflicts: the caller rolls back
+	}
+	back := func() (bool, error) {
+		unnumber(g)
+		pc.pending = nil
+		return false, p.pipeline(work, conn, []pipeStmt{{what: "roll back to savepoint", query: "ROLLBACK TO SAVEPOINT peon_fast"}})
+	}
+	pc.pending = append([]pipeStmt{{what: "savepoint", query: "SAVEPOINT peon_fast"}}, s.inserts(all, true)...)
+	if !s.opts.NoProjections {
+		if err := s.projectAppend(work, pc, all); err != nil {
+			if len(pc.pending) > 0 && pc.pending[0].query == "SAVEPOINT peon_fast" {
+				unnumber(g) // nothing of it was sent
+				pc.pending = nil
+				return false, nil
+			}
+			return back()
+		}
+	}
+	if allEnded(g) {
+		pc.pending = nil
+		abandon(g)
+		return false, errors.New("every caller is gone") // abandon set each one's outcome
+	}
+	commit := len(pc.pending) + 1
+	stmts := append(pc.pending, pipeStmt{what: "release savepoint", query: "RELEASE SAVEPOINT peon_fast"}, pipeStmt{what: "commit", query: "COMMIT"})
+	pc.pending = nil
+	err = p.pipeline(work, conn, stmts)
+	if err == nil {
+		return true, nil
+	}
+	switch p.commitOutcome(err, commit) {
+	case commitFailed:
+		var pe *pipeError
+		if errors.As(err, &pe) && pe.i < commit {
+			return back() // a statement of the batch: try member by member
+		}
+		return false, err
+	case committed:
+		discard(conn)
+		return true, nil
+	}
+	discard(conn)
+	s.settleGroup(g, err)
+	return true, nil
 }
