@@ -25,17 +25,20 @@ import (
 // finds no commit in flight begins at once, alone, on the same path as
 // before group commit.
 //
-// Inside the group each Append is run as it would be in a transaction of
-// its own, after the earlier ones of the group: it reads the head, the
-// versions of its streams and whether its command is stored, as the
+// Inside the group each Append is checked as it would be in a transaction
+// of its own, after the earlier ones of the group: against the head, the
+// versions of its streams and whether its command is stored as the
 // earlier Appends left them, so its expected versions, its idempotency
 // (also against an earlier Append of the same group) and its sequences
-// are exactly what separate transactions give. An Append that fails after
-// it wrote (an INSERT or a projection statement) is rolled back to the
+// are exactly what separate transactions give. The fast way (below) reads
+// that once for the group and writes the group as one batch; the slow way
+// runs each Append's own statements. There, an Append that fails after it
+// wrote (an INSERT or a projection statement) is rolled back to the
 // savepoint taken before its first write and fails alone; one that fails
 // before it writes (a version conflict, a command stored before) needs no
-// savepoint. Every caller is answered once the group's COMMIT has
-// returned, that is once it is durable.
+// savepoint (on SQLite, where a savepoint costs no round trip, each Append
+// of the slow way takes one all the same). Every caller is answered once
+// the group's COMMIT has returned, that is once it is durable.
 //
 // A caller whose context ends while queued leaves the queue and gets an
 // error that wraps its context's; once its group began, it gets the
