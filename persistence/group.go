@@ -328,6 +328,11 @@ func (s *Store) groupTx(g []*groupReq) {
 	for _, m := range g {
 		s.stmts.warm(work, s.db, s.d, m.b)
 	}
+	h, fast := s.readGroupHead(g)
+	if fast && len(h.commands) == 0 && len(h.streams) <= 2*cachedShapes {
+		// The common shapes of the fast way, prepared once (see warm).
+		s.stmts.prepareAll(work, s.db, []string{h.query, s.stmts.insert(s.d, 1, false)})
+	}
 	tx, err := s.db.BeginTx(work, s.d.appendTxOptions())
 	if err != nil {
 		failGroup(g, fmt.Errorf("begin: %w", err))
@@ -338,7 +343,17 @@ func (s *Store) groupTx(g []*groupReq) {
 			m.err = notBegun(m.ctx, m.b)
 		}
 	}
-	fast := s.groupFastTx(work, tx, g)
+	if fast {
+		var dirty bool
+		fast, dirty = s.groupFastTx(work, tx, h, g)
+		if dirty { // roll the fast way's writes back, and begin again
+			tx.Rollback()
+			if tx, err = s.db.BeginTx(work, s.d.appendTxOptions()); err != nil {
+				failGroup(g, fmt.Errorf("begin: %w", err))
+				return
+			}
+		}
+	}
 	for _, m := range g {
 		if fast || m.err != nil {
 			continue
@@ -695,48 +710,41 @@ func unnumber(g []*groupReq) {
 }
 
 // groupFastTx runs g the fast way in tx (SQLite), and reports whether it
-// did; when not, nothing of it is left in tx and no member has an
-// outcome.
-func (s *Store) groupFastTx(ctx context.Context, tx *sql.Tx, g []*groupReq) bool {
-	h, ok := s.readGroupHead(g)
-	if !ok {
-		return false
-	}
-	if err := tx.QueryRowContext(ctx, h.query, h.args...).Scan(h.dest()...); err != nil {
-		return false
+// did; when not, no member has an outcome, and when dirty tx holds writes
+// of the fast way, which the caller rolls back.
+func (s *Store) groupFastTx(ctx context.Context, tx *sql.Tx, h *groupHead, g []*groupReq) (fast, dirty bool) {
+	if err := s.stmts.queryRow(ctx, tx, h.query, h.args, h.dest()...); err != nil {
+		return false, false
 	}
 	all, ok := h.number(g)
 	if !ok {
 		unnumber(g)
-		return false
+		return false, false
 	}
-	if len(all) == 0 {
-		return true // every member conflicts
-	}
-	if _, err := tx.ExecContext(ctx, "SAVEPOINT peon_fast"); err != nil {
-		unnumber(g)
-		return false
-	}
-	err := func() error {
-		for _, st := range s.inserts(all, true) {
+	// No savepoint: the transaction holds nothing else yet, so a failure
+	// rolls all of it back and the slow way begins another. (On SQLite a
+	// savepoint around writes keeps the pages they change in a
+	// sub-journal, a temporary file.)
+	// One prepared INSERT per row: an INSERT of several rows inside a
+	// transaction makes SQLite keep a statement journal, a temporary file
+	// (with the default temp_store), whose writes cost more than the
+	// statements they would save.
+	for start := 0; start < len(all); start++ {
+		end := start + 1
+		for _, st := range s.inserts(all[start:end], end == len(all)) {
 			if _, err := s.stmts.exec(ctx, tx, st.query, st.args...); err != nil {
-				return err
+				unnumber(g)
+				return false, true
 			}
 		}
-		return s.projectAppend(ctx, preparedTx{tx, &s.stmts}, all)
-	}()
-	if err != nil {
-		unnumber(g)
-		tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT peon_fast")
-		tx.ExecContext(ctx, "RELEASE SAVEPOINT peon_fast")
-		return false
 	}
-	if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT peon_fast"); err != nil {
-		unnumber(g)
-		tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT peon_fast")
-		return false
+	if len(all) > 0 {
+		if err := s.projectAppend(ctx, preparedTx{tx, &s.stmts}, all); err != nil {
+			unnumber(g)
+			return false, true
+		}
 	}
-	return true
+	return true, false
 }
 
 // groupFastPipelined runs g the fast way on conn (PostgreSQL), after h
