@@ -77,6 +77,10 @@ type committer struct {
 	mu    sync.Mutex
 	busy  bool // a group is being committed
 	queue []*groupReq
+	// shared is true when the last group had more than one member: the
+	// store's Appends are concurrent, and a leader yields before it takes
+	// its group (see commit).
+	shared bool
 
 	// Test hooks (see grouphook_test.go).
 	onGroup   func(members int)     // a group's transaction begins
@@ -91,13 +95,19 @@ func (s *Store) commit(ctx context.Context, b *batch) (recs []Recorded, fresh bo
 	if !c.busy {
 		c.busy = true
 		r.taken = true
+		shared := c.shared
 		c.mu.Unlock()
-		// Yield once before taking the group: Appends that are runnable
-		// (answered by the last group and about to append again) queue
-		// meanwhile and join it. On a loaded machine the leader would
-		// otherwise go on alone on its thread while they wait for a CPU.
-		// With nothing else runnable this returns at once: no timer.
-		runtime.Gosched()
+		if shared {
+			// Appends are concurrent: yield once before taking the
+			// group, so that those that are runnable (answered by the
+			// last group and about to append again) queue meanwhile and
+			// join it. On a loaded machine the leader would otherwise go
+			// on alone on its thread while they wait for a CPU. A lone
+			// writer (its groups have one member) does not yield, and
+			// this is no timer: with nothing else runnable it returns at
+			// once.
+			runtime.Gosched()
+		}
 		s.lead(r)
 		return r.recs, r.fresh, r.err
 	}
@@ -169,6 +179,7 @@ func (s *Store) lead(r *groupReq) {
 		c.queue = c.queue[1:]
 	}
 	onGroup := c.onGroup
+	c.shared = len(g) > 1
 	c.mu.Unlock()
 
 	live := g[:0:0]
