@@ -29,6 +29,11 @@ import (
 // The metadata ids stored with it (command, correlation and causation
 // id) follow rule 2 and 6 too (admitMeta).
 
+// MaxPayloadBytes is the largest encoded payload one event may have.
+// Larger events are refused with ErrInvalidEvent; store big blobs (diffs,
+// files) elsewhere and record a reference.
+const MaxPayloadBytes = 1 << 20
+
 // MaxIDBytes is the longest id or key, in bytes, that an event may carry:
 // project_id, thread_id, turn_id, message_id, git_ref and a setting's key,
 // and the command, correlation and causation ids of an Append. A stream

@@ -6,16 +6,32 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/peonhq/peon/ent"
 	"github.com/peonhq/peon/internal/clip"
+	"github.com/peonhq/peon/internal/projector"
 	"github.com/peonhq/peon/orchestration"
 )
+
+// AppendOpts are the optional inputs of an Append. A nil *AppendOpts is
+// the same as the zero value.
+type AppendOpts struct {
+	// ExpectedVersions maps a stream id to the version the stream must be
+	// at for the Append to succeed: NoStream (0) for a stream that must
+	// not exist yet. Streams absent from the map are not checked.
+	ExpectedVersions map[string]int64
+	// CommandID makes the Append idempotent: when an Append with the same
+	// CommandID was stored before, nothing is written and the records of
+	// that first Append are returned. Empty means no idempotency.
+	CommandID string
+	// CorrelationID and CausationID are stored on every event of the
+	// Append. Empty means NULL.
+	CorrelationID string
+	CausationID   string
+}
 
 // batch is an Append checked and encoded before any lock is taken.
 type batch struct {
@@ -83,7 +99,10 @@ func prepare(opts *AppendOpts, events []orchestration.Event) (*batch, error) {
 // Every error means that nothing was written, but for ErrUnknownOutcome:
 // the COMMIT was sent and whether it committed could not be learned (see
 // UnknownOutcomeError). When ctx ends, the error matches ctx's.
-func (s *Store) Append(ctx context.Context, opts *AppendOpts, events ...orchestration.Event) ([]Recorded, error) {
+func (s *Store) Append(ctx context.Context, opts *AppendOpts, events ...orchestration.Event) (recs []Recorded, err error) {
+	fresh := false
+	ctx, done := s.tel.startAppend(ctx, events)
+	defer func() { done(recs, fresh, err) }()
 	if err := s.writable(); err != nil {
 		return nil, err
 	}
@@ -91,7 +110,7 @@ func (s *Store) Append(ctx context.Context, opts *AppendOpts, events ...orchestr
 	if err != nil || len(b.events) == 0 {
 		return nil, err
 	}
-	recs, fresh, err := s.commit(ctx, b) // see group.go
+	recs, fresh, err = s.commit(ctx, b) // see group.go
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +167,10 @@ func (s *Store) appendOwnTx(ctx context.Context, b *batch) (recs []Recorded, fre
 // use the store's own methods while tx is open, use tx. On PostgreSQL, tx
 // must be READ COMMITTED, the default: under REPEATABLE READ or
 // SERIALIZABLE, AppendTx writes nothing and returns ErrTxIsolation.
-func (s *Store) AppendTx(ctx context.Context, tx *ent.Tx, opts *AppendOpts, events ...orchestration.Event) ([]Recorded, error) {
+func (s *Store) AppendTx(ctx context.Context, tx *ent.Tx, opts *AppendOpts, events ...orchestration.Event) (recs []Recorded, err error) {
+	fresh := false
+	ctx, done := s.tel.startAppend(ctx, events)
+	defer func() { done(recs, fresh, err) }()
 	if err := s.writable(); err != nil {
 		return nil, err
 	}
@@ -162,7 +184,7 @@ func (s *Store) AppendTx(ctx context.Context, tx *ent.Tx, opts *AppendOpts, even
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT peon_append"); err != nil {
 		return nil, fmt.Errorf("append to %s: savepoint: %w", b.stream(), err)
 	}
-	recs, fresh, err := s.appendIn(ctx, tx, b)
+	recs, fresh, err = s.appendIn(ctx, tx, b)
 	if err != nil {
 		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT peon_append"); rerr != nil {
 			return nil, errors.Join(err, fmt.Errorf("roll back to savepoint: %w", rerr))
@@ -225,6 +247,19 @@ func (s *Store) appendIn(ctx context.Context, tx querier, b *batch) (recs []Reco
 	return recs, true, nil
 }
 
+// project applies recs to the projection tables inside tx, the append's
+// own transaction.
+func (s *Store) project(ctx context.Context, tx querier, recs []Recorded) error {
+	if s.opts.NoProjections {
+		return nil
+	}
+	evs := make([]projector.Event, len(recs))
+	for i := range recs {
+		evs[i] = projector.Event{Sequence: recs[i].Sequence, Event: recs[i].Event}
+	}
+	return projector.New(tx, s.d.bind).Apply(ctx, evs)
+}
+
 // number checks the expected versions of b against versions, the streams'
 // current ones, and returns its events as records numbered after last.
 // It updates versions.
@@ -256,153 +291,4 @@ func (b *batch) number(last int64, versions map[string]int64) ([]Recorded, error
 		}
 	}
 	return recs, nil
-}
-
-// eventColumns are the columns of events in the order every statement of
-// this package writes and reads them.
-const eventColumns = "sequence, event_id, stream_id, stream_version, event_type, schema_version, payload, occurred_at, recorded_at, command_id, correlation_id, causation_id"
-
-const eventArgs = 12 // the number of eventColumns
-
-// insertRows is how many events one INSERT statement carries at most.
-const insertRows = 500
-
-// insertChunk is how many rows each INSERT of a batch of n events writes
-// (the last one the rest), within what the dialect allows per statement.
-func insertChunk(d dialect, n int) int {
-	return min(n, insertRows, d.maxArgs()/eventArgs)
-}
-
-// insertStatement returns a multi-row INSERT of n events; with notify,
-// one that also notifies when the dialect does (see
-// dialect.notifyingInsert).
-func insertStatement(d dialect, n int, notify bool) string {
-	var sb strings.Builder
-	sb.Grow(64 + len(eventColumns) + n*26)
-	sb.WriteString("INSERT INTO events (" + eventColumns + ") VALUES ")
-	for i := range n {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?)")
-	}
-	q := sb.String()
-	if prefix, suffix := d.notifyingInsert(); notify && suffix != "" {
-		q = prefix + q + suffix
-	}
-	return d.bind(q)
-}
-
-// inserts returns the statements that write recs with their sequences as
-// given: multi-row INSERTs of at most insertRows rows (and the dialect's
-// argument limit). With notify, the last one also notifies other
-// processes of the new head, where the dialect does.
-func (s *Store) inserts(recs []Recorded, notify bool) []pipeStmt {
-	if _, suffix := s.d.notifyingInsert(); suffix == "" {
-		notify = false
-	}
-	per := insertChunk(s.d, len(recs))
-	stmts := make([]pipeStmt, 0, (len(recs)+per-1)/per)
-	for start := 0; start < len(recs); start += per {
-		chunk := recs[start:min(start+per, len(recs))]
-		lastChunk := start+per >= len(recs)
-		args := make([]any, 0, len(chunk)*eventArgs+1)
-		for i := range chunk {
-			r := &chunk[i]
-			args = append(args, r.Sequence, r.EventID, r.StreamID, r.StreamVersion, r.Type, r.SchemaVersion,
-				string(r.Payload), r.OccurredAt, r.RecordedAt,
-				nullable(r.CommandID), nullable(r.CorrelationID), nullable(r.CausationID))
-		}
-		what := "insert"
-		if notify && lastChunk {
-			args = append(args, strconv.FormatInt(chunk[len(chunk)-1].Sequence, 10))
-			what = "insert and notify"
-		}
-		stmts = append(stmts, pipeStmt{what: what, query: s.stmts.insert(s.d, len(chunk), notify && lastChunk), args: args})
-	}
-	return stmts
-}
-
-// insertEvents writes recs with their sequences as given (see inserts).
-func (s *Store) insertEvents(ctx context.Context, q querier, recs []Recorded) error {
-	for _, st := range s.inserts(recs, false) {
-		if _, err := s.stmts.exec(ctx, q, st.query, st.args...); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// headStreams is how many streams one head read looks up at most.
-const headStreams = 500
-
-// headReads returns the statements that read, inside the append lock,
-// what an append of b checks: the last sequence taken, the current
-// version of each stream (0 for a new one) and whether b's command was
-// stored before. They are one statement unless b has more than
-// headStreams streams. Once their rows are scanned into their dest, head
-// returns what they read.
-func (s *Store) headReads(b *batch) (stmts []pipeStmt, head func() (last int64, versions map[string]int64, seen bool)) {
-	// vals[0] is the last sequence, vals[1] the command (NULL when not
-	// stored), vals[2+i] the version of b.streams[i].
-	vals := make([]sql.NullInt64, 2+len(b.streams))
-	command := b.opts.CommandID != ""
-	for start := 0; start < len(b.streams); start += headStreams {
-		chunk := b.streams[start:min(start+headStreams, len(b.streams))]
-		first := start == 0
-		var dest, args []any
-		if first {
-			dest = append(dest, &vals[0])
-			if command {
-				dest = append(dest, &vals[1])
-				args = append(args, b.opts.CommandID)
-			}
-		}
-		for i, st := range chunk {
-			dest = append(dest, &vals[2+start+i])
-			args = append(args, st)
-		}
-		stmts = append(stmts, pipeStmt{
-			what:  "read versions",
-			query: s.stmts.head(s.d, len(chunk), first, first && command),
-			args:  args,
-			dest:  dest,
-		})
-	}
-	return stmts, func() (int64, map[string]int64, bool) {
-		versions := make(map[string]int64, len(b.streams))
-		for i, st := range b.streams {
-			versions[st] = vals[2+i].Int64
-		}
-		return vals[0].Int64, versions, vals[1].Valid
-	}
-}
-
-// headStatement returns a query of headReads for n streams, with the last
-// sequence first when withSeq and then, when command, a column that is 1
-// when the command's events are stored and NULL when not.
-func headStatement(d dialect, n int, withSeq, command bool) string {
-	var sb strings.Builder
-	sb.WriteString("SELECT ")
-	if withSeq {
-		sb.WriteString(d.lastSequenceSQL() + ", ")
-	}
-	if command {
-		sb.WriteString("(SELECT 1 FROM events WHERE command_id = ? LIMIT 1), ")
-	}
-	for i := range n {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString("(SELECT MAX(stream_version) FROM events WHERE stream_id = ?)")
-	}
-	return d.bind(sb.String())
-}
-
-// nullable maps "" to SQL NULL.
-func nullable(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
 }

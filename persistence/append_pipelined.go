@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/peonhq/peon/internal/projector"
 	"github.com/peonhq/peon/internal/sqlx"
 )
 
@@ -123,7 +124,7 @@ func (s *Store) appendPipelined(ctx context.Context, p pipeliner, b *batch) (rec
 	if !s.opts.NoProjections {
 		pc := &pipeConn{p: p, conn: conn, pending: stmts, caller: ctx}
 		if err := s.projectAppend(work, pc, recs); err != nil {
-			if errors.As(err, new(*sqlx.DeferredError)) { // names its statement
+			if errors.As(err, new(*projector.DeferredError)) { // names its statement
 				return fail("", err)
 			}
 			return fail("project", err)
@@ -187,7 +188,7 @@ const (
 	committed                         // the COMMIT's answer came
 )
 
-// pipeConn is the sqlx.Deferrer an append's projection runs through: it
+// pipeConn is the projector.Deferrer an append's projection runs through: it
 // holds back pending statements (first the INSERTs, then what the Applier
 // defers) and pipelines them before the next statement that needs a
 // result, in the same round trip where it can. What is pending at the end
@@ -202,8 +203,8 @@ type pipeConn struct {
 }
 
 var (
-	_ sqlx.Deferrer     = (*pipeConn)(nil)
-	_ sqlx.Int64Querier = (*pipeConn)(nil)
+	_ projector.Deferrer = (*pipeConn)(nil)
+	_ sqlx.Int64Querier  = (*pipeConn)(nil)
 )
 
 func (c *pipeConn) Defer(what, query string, args ...any) {
@@ -211,7 +212,7 @@ func (c *pipeConn) Defer(what, query string, args ...any) {
 }
 
 // send pipelines the pending statements and then st, when given. The
-// error of a pending statement is a *sqlx.DeferredError; st's is returned
+// error of a pending statement is a *projector.DeferredError; st's is returned
 // as it is.
 func (c *pipeConn) send(ctx context.Context, st *pipeStmt) error {
 	stmts, n := c.pending, len(c.pending)
@@ -231,7 +232,7 @@ func (c *pipeConn) send(ctx context.Context, st *pipeStmt) error {
 	var pe *pipeError
 	if errors.As(err, &pe) {
 		if pe.i < n {
-			return &sqlx.DeferredError{What: pe.what, Err: pe.err}
+			return &projector.DeferredError{What: pe.what, Err: pe.err}
 		}
 		return pe.err
 	}
@@ -247,7 +248,7 @@ func (c *pipeConn) ExecContext(ctx context.Context, query string, args ...any) (
 func (c *pipeConn) QueryInt64(ctx context.Context, query string, args ...any) (int64, error) {
 	var v sql.NullInt64
 	err := c.send(ctx, &pipeStmt{query: query, args: args, dest: []any{&v}})
-	if !errors.As(err, new(*sqlx.DeferredError)) && errors.Is(err, sql.ErrNoRows) {
+	if !errors.As(err, new(*projector.DeferredError)) && errors.Is(err, sql.ErrNoRows) {
 		err = nil // no row reads as 0, as in sqlx.QueryInt64
 	}
 	return v.Int64, err

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	atlasmigrate "ariga.io/atlas/sql/migrate"
 	"github.com/stretchr/testify/require"
 
 	"github.com/peonhq/peon/orchestration"
@@ -339,38 +340,38 @@ func TestBadStoredRows(t *testing.T) {
 func TestBadMigrationDir(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	cases := map[string]func(*testing.T) persistence.Options{
-		"EditedFile": func(t *testing.T) persistence.Options {
-			return persistence.Options{MigrationDir: migrationDirWith(t, func(name string, b []byte) []byte {
+	cases := map[string]func(*testing.T) atlasmigrate.Dir{
+		"EditedFile": func(t *testing.T) atlasmigrate.Dir {
+			return migrationDirWith(t, func(name string, b []byte) []byte {
 				if strings.HasSuffix(name, ".sql") {
 					return append(b, []byte("\nCREATE TABLE tampered (x integer);\n")...)
 				}
 				return b
-			})}
+			})
 		},
-		"EditedSum": func(t *testing.T) persistence.Options {
-			return persistence.Options{MigrationDir: migrationDirWith(t, func(name string, b []byte) []byte {
+		"EditedSum": func(t *testing.T) atlasmigrate.Dir {
+			return migrationDirWith(t, func(name string, b []byte) []byte {
 				if name == "atlas.sum" {
 					return []byte(strings.Replace(string(b), "h1:", "h1:AAAA", 1))
 				}
 				return b
-			})}
+			})
 		},
-		"MissingSum": func(t *testing.T) persistence.Options {
-			return persistence.Options{MigrationDir: migrationDirWith(t, func(name string, b []byte) []byte {
+		"MissingSum": func(t *testing.T) atlasmigrate.Dir {
+			return migrationDirWith(t, func(name string, b []byte) []byte {
 				if name == "atlas.sum" {
 					return nil
 				}
 				return b
-			})}
+			})
 		},
-		"AddedFileNotInSum": func(t *testing.T) persistence.Options {
+		"AddedFileNotInSum": func(t *testing.T) atlasmigrate.Dir {
 			dir := migrationDirWith(t, func(_ string, b []byte) []byte { return b })
 			require.NoError(t, dir.WriteFile("29991231000000_sneaky.sql", []byte("CREATE TABLE sneaky (x integer);\n")))
-			return persistence.Options{MigrationDir: dir}
+			return dir
 		},
 	}
-	for name, opts := range cases {
+	for name, dirOf := range cases {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			for _, existing := range []bool{false, true} {
@@ -384,8 +385,7 @@ func TestBadMigrationDir(t *testing.T) {
 					require.NoError(t, s.Close())
 					before = schemaDump(t, path)
 				}
-				o := opts(t)
-				_, err := persistence.OpenWith(ctx, path, &o)
+				_, err := persistence.OpenWithMigrationDir(ctx, path, nil, dirOf(t))
 				require.ErrorIs(t, err, persistence.ErrMigration)
 				require.ErrorContains(t, err, "atlas.sum")
 				require.ErrorContains(t, err, "open "+path+": ")

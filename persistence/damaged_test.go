@@ -117,7 +117,7 @@ func TestBadDamagedFile(t *testing.T) {
 		require.False(t, rep.OK(), "Verify found nothing on a damaged file")
 		var msgs []string
 		for _, p := range rep.Problems {
-			require.Equal(t, "integrity", p.Kind, "only the integrity check finds something: %v", p)
+			require.Equal(t, persistence.ProblemIntegrity, p.Kind, "only the integrity check finds something: %v", p)
 			msgs = append(msgs, p.Detail)
 		}
 		require.Len(t, msgs, 3, "%q", msgs)
@@ -155,9 +155,9 @@ func TestBadDamagedFile(t *testing.T) {
 		for _, p := range rep.Problems {
 			t.Logf("%q", p.String())
 		}
-		require.Equal(t, "integrity", rep.Problems[0].Kind)
+		require.Equal(t, persistence.ProblemIntegrity, rep.Problems[0].Kind)
 		last := rep.Problems[len(rep.Problems)-1]
-		require.Equal(t, "integrity", last.Kind)
+		require.Equal(t, persistence.ProblemIntegrity, last.Kind)
 		require.Contains(t, last.Detail, "Verify stopped")
 		require.Contains(t, last.Detail, "malformed")
 		_, err = s.Append(ctx, nil, orchestration.SettingChanged{Key: "after", Value: []byte("1"), At: persistencetest.T0})

@@ -21,8 +21,6 @@ var (
 	// ErrMigration: the database's migrations cannot be brought in step
 	// with this build (a tampered directory, a newer database).
 	ErrMigration = errors.New("migration refused")
-	// ErrNotFound: a read of one row found nothing.
-	ErrNotFound = errors.New("not found")
 	// ErrTxIsolation: AppendTx was given a PostgreSQL transaction under
 	// REPEATABLE READ or SERIALIZABLE. Its snapshot may predate the
 	// append lock, so the head and versions it would read could be stale
@@ -47,11 +45,6 @@ var (
 	// opened with Options.ReadOnly. Nothing was written.
 	ErrReadOnly = errors.New("store is read-only")
 )
-
-// MaxPayloadBytes is the largest encoded payload one event may have.
-// Larger events are refused with ErrInvalidEvent; store big blobs (diffs,
-// files) elsewhere and record a reference.
-const MaxPayloadBytes = 1 << 20
 
 // VersionConflictError says which stream of an Append had another version
 // than expected. It matches ErrVersionConflict.

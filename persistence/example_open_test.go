@@ -34,7 +34,7 @@ func ExampleOpen() {
 	}
 	defer again.Close()
 	head, _ := again.Head(ctx)
-	fmt.Println(again.Dialect(), "head:", head)
+	fmt.Println(again.Target().Dialect, "head:", head)
 	// Output: sqlite head: 1
 }
 
@@ -65,7 +65,7 @@ func ExampleOpenWith() {
 	store.Append(ctx, nil, orchestration.ProjectCreated{ProjectID: "p1", Name: "peon", WorkspaceRoot: "/src/peon", At: now})
 
 	head, _ := store.Head(ctx)
-	projects, _ := projection.NewReader(store.Client()).Projects(ctx, nil)
+	projects, _ := projection.NewReader(store).Projects(ctx, nil)
 	fmt.Println("events:", head, "projects:", len(projects))
 	// Output: events: 1 projects: 0
 }

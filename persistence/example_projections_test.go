@@ -55,7 +55,7 @@ func ExampleStore_Rebuild() {
 		return
 	}
 	fmt.Println("applied", res.Events, "undecodable", res.Undecodable, "missing", res.Missing)
-	thread, _ := projection.NewReader(store.Client()).Thread(ctx, "t1")
+	thread, _ := projection.NewReader(store).Thread(ctx, "t1")
 	fmt.Println(thread.Title)
 	// Output:
 	// 0/5
@@ -85,7 +85,7 @@ func ExampleStore_CatchUp() {
 		fmt.Println(err)
 		return
 	}
-	projects, _ := projection.NewReader(store.Client()).Projects(ctx, nil)
+	projects, _ := projection.NewReader(store).Projects(ctx, nil)
 	fmt.Println("applied", n, "events:", projects[0].Name)
 	// Output: applied 2 events: peon-core
 }

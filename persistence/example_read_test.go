@@ -3,6 +3,7 @@ package persistence_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/peonhq/peon/orchestration"
@@ -71,6 +72,42 @@ func ExampleStore_Head() {
 	head, _ := store.Head(ctx)
 	fmt.Println(empty, head)
 	// Output: 0 5
+}
+
+// After a restart, a service learns where a stream is with StreamVersion,
+// without reading the stream, and appends with that expected version; a
+// stream with no events is at NoStream.
+func ExampleStore_StreamVersion() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "peon-example")
+	defer os.RemoveAll(dir)
+	store, _ := persistence.OpenDir(ctx, dir)
+	session(ctx, store)
+	store.Close()
+
+	store, _ = persistence.OpenDir(ctx, dir) // the service starts again
+	defer store.Close()
+	thread := orchestration.ThreadStream("t1")
+	v, err := store.StreamVersion(ctx, thread)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(thread, "is at version", v)
+	recs, err := store.Append(ctx, &persistence.AppendOpts{ExpectedVersions: map[string]int64{thread: v}},
+		orchestration.ThreadRenamed{ThreadID: "t1", Title: "Fix the CI", At: now.Add(time.Hour)})
+	if err != nil {
+		fmt.Println(err) // ErrVersionConflict when another writer appended meanwhile
+		return
+	}
+	fmt.Println("appended version", recs[0].StreamVersion)
+
+	none, _ := store.StreamVersion(ctx, orchestration.ThreadStream("t2"))
+	fmt.Println(none == persistence.NoStream)
+	// Output:
+	// thread:t1 is at version 4
+	// appended version 5
+	// true
 }
 
 // Subscribe yields the history after a sequence, then each event as it is

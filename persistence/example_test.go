@@ -55,7 +55,7 @@ func ExampleStore_Append() {
 	fmt.Println(errors.Is(err, persistence.ErrVersionConflict), err)
 
 	// The projections moved in the same transaction.
-	threads, _ := projection.NewReader(store.Client()).Threads(ctx, nil)
+	threads, _ := projection.NewReader(store).Threads(ctx, nil)
 	fmt.Println(threads[0].Title, threads[0].Status)
 	// Output:
 	// 1 project:p1 1 project.created

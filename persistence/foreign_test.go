@@ -173,15 +173,15 @@ func TestReadOnlyOlderSQLiteStore(t *testing.T) {
 	require.False(t, before.wal || before.shm)
 
 	newer := withExtraMigration(t, "sqlite")
-	_, err = persistence.OpenWith(ctx, p, &persistence.Options{ReadOnly: true, MigrationDir: newer})
+	_, err = persistence.OpenWithMigrationDir(ctx, p, &persistence.Options{ReadOnly: true}, newer)
 	require.ErrorIs(t, err, persistence.ErrMigrationPending)
 	require.ErrorContains(t, err, "the store lacks 1 migration of this build (from 29990101000000 extra); migrate it first (persistence.Migrate, or `peon-store migrate`)")
 	require.Equal(t, before, stateOf(t, p))
 
-	s, err = persistence.OpenWith(ctx, p, &persistence.Options{MigrationDir: newer})
+	s, err = persistence.OpenWithMigrationDir(ctx, p, nil, newer)
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
-	s, err = persistence.OpenWith(ctx, p, &persistence.Options{ReadOnly: true, MigrationDir: newer})
+	s, err = persistence.OpenWithMigrationDir(ctx, p, &persistence.Options{ReadOnly: true}, newer)
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 }
@@ -227,7 +227,7 @@ func TestPostgresForeignSchema(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 
-	_, err = persistence.OpenWith(ctx, dsn, &persistence.Options{ReadOnly: true, MigrationDir: withExtraMigration(t, "postgres")})
+	_, err = persistence.OpenWithMigrationDir(ctx, dsn, &persistence.Options{ReadOnly: true}, withExtraMigration(t, "postgres"))
 	require.ErrorIs(t, err, persistence.ErrMigrationPending)
 	s, err = persistence.OpenWith(ctx, dsn, &persistence.Options{ReadOnly: true})
 	require.NoError(t, err)

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/peonhq/peon/internal/sqlx"
+	"github.com/peonhq/peon/internal/projector"
 )
 
 // Group commit.
@@ -507,7 +507,7 @@ func (s *Store) groupPipelined(p pipeliner, g []*groupReq) {
 		pc.pending = nil
 		var pe *pipeError
 		if errors.As(err, &pe) && pe.i < n && writer != nil {
-			err = undo(&sqlx.DeferredError{What: pe.what, Err: pe.err}, reads...)
+			err = undo(&projector.DeferredError{What: pe.what, Err: pe.err}, reads...)
 		}
 		if err != nil {
 			failGroup(g, err)
@@ -539,7 +539,7 @@ func (s *Store) groupPipelined(p pipeliner, g []*groupReq) {
 					continue
 				}
 				pc.pending = nil
-				if !errors.As(err, new(*sqlx.DeferredError)) {
+				if !errors.As(err, new(*projector.DeferredError)) {
 					err = fmt.Errorf("project: %w", err)
 				}
 				if err := undo(err); err != nil {
@@ -570,7 +570,7 @@ func (s *Store) groupPipelined(p pipeliner, g []*groupReq) {
 			var pe *pipeError
 			if errors.As(err, &pe) && pe.i < commit && writer != nil {
 				// The last writer's statements failed: COMMIT the others.
-				writer.err = ctxErr(writer.ctx, writer.b.stream(), fmt.Errorf("append to %s: %w", writer.b.stream(), &sqlx.DeferredError{What: pe.what, Err: pe.err}))
+				writer.err = ctxErr(writer.ctx, writer.b.stream(), fmt.Errorf("append to %s: %w", writer.b.stream(), &projector.DeferredError{What: pe.what, Err: pe.err}))
 				writer.recs, writer.fresh = nil, false
 				writer = nil
 				pc.pending = []pipeStmt{{what: "roll back to savepoint", query: rollbackSavepointSQL}} // and COMMIT: see undo

@@ -27,7 +27,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/peonhq/peon/internal/cli"
 	"github.com/peonhq/peon/orchestration"
 	"github.com/peonhq/peon/persistence"
 )
@@ -43,7 +42,6 @@ const (
 	envProcs = "PEON_HELPER_GOROUTINES"
 	envUmask = "PEON_HELPER_UMASK"
 	envHold  = "PEON_HELPER_HOLD" // keep the store open until killed
-	envArgs  = "PEON_HELPER_ARGS" // the peon-store arguments, as a JSON array
 	// envTolerate makes the append helper go on after a failed Append,
 	// printing "fail RUN BATCH" (or "unknown RUN BATCH" for
 	// ErrUnknownOutcome) instead of exiting.
@@ -71,8 +69,6 @@ func TestHelperProcess(t *testing.T) {
 		err = helperOpen(ctx)
 	case "rebuild":
 		err = helperRebuild(ctx)
-	case "cli":
-		err = helperCLI(ctx)
 	default:
 		err = fmt.Errorf("unknown helper role %q", role)
 	}
@@ -395,26 +391,6 @@ func helperOpen(ctx context.Context) error {
 	say("ok %d", recs[0].Sequence)
 	if os.Getenv(envHold) != "" {
 		<-ctx.Done()
-	}
-	return nil
-}
-
-// helperCLI runs peon-store with the JSON array PEON_HELPER_ARGS, under
-// PEON_HELPER_UMASK when given, and fails when it exits non-zero.
-func helperCLI(ctx context.Context) error {
-	if m := os.Getenv(envUmask); m != "" {
-		v, err := strconv.ParseUint(m, 8, 32)
-		if err != nil {
-			return err
-		}
-		syscall.Umask(int(v))
-	}
-	var args []string
-	if err := json.Unmarshal([]byte(os.Getenv(envArgs)), &args); err != nil {
-		return fmt.Errorf("%s: %w", envArgs, err)
-	}
-	if code := cli.Run(ctx, args, os.Stdin, os.Stdout, os.Stderr); code != 0 {
-		return fmt.Errorf("peon-store %v exited with %d", args, code)
 	}
 	return nil
 }

@@ -15,7 +15,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
-	"github.com/peonhq/peon/projection"
+	"github.com/peonhq/peon/internal/projector"
 )
 
 // stagingTable is the temporary table an Import stages its events in.
@@ -81,7 +81,7 @@ func (s *Store) importStaged(ctx context.Context, r io.Reader, opts *ImportOpts)
 	var stored map[string]string // the stored projection tables, when built aside
 	if held == 0 && !s.opts.NoProjections && !s.target.Memory {
 		names := []string{"projection_state"}
-		for _, t := range projection.Tables {
+		for _, t := range projector.Tables {
 			names = append(names, t.Name)
 		}
 		if stored, err = d.shadowTables(ctx, conn, names); err != nil {
@@ -96,18 +96,14 @@ func (s *Store) importStaged(ctx context.Context, r io.Reader, opts *ImportOpts)
 	}
 
 	// Phase 2: under the write lock, one transaction.
-	if s.serial && !s.target.Memory {
-		s.writeMu.Lock()
-		defer s.writeMu.Unlock()
-	}
-	tx, err := conn.BeginTx(ctx, d.appendTxOptions())
+	// A private in-memory store holds writeMu already (see above).
+	tx, release, err := beginLocked(ctx, s, s.target.Memory, conn.BeginTx, func(what string, err error) error {
+		return fmt.Errorf("import: %s: %w", what, err)
+	})
 	if err != nil {
-		return ImportResult{}, fmt.Errorf("import: begin: %w", err)
+		return ImportResult{}, err
 	}
-	defer tx.Rollback()
-	if err := d.lockAppend(ctx, tx); err != nil {
-		return ImportResult{}, fmt.Errorf("import: lock: %w", err)
-	}
+	defer release()
 	now, err := d.lastSequence(ctx, tx)
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("import: read last sequence: %w", err)
@@ -169,12 +165,12 @@ func (s *Store) stage(ctx context.Context, conn *sql.Conn, r io.Reader, opts *Im
 	v := importValidator{last: head, versions: make(map[string]int64)}
 	if held {
 		v.version = func(stream string) (int64, error) {
-			return queryInt64(ctx, conn, s.d.bind("SELECT MAX(stream_version) FROM events WHERE stream_id = ?"), stream)
+			return queryInt64(ctx, conn, s.stmts.head(s.d, 1, false, false), stream)
 		}
 	}
-	var ap *projection.Applier
+	var ap *projector.Applier
 	if project {
-		ap = projection.NewApplier(conn, s.d.name())
+		ap = projector.New(conn, s.d.bind)
 	}
 	sc := bufio.NewScanner(contextReader(ctx, r))
 	sc.Buffer(make([]byte, 0, 64<<10), maxImportLine)
@@ -189,7 +185,7 @@ func (s *Store) stage(ctx context.Context, conn *sql.Conn, r io.Reader, opts *Im
 		clear(chunk)
 		chunk = chunk[:0]
 		if opts.Progress != nil {
-			opts.Progress(res.Events)
+			opts.Progress(res.Events, 0)
 		}
 		return ctx.Err()
 	}
@@ -231,7 +227,7 @@ func (s *Store) stage(ctx context.Context, conn *sql.Conn, r io.Reader, opts *Im
 // stageChunk writes recs into stagingTable, and applies them to the
 // projection tables aside when ap is set, in one transaction that writes
 // temporary tables only (SQLite: DEFERRED, so no write lock).
-func (s *Store) stageChunk(ctx context.Context, conn *sql.Conn, ap *projection.Applier, recs []Recorded) (err error) {
+func (s *Store) stageChunk(ctx context.Context, conn *sql.Conn, ap *projector.Applier, recs []Recorded) (err error) {
 	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
 		return err
 	}
@@ -246,9 +242,9 @@ func (s *Store) stageChunk(ctx context.Context, conn *sql.Conn, ap *projection.A
 		}
 	}
 	if ap != nil {
-		evs := make([]projection.Event, len(recs))
+		evs := make([]projector.Event, len(recs))
 		for i := range recs {
-			evs[i] = projection.Event{Sequence: recs[i].Sequence, Event: recs[i].Event}
+			evs[i] = projector.Event{Sequence: recs[i].Sequence, Event: recs[i].Event}
 		}
 		if err := ap.Apply(ctx, evs); err != nil {
 			return err

@@ -5,7 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 
-	"github.com/peonhq/peon/projection"
+	"github.com/peonhq/peon/internal/projector"
 )
 
 // maxIntegrityFindings bounds what the engine's integrity check reports;
@@ -16,7 +16,7 @@ const maxIntegrityFindings = 100
 // PostgreSQL database looks at (on SQLite it checks the whole file).
 func storeTables() []string {
 	names := []string{"events", "projection_state", "atlas_schema_revisions"}
-	for _, t := range projection.Tables {
+	for _, t := range projector.Tables {
 		names = append(names, t.Name)
 	}
 	return names
@@ -43,7 +43,7 @@ func (s *Store) checkIntegrity(ctx context.Context, q querier, r *VerifyReport) 
 // problem of kind "integrity"): then `rebuild` cannot repair the store.
 func (r *VerifyReport) Damaged() bool {
 	for _, p := range r.Problems {
-		if p.Kind == "integrity" {
+		if p.Kind == ProblemIntegrity {
 			return true
 		}
 	}

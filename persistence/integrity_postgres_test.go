@@ -80,7 +80,7 @@ func TestPostgresVerifyRunsAmcheck(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, rep.Problems, 1, "%v", rep.Problems)
 	p := rep.Problems[0]
-	require.Equal(t, "integrity", p.Kind)
+	require.Equal(t, persistence.ProblemIntegrity, p.Kind)
 	require.Equal(t, "events", p.Table)
 	require.Equal(t, schema+".lying_idx", p.Key)
 	require.Contains(t, p.Detail, "lacks matching index tuple")

@@ -74,7 +74,7 @@ func TestRevisionsAreRecordedAsTheAtlasCLIDoes(t *testing.T) {
 		require.Equal(t, want, hash)
 		require.False(t, strings.HasPrefix(hash, "h1:"))
 		require.True(t, noPartial)
-		require.Equal(t, OperatorVersion, operator)
+		require.Equal(t, operatorVersion, operator)
 		n++
 	}
 	require.Equal(t, len(files), n)
@@ -139,7 +139,7 @@ func TestMigrationRefusals(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, tampered.WriteFile(atlasmigrate.HashFileName, sum))
 		path := filepath.Join(t.TempDir(), "peon.db")
-		_, err = OpenWith(t.Context(), path, &Options{MigrationDir: tampered})
+		_, err = OpenWithMigrationDir(t.Context(), path, nil, tampered)
 		require.ErrorIs(t, err, ErrMigration)
 		require.Contains(t, err.Error(), "atlas.sum")
 		db, err := sql.Open("sqlite", path)

@@ -8,16 +8,21 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	atlasmigrate "ariga.io/atlas/sql/migrate"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/peonhq/peon/internal/testhook"
 )
 
 // DBFileName is the database file OpenDir keeps in its directory.
@@ -34,9 +39,6 @@ type Options struct {
 	// projection tables and opening does not catch them up. For tools and
 	// benchmarks that need only the log; the tables fall behind.
 	NoProjections bool
-	// MigrationDir replaces the embedded migration directory (for tests of
-	// migration failures). Nil means the embedded one.
-	MigrationDir atlasmigrate.Dir
 	// ReadOnly opens a store without changing its database in any way:
 	// no file is created, no migration applied, no journal mode switched
 	// and the projections are not caught up; every connection refuses to
@@ -54,6 +56,26 @@ type Options struct {
 	// A database with a table of the name of one of peon's is refused
 	// either way.
 	Adopt bool
+
+	// Logger receives the store's operational events: each migration
+	// applied (version, duration), the store opened, projection catch-up
+	// and rebuild progress (started, every 5 s, done with counts and
+	// duration), Verify, Import and Export done, and failures of the
+	// background work that watches for other processes' appends (the
+	// PostgreSQL listener's reconnects, SQLite's data_version watcher)
+	// and of reads that a resuming subscription retries. Append never
+	// logs. Nil discards everything. docs/OBSERVABILITY.md lists the
+	// messages.
+	Logger *slog.Logger
+	// TracerProvider, when set, gets spans of appends, replay pages,
+	// subscription catch-ups, migrations, catch-ups, rebuilds, verifies,
+	// imports and exports, named peon.*; nil means no spans.
+	TracerProvider trace.TracerProvider
+	// MeterProvider, when set, gets the store's metrics: events appended
+	// and append latency by outcome, and the lag of live subscriptions
+	// (see docs/OBSERVABILITY.md); nil means none. Without a
+	// TracerProvider and a MeterProvider, Append does no telemetry work.
+	MeterProvider metric.MeterProvider
 }
 
 // OpenMemory opens a private, migrated in-memory SQLite store; it is gone
@@ -91,7 +113,8 @@ func OpenWith(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 		return nil, err
 	}
 	d := dialectOf(target)
-	mo := migrateOpts{readOnly: opts.ReadOnly, adopt: opts.Adopt}
+	tel := newTelemetry(opts, d)
+	mo := migrateOpts{readOnly: opts.ReadOnly, adopt: opts.Adopt, log: tel.log}
 	var db *sql.DB
 	switch {
 	case target.Dialect == "postgres":
@@ -112,22 +135,26 @@ func OpenWith(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := opts.MigrationDir
+	dir := testhook.MigrationDir(ctx) // nil but in this module's tests
 	if dir == nil {
 		if dir, err = migrationDir(d.name()); err != nil {
 			db.Close()
 			return nil, err
 		}
 	}
-	if _, err := migrate(ctx, db, d, dir, mo); err != nil {
+	mctx, endMigrate := tel.start(ctx, "peon.migrate")
+	applied, err := migrate(mctx, db, d, dir, mo)
+	endMigrate(err, attribute.Int("peon.migrate.applied", applied))
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", target.Display, err)
 	}
-	s := newStore(db, d, target, opts)
+	s := newStore(db, d, target, opts, tel)
 	if err := s.start(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open %s: %w", target.Display, err)
 	}
+	tel.log.Info("peon: store opened", "dialect", d.name(), "target", target.Display, "read_only", opts.ReadOnly)
 	return s, nil
 }
 

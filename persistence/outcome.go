@@ -103,17 +103,36 @@ func (s *Store) stored(ctx context.Context, eventID string) (bool, error) {
 	return n > 0, err
 }
 
-// ctxErr returns err, or, when ctx has ended, an error for the stream that
-// wraps the context's error instead: a statement that a context's end
-// interrupted reports it in the driver's words, such as database/sql's
-// "transaction has already been committed or rolled back" or "statement
-// is closed", which tell the caller nothing. Only for an error of an
-// append that wrote nothing; an *UnknownOutcomeError and a version
-// conflict are returned as they are.
-func ctxErr(ctx context.Context, stream string, err error) error {
+// cutShort reports whether ctx has ended and err, which work under ctx
+// failed with, does not say so itself: a driver may report a statement
+// that the end of ctx cut short in words of its own (SQLite's
+// "interrupted (9)", database/sql's "driver: bad connection",
+// "transaction has already been committed or rolled back", "statement is
+// closed"), while callers tell a cancel by errors.Is(err,
+// context.Canceled). withContext and ctxErr word such an error, each for
+// its callers.
+func cutShort(ctx context.Context, err error) bool {
 	cerr := ctx.Err()
-	if err == nil || cerr == nil || errors.Is(err, cerr) || errors.Is(err, ErrUnknownOutcome) || errors.Is(err, ErrVersionConflict) || errors.Is(err, ErrCommandConflict) {
+	return err != nil && cerr != nil && !errors.Is(err, cerr)
+}
+
+// withContext returns err, or, when ctx cut it short (see cutShort), an
+// error that wraps ctx's and err.
+func withContext(ctx context.Context, err error) error {
+	if !cutShort(ctx, err) {
 		return err
 	}
-	return fmt.Errorf("append to %s: %w; nothing was written", stream, cerr)
+	return fmt.Errorf("%w (%w)", ctx.Err(), err)
+}
+
+// ctxErr returns err, or, when ctx cut it short (see cutShort), an error
+// for the stream that wraps the context's error instead of the driver's
+// words, which tell the caller nothing. Only for an error of an append
+// that wrote nothing; an *UnknownOutcomeError and a version or command
+// conflict are returned as they are.
+func ctxErr(ctx context.Context, stream string, err error) error {
+	if !cutShort(ctx, err) || errors.Is(err, ErrUnknownOutcome) || errors.Is(err, ErrVersionConflict) || errors.Is(err, ErrCommandConflict) {
+		return err
+	}
+	return fmt.Errorf("append to %s: %w; nothing was written", stream, ctx.Err())
 }

@@ -33,7 +33,7 @@ func verifyReportsDecodeErrors(t *testing.T, ctx context.Context, s *persistence
 	require.NoError(t, err)
 	var got []string
 	for _, p := range r.Problems {
-		require.Equal(t, "decode", p.Kind, "%+v", p)
+		require.Equal(t, persistence.ProblemDecode, p.Kind, "%+v", p)
 		got = append(got, p.Key)
 	}
 	var want []string

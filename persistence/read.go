@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"iter"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/peonhq/peon/internal/clip"
 	"github.com/peonhq/peon/orchestration"
 )
@@ -37,6 +39,26 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, fromVersion int
 		func(r *Recorded) int64 { return r.StreamVersion + 1 })
 }
 
+// StreamVersion returns the current version of the stream streamID: the
+// stream version of its last event, or NoStream (0) when it has none. A
+// service that restarts sets AppendOpts.ExpectedVersions from it without
+// reading the stream; the Append then fails with ErrVersionConflict if
+// another writer appended to the stream meanwhile. It is one read of the
+// (stream_id, stream_version) index, and works on a read-only store.
+func (s *Store) StreamVersion(ctx context.Context, streamID string) (int64, error) {
+	if streamID == "" {
+		return 0, errors.New("stream version: empty stream id")
+	}
+	if s.closed.Load() {
+		return 0, ErrClosed
+	}
+	v, err := queryInt64(ctx, s.db, s.stmts.head(s.d, 1, false, false), streamID)
+	if err != nil {
+		return 0, fmt.Errorf("stream version of %s: %w", clip.String(streamID), err)
+	}
+	return v, nil
+}
+
 // pages runs "SELECT … WHERE <where> ORDER BY <order> LIMIT pageSize"
 // repeatedly, with args followed by the key from, which next advances past
 // the last row of each page.
@@ -55,7 +77,9 @@ func (s *Store) pages(ctx context.Context, q querier, where, order string, args 
 				return
 			}
 			var err error
-			page, errs, err = s.readPage(ctx, q, query, append(args, from, pageSize), page[:0], errs[:0])
+			pctx, end := s.tel.start(ctx, "peon.replay.page", attribute.Int64("peon.replay.from", from))
+			page, errs, err = s.readPage(pctx, q, query, append(args, from, pageSize), page[:0], errs[:0])
+			end(err, attribute.Int("peon.replay.events", len(page)))
 			if err != nil {
 				yield(Recorded{}, fmt.Errorf("read events: %w", err))
 				return

@@ -9,23 +9,6 @@ import (
 // NoStream is the expected version of a stream that must not exist yet.
 const NoStream int64 = 0
 
-// AppendOpts are the optional inputs of an Append. A nil *AppendOpts is
-// the same as the zero value.
-type AppendOpts struct {
-	// ExpectedVersions maps a stream id to the version the stream must be
-	// at for the Append to succeed: NoStream (0) for a stream that must
-	// not exist yet. Streams absent from the map are not checked.
-	ExpectedVersions map[string]int64
-	// CommandID makes the Append idempotent: when an Append with the same
-	// CommandID was stored before, nothing is written and the records of
-	// that first Append are returned. Empty means no idempotency.
-	CommandID string
-	// CorrelationID and CausationID are stored on every event of the
-	// Append. Empty means NULL.
-	CorrelationID string
-	CausationID   string
-}
-
 // Recorded is a stored event with its position and metadata.
 type Recorded struct {
 	Sequence      int64  // position in the log: 1, 2, 3…

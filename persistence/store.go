@@ -10,7 +10,7 @@ import (
 	entsql "entgo.io/ent/dialect/sql"
 
 	"github.com/peonhq/peon/ent"
-	"github.com/peonhq/peon/projection"
+	"github.com/peonhq/peon/internal/projector"
 )
 
 // Store is an event store: the append-only log and the projection tables
@@ -23,6 +23,7 @@ type Store struct {
 	d      dialect
 	target Target
 	opts   Options
+	tel    *telemetry // logger, tracer and metric instruments
 
 	// writeMu serializes this process's SQLite write transactions, so they
 	// queue in Go instead of spinning in SQLite's busy handler.
@@ -39,13 +40,13 @@ type Store struct {
 	wg          sync.WaitGroup
 
 	// verifyProgress, set by tests only, is Verify's progress callback
-	// (see SetVerifyProgress in verifyhook_test.go).
+	// (see SetVerifyProgress in export_test.go).
 	verifyProgress func(done, total int64)
 }
 
-func newStore(db *sql.DB, d dialect, t Target, opts *Options) *Store {
+func newStore(db *sql.DB, d dialect, t Target, opts *Options, tel *telemetry) *Store {
 	drv := entsql.OpenDB(d.entDialect(), db)
-	return &Store{
+	s := &Store{
 		db:     db,
 		client: ent.NewClient(ent.Driver(drv)),
 		d:      d,
@@ -54,7 +55,10 @@ func newStore(db *sql.DB, d dialect, t Target, opts *Options) *Store {
 		serial: d.name() == "sqlite",
 		gate:   newAppendGate(),
 		grew:   newSignal(),
+		tel:    tel,
 	}
+	tel.observeLag(s)
+	return s
 }
 
 // start runs what opening does after migrating.
@@ -65,7 +69,7 @@ func (s *Store) start(ctx context.Context) error {
 		return err
 	}
 	if !s.opts.NoProjections && !s.opts.ReadOnly {
-		s.stmts.prepareAll(ctx, s.db, projection.Statements(s.d.name()))
+		s.stmts.prepareAll(ctx, s.db, projector.Statements(s.d.bind))
 		if _, err := s.CatchUp(ctx); err != nil {
 			return err // CatchUp says what it was doing
 		}
@@ -96,6 +100,8 @@ func (s *Store) Close() error {
 	}
 	s.wg.Wait()
 	s.grew.fire()
+	s.tel.stop()
+	s.tel.log.Debug("peon: store closed", "target", s.target.Display)
 	return s.client.Close()
 }
 
@@ -103,9 +109,6 @@ func (s *Store) Close() error {
 // queries of the projection tables. Write to the log only through Append
 // or AppendTx.
 func (s *Store) Client() *ent.Client { return s.client }
-
-// Dialect returns "sqlite" or "postgres".
-func (s *Store) Dialect() string { return s.d.name() }
 
 // Target returns what the store was opened on.
 func (s *Store) Target() Target { return s.target }

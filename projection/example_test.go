@@ -58,13 +58,13 @@ func sessionStore() *persistence.Store {
 	return store
 }
 
-// A Reader reads the projection tables of a store through its ent client.
+// A Reader reads the projection tables of a store.
 func ExampleNewReader() {
 	ctx := context.Background()
 	store := sessionStore()
 	defer store.Close()
 
-	r := projection.NewReader(store.Client())
+	r := projection.NewReader(store)
 	threads, err := r.Threads(ctx, &projection.ThreadFilter{ProjectID: "p1"})
 	if err != nil {
 		fmt.Println(err)
@@ -81,7 +81,7 @@ func ExampleReader_Projects() {
 	store := sessionStore()
 	defer store.Close()
 
-	projects, _ := projection.NewReader(store.Client()).Projects(ctx, nil)
+	projects, _ := projection.NewReader(store).Projects(ctx, nil)
 	for _, p := range projects {
 		fmt.Println(p.ID, p.Name, p.WorkspaceRoot, p.CreatedAt.Format(time.TimeOnly))
 	}
@@ -96,7 +96,7 @@ func ExampleReader_Threads() {
 	ctx := context.Background()
 	store := sessionStore()
 	defer store.Close()
-	r := projection.NewReader(store.Client())
+	r := projection.NewReader(store)
 
 	active, _ := r.Threads(ctx, nil)
 	all, _ := r.Threads(ctx, &projection.ThreadFilter{IncludeArchived: true, IncludeDeleted: true})
@@ -117,7 +117,7 @@ func ExampleReader_Thread() {
 	ctx := context.Background()
 	store := sessionStore()
 	defer store.Close()
-	r := projection.NewReader(store.Client())
+	r := projection.NewReader(store)
 
 	d, err := r.Thread(ctx, "t1")
 	if err != nil {
@@ -148,7 +148,7 @@ func ExampleReader_Checkpoints() {
 	store := sessionStore()
 	defer store.Close()
 
-	checkpoints, _ := projection.NewReader(store.Client()).Checkpoints(ctx, "t1")
+	checkpoints, _ := projection.NewReader(store).Checkpoints(ctx, "t1")
 	for _, c := range checkpoints {
 		state := "kept"
 		if c.RevertedAt != nil {
@@ -166,7 +166,7 @@ func ExampleReader_Settings() {
 	store := sessionStore()
 	defer store.Close()
 
-	settings, _ := projection.NewReader(store.Client()).Settings(ctx)
+	settings, _ := projection.NewReader(store).Settings(ctx)
 	for _, s := range settings {
 		fmt.Println(s.Key, "=", string(s.Value))
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/peonhq/peon/ent/setting"
 	"github.com/peonhq/peon/ent/thread"
 	"github.com/peonhq/peon/ent/turn"
+	"github.com/peonhq/peon/persistence"
 )
 
 // ErrNotFound is returned for a row that does not exist.
@@ -104,8 +105,8 @@ type ThreadDetail struct {
 // Reader runs the typed queries of the read models.
 type Reader struct{ c *ent.Client }
 
-// NewReader returns a Reader over the store's ent client.
-func NewReader(c *ent.Client) *Reader { return &Reader{c: c} }
+// NewReader returns a Reader of the projection tables of store.
+func NewReader(store *persistence.Store) *Reader { return &Reader{c: store.Client()} }
 
 // ProjectFilter selects projects. A nil *ProjectFilter lists the projects
 // that are not deleted.

@@ -2,8 +2,12 @@
 // from the ent schemas. It is run by `task migrate:diff` and `task verify`.
 //
 //	peon-migrate diff NAME   write migrations/<dialect>/<timestamp>_NAME.sql
-//	peon-migrate check       fail when a directory is out of step
+//	peon-migrate ddl         write migrations/schema/<dialect>.sql, the desired state
+//	peon-migrate check       fail when a directory or a desired-state file is out of step
 //	peon-migrate lint        replay each directory and flag destructive changes
+//
+// The desired-state files are what atlas.hcl's envs sqlite and postgres
+// diff against, so the community atlas CLI (which has no ent://) works.
 package main
 
 import (
@@ -20,7 +24,7 @@ func main() {
 	dialects := flag.String("dialect", "all", "sqlite, postgres or all (postgres needs $"+migrategen.DevPostgresEnv+")")
 	root := flag.String("dir", "migrations", "the directory holding one migration directory per dialect")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: peon-migrate [-dialect D] [-dir DIR] diff NAME | check | lint\n")
+		fmt.Fprintf(os.Stderr, "usage: peon-migrate [-dialect D] [-dir DIR] diff NAME | ddl | check | lint\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -41,6 +45,26 @@ func run(ctx context.Context, dialects, root string, args []string) error {
 	}
 	for _, d := range names {
 		dir := filepath.Join(root, d)
+		// The desired state needs no database: check and write it for
+		// every dialect, before postgres may be skipped below.
+		switch {
+		case args[0] == "ddl" && len(args) == 1:
+			changed, err := migrategen.WriteDDL(ctx, d, root)
+			if err != nil {
+				return err
+			}
+			if changed {
+				fmt.Printf("%s: written from ent/schema\n", migrategen.DDLPath(root, d))
+			} else {
+				fmt.Printf("%s: no changes\n", migrategen.DDLPath(root, d))
+			}
+			continue
+		case args[0] == "check" && len(args) == 1:
+			if err := migrategen.CheckDDL(ctx, d, root); err != nil {
+				return err
+			}
+			fmt.Printf("%s: in step with ent/schema\n", migrategen.DDLPath(root, d))
+		}
 		if d == "postgres" && os.Getenv(migrategen.DevPostgresEnv) == "" && dialects == "all" && args[0] != "diff" {
 			fmt.Fprintf(os.Stderr, "peon-migrate: skipping postgres: $%s is not set\n", migrategen.DevPostgresEnv)
 			continue

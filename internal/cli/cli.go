@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/peonhq/peon/internal/testhook"
 	"github.com/peonhq/peon/persistence"
 )
 
@@ -145,6 +146,7 @@ created on first use.`,
 		a.threadCommand(),
 		a.rebuildCommand(),
 		a.verifyCommand(),
+		a.statsCommand(),
 		a.exportCommand(),
 		a.importCommand(),
 	)
@@ -226,7 +228,7 @@ func (a *app) open(ctx context.Context, mode openMode) (*persistence.Store, erro
 			}
 		}
 	}
-	s, err := persistence.OpenWith(ctx, dsn, &persistence.Options{ReadOnly: mode == readOnly, MigrationDir: a.migrations})
+	s, err := persistence.OpenWith(testhook.WithMigrationDir(ctx, a.migrations), dsn, &persistence.Options{ReadOnly: mode == readOnly})
 	return s, storeError(t, err)
 }
 

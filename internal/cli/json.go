@@ -35,7 +35,7 @@ type problemJSON struct {
 func verifyReport(r *persistence.VerifyReport) verifyJSON {
 	v := verifyJSON{OK: r.OK(), Events: r.Events, Streams: r.Streams, Problems: make([]problemJSON, len(r.Problems))}
 	for i, p := range r.Problems {
-		v.Problems[i] = problemJSON{Kind: p.Kind, Table: p.Table, Key: p.Key, Column: p.Column,
+		v.Problems[i] = problemJSON{Kind: string(p.Kind), Table: p.Table, Key: p.Key, Column: p.Column,
 			Stored: p.Stored, Expected: p.Expected, Detail: p.Detail, Text: oneLine(p.String())}
 	}
 	return v

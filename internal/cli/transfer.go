@@ -168,7 +168,7 @@ so.`,
 			defer s.Close()
 			p := a.newProgress("Importing")
 			start := time.Now()
-			res, err := s.Import(ctx, in, &persistence.ImportOpts{Force: force, Progress: func(n int64) { p.update(n, 0) }})
+			res, err := s.Import(ctx, in, &persistence.ImportOpts{Force: force, Progress: p.update})
 			p.finish()
 			var ie *persistence.ImportError
 			switch {

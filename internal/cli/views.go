@@ -60,7 +60,7 @@ first, with how many threads each has. Deleted projects are left out unless
 --all is given. --json prints one JSON object per project and line.`,
 		Args: noArgs,
 		RunE: a.withView(func(ctx context.Context, s *persistence.Store, _ []string) error {
-			r := projection.NewReader(s.Client())
+			r := projection.NewReader(s)
 			projects, err := r.Projects(ctx, &projection.ProjectFilter{IncludeDeleted: all})
 			if err != nil {
 				return err
@@ -116,7 +116,7 @@ prints one JSON object per thread and line.`,
 		Args: noArgs,
 		RunE: a.withView(func(ctx context.Context, s *persistence.Store, _ []string) error {
 			f.IncludeArchived, f.IncludeDeleted = all, all
-			r := projection.NewReader(s.Client())
+			r := projection.NewReader(s)
 			threads, err := r.Threads(ctx, &f)
 			if err != nil {
 				return err
@@ -157,7 +157,7 @@ thread's checkpoints. --json prints the same as one JSON object.`,
 			return nil
 		},
 		RunE: a.withView(func(ctx context.Context, s *persistence.Store, args []string) error {
-			r := projection.NewReader(s.Client())
+			r := projection.NewReader(s)
 			d, err := r.Thread(ctx, args[0])
 			if errors.Is(err, projection.ErrNotFound) {
 				return fmt.Errorf("no thread %q in %s; list them with `peon-store threads --all`", args[0], s.Target().Display)

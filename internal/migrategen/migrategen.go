@@ -1,7 +1,10 @@
 // Package migrategen writes and checks the Atlas migration directories
 // from the ent schemas with the Atlas Go library, for build machines that
-// have no `atlas` binary. It is the engine of `task migrate:diff`,
-// `task migrate:lint` and the migration half of `task verify`.
+// have no `atlas` binary, and writes the desired-state DDL per dialect
+// (migrations/schema/<dialect>.sql) that lets an `atlas` binary without
+// ent:// (the community build) diff them. It is the engine of
+// `task migrate:diff`, `task schema:ddl`, `task migrate:lint` and the
+// migration half of `task verify`.
 package migrategen
 
 import (

@@ -1,6 +1,7 @@
-// Package sqlx holds the small SQL plumbing that the persistence and
-// projection packages share: the querier both run statements through and
-// the rewriting of ? placeholders for PostgreSQL.
+// Package sqlx holds the small SQL plumbing that the store, its engines
+// and the projector share: the querier they run raw statements through,
+// the read of one integer, and the rewriting of ? placeholders for
+// PostgreSQL.
 package sqlx
 
 import (
@@ -55,32 +56,9 @@ func QueryInt64(ctx context.Context, q Querier, query string, args ...any) (int6
 	return v.Int64, rows.Err()
 }
 
-// Deferrer is implemented by a Querier that can hold back statements
-// whose results nobody reads and send them together with the next
-// statement run through it, or with the transaction's COMMIT: one round
-// trip for all of them. Statements still run in the order they were
-// given. The error of a held-back statement is a *DeferredError, returned
-// by whichever call sent it.
-type Deferrer interface {
-	Querier
-	// Defer queues query; what names it in its error.
-	Defer(what, query string, args ...any)
-}
-
-// DeferredError is the error of a statement a Deferrer held back. What
-// names that statement, which is not the one the call returning the
-// error ran.
-type DeferredError struct {
-	What string
-	Err  error
-}
-
-func (e *DeferredError) Error() string { return e.What + ": " + e.Err.Error() }
-func (e *DeferredError) Unwrap() error { return e.Err }
-
 // Int64Querier is implemented by a Querier with a QueryInt64 of its own,
-// which QueryInt64 then uses: a Deferrer sends the query with what it
-// holds back.
+// which QueryInt64 then uses: a querier that holds statements back sends
+// the query with them.
 type Int64Querier interface {
 	QueryInt64(ctx context.Context, query string, args ...any) (int64, error)
 }

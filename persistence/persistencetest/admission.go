@@ -119,7 +119,7 @@ func runAdmission(t *testing.T, h Harness) {
 		recs, err := s.store.Append(s.ctx, nil, events...)
 		require.NoError(t, err)
 		replayed := collect(t, s.store.ReplayAll(s.ctx))
-		settings, err := projection.NewReader(s.store.Client()).Settings(s.ctx)
+		settings, err := projection.NewReader(s.store).Settings(s.ctx)
 		require.NoError(t, err)
 		bySetting := map[string]string{}
 		for _, st := range settings {

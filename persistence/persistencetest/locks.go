@@ -217,7 +217,7 @@ func runLocks(t *testing.T, h Harness) {
 		type failure struct {
 			name  string
 			input []string
-			ctx   func() (context.Context, func(int64))
+			ctx   func() (context.Context, persistence.Progress)
 			check func(t *testing.T, err error)
 		}
 		for _, f := range []failure{
@@ -229,16 +229,16 @@ func runLocks(t *testing.T, h Harness) {
 			{"DuplicateOfAStoredEventID", dup, nil, func(t *testing.T, err error) {
 				require.ErrorContains(t, err, "import: insert events")
 			}},
-			{"Cancelled", lines, func() (context.Context, func(int64)) {
+			{"Cancelled", lines, func() (context.Context, persistence.Progress) {
 				ctx, cancel := context.WithCancel(s.ctx)
-				return ctx, func(n int64) {
+				return ctx, func(n, _ int64) {
 					if n >= 1000 {
 						cancel()
 					}
 				}
 			}, func(t *testing.T, err error) { require.ErrorIs(t, err, context.Canceled) }},
 		} {
-			ctx, progress := s.ctx, func(int64) {}
+			ctx, progress := s.ctx, persistence.Progress(func(int64, int64) {})
 			if f.ctx != nil {
 				ctx, progress = f.ctx()
 			}

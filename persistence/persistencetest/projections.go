@@ -24,7 +24,7 @@ type views struct {
 
 func readViews(t *testing.T, s *setup) views {
 	t.Helper()
-	r := projection.NewReader(s.store.Client())
+	r := projection.NewReader(s.store)
 	var v views
 	var err error
 	v.Projects, err = r.Projects(s.ctx, &projection.ProjectFilter{IncludeDeleted: true})
@@ -126,7 +126,7 @@ func runProjections(t *testing.T, h Harness) {
 
 		// Archive and delete hide a thread unless asked.
 		p(Catalogue()[16:18]...)
-		r := projection.NewReader(s.store.Client())
+		r := projection.NewReader(s.store)
 		visible, err := r.Threads(s.ctx, nil)
 		require.NoError(t, err)
 		require.Equal(t, []string{"t2"}, threadIDs(visible))
@@ -159,7 +159,7 @@ func runProjections(t *testing.T, h Harness) {
 			orchestration.CheckpointReverted{ThreadID: "t", GitRef: "unknown", At: at(10)})
 		_, err := s.store.Append(s.ctx, nil, evs...)
 		require.NoError(t, err)
-		d, err := projection.NewReader(s.store.Client()).Thread(s.ctx, "t")
+		d, err := projection.NewReader(s.store).Thread(s.ctx, "t")
 		require.NoError(t, err)
 		var statuses []string
 		for _, u := range d.Turns {
@@ -189,7 +189,7 @@ func runProjections(t *testing.T, h Harness) {
 			orchestration.TurnCompleted{ThreadID: "t", TurnID: "u2", At: at(6)},
 		)
 		require.NoError(t, err)
-		d, err := projection.NewReader(s.store.Client()).Thread(s.ctx, "t")
+		d, err := projection.NewReader(s.store).Thread(s.ctx, "t")
 		require.NoError(t, err)
 		require.Equal(t, "idle", d.Status)
 		require.Equal(t, at(6), d.UpdatedAt)

@@ -13,53 +13,6 @@ import (
 	atlasmigrate "ariga.io/atlas/sql/migrate"
 )
 
-// Migrations reports, for each migration of this build's embedded
-// directory, whether the database at dsn has applied it, without opening
-// the store, migrating or creating anything: a SQLite file that does not
-// exist has every migration pending. Migrations the database records but
-// this build does not know (a newer peon wrote them) are listed after the
-// known ones, applied, with the description the database holds.
-func Migrations(ctx context.Context, dsn string) ([]MigrationStatus, error) {
-	target, err := ParseDSN(dsn)
-	if err != nil {
-		return nil, err
-	}
-	d := dialectOf(target)
-	dir, err := migrationDir(d.name())
-	if err != nil {
-		return nil, err
-	}
-	files, err := dir.Files()
-	if err != nil {
-		return nil, err
-	}
-	statuses := make([]MigrationStatus, len(files))
-	for i, f := range files {
-		statuses[i] = MigrationStatus{Version: f.Version(), Description: f.Desc()}
-	}
-	db, err := openExisting(ctx, target)
-	if err != nil || db == nil {
-		return statuses, err
-	}
-	defer db.Close()
-	revs, err := readStatusRevisions(ctx, db, d)
-	if err != nil {
-		return nil, fmt.Errorf("migration status of %s: %w", target.Display, err)
-	}
-	if err := notStore(ctx, db, d, files, revs); err != nil {
-		return nil, fmt.Errorf("migration status of %s: %w", target.Display, err)
-	}
-	for _, r := range revs {
-		i := slices.IndexFunc(statuses, func(s MigrationStatus) bool { return s.Version == r.Version })
-		if i < 0 {
-			statuses = append(statuses, r)
-			continue
-		}
-		statuses[i].Applied, statuses[i].ExecutedAt = r.Applied, r.ExecutedAt
-	}
-	return statuses, nil
-}
-
 // notStore returns the *NotStoreError of a database that holds other
 // tables and records no migration of files, or only migrations of another
 // schema; nil for a store, a newer one, or an empty database.
@@ -80,38 +33,6 @@ func notStore(ctx context.Context, db *sql.DB, d dialect, files []atlasmigrate.F
 		}
 	}
 	return st.refuse(false)
-}
-
-// Migrate applies the pending migrations of this build to the database at
-// dsn, as opening a store does, and returns the ones it applied (none when
-// the database was up to date). It refuses what opening refuses.
-func Migrate(ctx context.Context, dsn string) ([]MigrationStatus, error) {
-	before, err := Migrations(ctx, dsn)
-	if err != nil {
-		return nil, err
-	}
-	s, err := OpenWith(ctx, dsn, &Options{NoProjections: true})
-	if err != nil {
-		return nil, err
-	}
-	if err := s.Close(); err != nil {
-		return nil, err
-	}
-	if s.target.Memory {
-		return before, nil // a fresh in-memory database applied everything
-	}
-	after, err := Migrations(ctx, dsn)
-	if err != nil {
-		return nil, err
-	}
-	var applied []MigrationStatus
-	for _, a := range after {
-		i := slices.IndexFunc(before, func(b MigrationStatus) bool { return b.Version == a.Version })
-		if a.Applied && (i < 0 || !before[i].Applied) {
-			applied = append(applied, a)
-		}
-	}
-	return applied, nil
 }
 
 // dialectOf returns the dialect of a parsed DSN.

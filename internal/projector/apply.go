@@ -1,4 +1,4 @@
-package projection
+package projector
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 var Names = []string{"projects", "threads", "turns", "messages", "checkpoints", "settings"}
 
 // Tables are the projection tables with their primary keys, in the order
-// Reset empties them and Verify compares them.
+// Rebuild and Verify go through them.
 var Tables = []struct{ Name, Key string }{
 	{"projection_projects", "project_id"},
 	{"projection_threads", "thread_id"},
@@ -33,27 +33,32 @@ type Event struct {
 }
 
 // Applier applies events to the projection tables through the querier
-// given to NewApplier, which carries the append's transaction.
+// given to New, which carries the append's transaction.
 //
 // A statement whose result decides what happens next (a parent lookup, an
 // INSERT whose row count says whether the parent changes too) runs at
-// once. When the querier is a sqlx.Deferrer, the others are held back and
+// once. When the querier is a Deferrer, the others are held back and
 // sent with the next statement that needs a result, or with the COMMIT,
 // in the same order.
 type Applier struct {
-	q       sqlx.Querier
-	d       sqlx.Deferrer // q, when it defers; nil when not
-	dialect string
+	q    sqlx.Querier
+	d    Deferrer // q, when it defers; nil when not
+	bind func(query string) string
 	// seq and typ are the event being applied, for the error of a
 	// deferred statement; typ is "" in Advance.
 	seq int64
 	typ string
 }
 
-// NewApplier returns an Applier for a dialect ("sqlite" or "postgres").
-func NewApplier(q sqlx.Querier, dialect string) *Applier {
-	d, _ := q.(sqlx.Deferrer)
-	return &Applier{q: q, d: d, dialect: dialect}
+// New returns an Applier that runs its statements through q, each one
+// first passed through bind, which rewrites the ? placeholders they are
+// written with into the engine's own; a nil bind leaves them as they are.
+func New(q sqlx.Querier, bind func(query string) string) *Applier {
+	d, _ := q.(Deferrer)
+	if bind == nil {
+		bind = unbound
+	}
+	return &Applier{q: q, d: d, bind: bind}
 }
 
 // do runs a statement whose result is not read, or defers it.
@@ -63,16 +68,16 @@ func (a *Applier) do(ctx context.Context, query string, args ...any) error {
 		if a.typ == "" {
 			what = fmt.Sprintf("advance projectors to %d", a.seq)
 		}
-		a.d.Defer(what, stmt(a.dialect, query), args...)
+		a.d.Defer(what, a.bind(query), args...)
 		return nil
 	}
-	_, err := a.q.ExecContext(ctx, stmt(a.dialect, query), args...)
+	_, err := a.q.ExecContext(ctx, a.bind(query), args...)
 	return err
 }
 
 // exec runs one statement and returns how many rows it changed.
 func (a *Applier) exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := a.q.ExecContext(ctx, stmt(a.dialect, query), args...)
+	res, err := a.q.ExecContext(ctx, a.bind(query), args...)
 	if err != nil {
 		return 0, err
 	}
@@ -81,16 +86,16 @@ func (a *Applier) exec(ctx context.Context, query string, args ...any) (int64, e
 
 // has reports whether a COUNT(*) query finds a row.
 func (a *Applier) has(ctx context.Context, query string, args ...any) (bool, error) {
-	n, err := sqlx.QueryInt64(ctx, a.q, stmt(a.dialect, query), args...)
+	n, err := sqlx.QueryInt64(ctx, a.q, a.bind(query), args...)
 	return n > 0, err
 }
 
 // Apply applies evs, in order, and moves every projector to the last one.
 // It fails only on a database error: a structurally valid event that
 // refers to a missing row changes nothing. The error of a deferred
-// statement, a *sqlx.DeferredError, names its own event.
+// statement, a *DeferredError, names its own event.
 func (a *Applier) Apply(ctx context.Context, evs []Event) error {
-	var de *sqlx.DeferredError
+	var de *DeferredError
 	for i := 0; i < len(evs); i++ {
 		// A run of deltas to one message is one UPDATE: the hot path of a
 		// streamed reply.
@@ -214,7 +219,7 @@ func (a *Applier) endTurn(ctx context.Context, seq int64, threadID, turnID, stat
 // checkpoints.
 func (a *Applier) revert(ctx context.Context, seq int64, e orchestration.CheckpointReverted) error {
 	// Ordinals start at 1: 0 is no turn with that checkpoint.
-	ordinal, err := sqlx.QueryInt64(ctx, a.q, stmt(a.dialect, sqlCheckpointOrdinal), e.ThreadID, e.GitRef)
+	ordinal, err := sqlx.QueryInt64(ctx, a.q, a.bind(sqlCheckpointOrdinal), e.ThreadID, e.GitRef)
 	if err != nil || ordinal == 0 {
 		return err
 	}

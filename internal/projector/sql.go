@@ -1,9 +1,7 @@
-package projection
+package projector
 
-import "github.com/peonhq/peon/internal/sqlx"
-
-// The statements of the projectors, written once with ? placeholders; stmt
-// returns them bound for a dialect. Created rows use ON CONFLICT DO
+// The statements of the projectors, written once with ? placeholders; the
+// Applier passes each through its bind func. Created rows use ON CONFLICT DO
 // NOTHING (the first one wins); rows that refer to a parent are inserted
 // only after sqlHas… found that parent (a missing parent changes nothing).
 // Plain VALUES lists keep PostgreSQL's parameter types unambiguous.
@@ -64,32 +62,19 @@ var statements = []string{sqlAdvance, sqlProjectCreated, sqlProjectRenamed, sqlP
 	sqlTurnCheckpoint, sqlTurnsReverted, sqlMessageAdded, sqlDelta, sqlMessageCompleted,
 	sqlCheckpointCreated, sqlCheckpointOrdinal, sqlHasProject, sqlHasThread, sqlHasTurn, sqlCheckpointsReverted, sqlSettingChanged}
 
-// postgres holds the statements rewritten for PostgreSQL.
-var postgres = map[string]string{}
-
-func init() {
-	for _, q := range statements {
-		postgres[q] = sqlx.Dollar(q)
+// Statements returns every statement the projectors run, each passed
+// through bind (nil leaves them as they are), so that a store can prepare
+// them once.
+func Statements(bind func(query string) string) []string {
+	if bind == nil {
+		bind = unbound
 	}
-}
-
-// Statements returns every statement the projectors run, bound for the
-// dialect, so that a store can prepare them once.
-func Statements(dialect string) []string {
 	out := make([]string, len(statements))
 	for i, q := range statements {
-		out[i] = stmt(dialect, q)
+		out[i] = bind(q)
 	}
 	return out
 }
 
-// stmt returns query bound for dialect.
-func stmt(dialect, query string) string {
-	if dialect == "postgres" {
-		if q, ok := postgres[query]; ok {
-			return q
-		}
-		return sqlx.Dollar(query)
-	}
-	return query
-}
+// unbound is the bind func that leaves ? placeholders as they are.
+func unbound(query string) string { return query }

@@ -1,0 +1,25 @@
+// Package projector keeps peon's projection tables — projects, threads,
+// turns, messages, checkpoints and settings — in step with the event log:
+// the SQL of each projector and the Applier that runs it. Only
+// persistence calls it: inline in an append's transaction, in CatchUp and
+// Rebuild, and in Import. The tables are read back through package
+// projection.
+//
+// # Applying events
+//
+// An Applier runs inside the transaction of the append that stored the
+// events, so the log and the tables commit together. Projectors are
+// deterministic and total: an event that refers to a row that does not
+// exist changes nothing, a second created event for an existing row
+// changes nothing, and every touched row gets updated_at = the event's at
+// and last_sequence = its sequence. A run of message.delta events to one
+// message becomes one UPDATE that appends their text, so a streamed reply
+// never rewrites its thread.
+//
+// # Engines
+//
+// The statements are written once with ? placeholders. The projector
+// knows no engine: its caller passes the bind func that rewrites them
+// for its engine, and a querier that may hold statements back (a
+// Deferrer) to send several in one round trip.
+package projector

@@ -1,0 +1,157 @@
+package persistence
+
+import (
+	"context"
+	"database/sql"
+	"strconv"
+	"strings"
+)
+
+// eventColumns are the columns of events in the order every statement of
+// this package writes and reads them.
+const eventColumns = "sequence, event_id, stream_id, stream_version, event_type, schema_version, payload, occurred_at, recorded_at, command_id, correlation_id, causation_id"
+
+const eventArgs = 12 // the number of eventColumns
+
+// insertRows is how many events one INSERT statement carries at most.
+const insertRows = 500
+
+// insertChunk is how many rows each INSERT of a batch of n events writes
+// (the last one the rest), within what the dialect allows per statement.
+func insertChunk(d dialect, n int) int {
+	return min(n, insertRows, d.maxArgs()/eventArgs)
+}
+
+// insertStatement returns a multi-row INSERT of n events; with notify,
+// one that also notifies when the dialect does (see
+// dialect.notifyingInsert).
+func insertStatement(d dialect, n int, notify bool) string {
+	var sb strings.Builder
+	sb.Grow(64 + len(eventColumns) + n*26)
+	sb.WriteString("INSERT INTO events (" + eventColumns + ") VALUES ")
+	for i := range n {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?)")
+	}
+	q := sb.String()
+	if prefix, suffix := d.notifyingInsert(); notify && suffix != "" {
+		q = prefix + q + suffix
+	}
+	return d.bind(q)
+}
+
+// inserts returns the statements that write recs with their sequences as
+// given: multi-row INSERTs of at most insertRows rows (and the dialect's
+// argument limit). With notify, the last one also notifies other
+// processes of the new head, where the dialect does.
+func (s *Store) inserts(recs []Recorded, notify bool) []pipeStmt {
+	if _, suffix := s.d.notifyingInsert(); suffix == "" {
+		notify = false
+	}
+	per := insertChunk(s.d, len(recs))
+	stmts := make([]pipeStmt, 0, (len(recs)+per-1)/per)
+	for start := 0; start < len(recs); start += per {
+		chunk := recs[start:min(start+per, len(recs))]
+		lastChunk := start+per >= len(recs)
+		args := make([]any, 0, len(chunk)*eventArgs+1)
+		for i := range chunk {
+			r := &chunk[i]
+			args = append(args, r.Sequence, r.EventID, r.StreamID, r.StreamVersion, r.Type, r.SchemaVersion,
+				string(r.Payload), r.OccurredAt, r.RecordedAt,
+				nullable(r.CommandID), nullable(r.CorrelationID), nullable(r.CausationID))
+		}
+		what := "insert"
+		if notify && lastChunk {
+			args = append(args, strconv.FormatInt(chunk[len(chunk)-1].Sequence, 10))
+			what = "insert and notify"
+		}
+		stmts = append(stmts, pipeStmt{what: what, query: s.stmts.insert(s.d, len(chunk), notify && lastChunk), args: args})
+	}
+	return stmts
+}
+
+// insertEvents writes recs with their sequences as given (see inserts).
+func (s *Store) insertEvents(ctx context.Context, q querier, recs []Recorded) error {
+	for _, st := range s.inserts(recs, false) {
+		if _, err := s.stmts.exec(ctx, q, st.query, st.args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// headStreams is how many streams one head read looks up at most.
+const headStreams = 500
+
+// headReads returns the statements that read, inside the append lock,
+// what an append of b checks: the last sequence taken, the current
+// version of each stream (0 for a new one) and whether b's command was
+// stored before. They are one statement unless b has more than
+// headStreams streams. Once their rows are scanned into their dest, head
+// returns what they read.
+func (s *Store) headReads(b *batch) (stmts []pipeStmt, head func() (last int64, versions map[string]int64, seen bool)) {
+	// vals[0] is the last sequence, vals[1] the command (NULL when not
+	// stored), vals[2+i] the version of b.streams[i].
+	vals := make([]sql.NullInt64, 2+len(b.streams))
+	command := b.opts.CommandID != ""
+	for start := 0; start < len(b.streams); start += headStreams {
+		chunk := b.streams[start:min(start+headStreams, len(b.streams))]
+		first := start == 0
+		var dest, args []any
+		if first {
+			dest = append(dest, &vals[0])
+			if command {
+				dest = append(dest, &vals[1])
+				args = append(args, b.opts.CommandID)
+			}
+		}
+		for i, st := range chunk {
+			dest = append(dest, &vals[2+start+i])
+			args = append(args, st)
+		}
+		stmts = append(stmts, pipeStmt{
+			what:  "read versions",
+			query: s.stmts.head(s.d, len(chunk), first, first && command),
+			args:  args,
+			dest:  dest,
+		})
+	}
+	return stmts, func() (int64, map[string]int64, bool) {
+		versions := make(map[string]int64, len(b.streams))
+		for i, st := range b.streams {
+			versions[st] = vals[2+i].Int64
+		}
+		return vals[0].Int64, versions, vals[1].Valid
+	}
+}
+
+// headStatement returns a query of headReads for n streams, with the last
+// sequence first when withSeq and then, when command, a column that is 1
+// when the command's events are stored and NULL when not.
+func headStatement(d dialect, n int, withSeq, command bool) string {
+	var sb strings.Builder
+	sb.WriteString("SELECT ")
+	if withSeq {
+		sb.WriteString(d.lastSequenceSQL() + ", ")
+	}
+	if command {
+		sb.WriteString("(SELECT 1 FROM events WHERE command_id = ? LIMIT 1), ")
+	}
+	for i := range n {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString("(SELECT MAX(stream_version) FROM events WHERE stream_id = ?)")
+	}
+	return d.bind(sb.String())
+}
+
+// nullable maps "" to SQL NULL.
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
