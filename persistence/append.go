@@ -110,11 +110,7 @@ func (s *Store) Append(ctx context.Context, opts *AppendOpts, events ...orchestr
 	if err != nil || len(b.events) == 0 {
 		return nil, err
 	}
-	if p, ok := s.d.(pipeliner); ok {
-		recs, fresh, err = s.appendPipelined(ctx, p, b)
-	} else {
-		recs, fresh, err = s.appendOwnTx(ctx, b)
-	}
+	recs, fresh, err = s.commit(ctx, b) // see group.go
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +241,7 @@ func (s *Store) appendIn(ctx context.Context, tx querier, b *batch) (recs []Reco
 	if t, ok := tx.(*sql.Tx); ok {
 		projTx = preparedTx{t, &s.stmts}
 	}
-	if err := s.project(ctx, projTx, recs); err != nil {
+	if err := s.projectAppend(ctx, projTx, recs); err != nil {
 		return nil, false, wrap("project", err)
 	}
 	return recs, true, nil

@@ -123,7 +123,7 @@ func (s *Store) appendPipelined(ctx context.Context, p pipeliner, b *batch) (rec
 	stmts = s.inserts(recs, true)
 	if !s.opts.NoProjections {
 		pc := &pipeConn{p: p, conn: conn, pending: stmts, caller: ctx}
-		if err := s.project(work, pc, recs); err != nil {
+		if err := s.projectAppend(work, pc, recs); err != nil {
 			if errors.As(err, new(*projector.DeferredError)) { // names its statement
 				return fail("", err)
 			}

@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -286,6 +287,20 @@ func BenchmarkPostgresAppendConcurrent(b *testing.B) {
 				})
 				pgEventsPerSec(b, appends*per)
 			})
+			if per == 1 {
+				b.Run(name+"/store-projected", func(b *testing.B) {
+					s, err := persistence.Open(ctx, newSchema(b, postgresURL(b)))
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer s.Close()
+					pgParallel(b, writers, appends, func(w int) error {
+						_, err := s.Append(ctx, nil, batches[w]...)
+						return err
+					})
+					pgEventsPerSec(b, appends*per)
+				})
+			}
 			b.Run(name+"/raw-identity", func(b *testing.B) {
 				_, dsn := openPostgresBench(b)
 				raws := make([]*pgRaw, writers)
@@ -307,18 +322,23 @@ func BenchmarkPostgresAppendConcurrent(b *testing.B) {
 }
 
 // pgParallel runs b.Loop with writers goroutines sharing the given number
-// of calls of do per iteration.
+// of calls of do per iteration, and reports the 50th and 99th percentile
+// of a call's latency.
 func pgParallel(b *testing.B, writers, calls int, do func(w int) error) {
+	lat := make([][]time.Duration, writers)
+	defer func() { reportLatency(b, slices.Concat(lat...)) }()
 	for b.Loop() {
 		var wg sync.WaitGroup
 		errs := make([]error, writers)
 		for w := range writers {
 			wg.Go(func() {
 				for range calls / writers {
+					start := time.Now()
 					if err := do(w); err != nil {
 						errs[w] = err
 						return
 					}
+					lat[w] = append(lat[w], time.Since(start))
 				}
 			})
 		}

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -218,35 +219,108 @@ func BenchmarkAppendBatch10k(b *testing.B) {
 	})
 }
 
-// BenchmarkAppendSingle appends one event per transaction.
+// BenchmarkAppendSingle appends one event per Append from 1, 4 and 16
+// goroutines at once: the store with and without projections, and raw
+// database/sql with the same INSERT, one transaction per event (its
+// writers take turns at a mutex, as the store's SQLite writers do). One
+// iteration is 16 Appends shared among the writers, so ns/op compares
+// across them; p50-us and p99-us are the latency of one Append.
 func BenchmarkAppendSingle(b *testing.B) {
-	events := benchEvents(0, 10_000)
 	ctx := context.Background()
-	b.Run("impl=raw", func(b *testing.B) {
-		a := newRawAppender(openRaw(b, newRawFile(b)))
-		i := 0
-		m := startMeter(b)
-		for b.Loop() {
-			if err := a.append(ctx, events[i%len(events):i%len(events)+1]); err != nil {
+	// Each writer appends the events of its own threads, in order.
+	events := make([][]orchestration.Event, 16)
+	for w := range events {
+		events[w] = benchEvents(w*100*eventsPerThread, 10*eventsPerThread)
+	}
+	for _, writers := range []int{1, 4, 16} {
+		name := fmt.Sprintf("writers=%d", writers)
+		b.Run(name+"/impl=raw", func(b *testing.B) {
+			a := newRawAppender(openRaw(b, newRawFile(b)))
+			var mu sync.Mutex
+			next := make([]int, writers)
+			appendParallel(b, writers, func(w int) error {
+				mu.Lock()
+				defer mu.Unlock()
+				evs := events[w]
+				i := next[w] % len(evs)
+				next[w]++
+				return a.append(ctx, evs[i:i+1])
+			})
+		})
+		for _, proj := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/impl=store/proj=%s", name, onOff(proj)), func(b *testing.B) {
+				s, err := persistence.OpenWith(ctx, filepath.Join(b.TempDir(), "store.db"), &persistence.Options{NoProjections: !proj})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				next := make([]int, writers)
+				appendParallel(b, writers, func(w int) error {
+					evs := events[w]
+					i := next[w] % len(evs)
+					next[w]++
+					_, err := s.Append(ctx, nil, evs[i])
+					return err
+				})
+			})
+		}
+	}
+}
+
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}
+
+// parallelCalls is how many single-event calls one iteration of
+// appendParallel makes, shared among its writers.
+const parallelCalls = 16
+
+// appendParallel runs b.Loop with writers goroutines sharing parallelCalls
+// calls of do per iteration, each call one event, and reports events/s
+// and the 50th and 99th percentile of a call's latency.
+func appendParallel(b *testing.B, writers int, do func(w int) error) {
+	lat := make([][]time.Duration, writers)
+	m := startMeter(b)
+	for b.Loop() {
+		var wg sync.WaitGroup
+		errs := make([]error, writers)
+		for w := range writers {
+			wg.Go(func() {
+				for range parallelCalls / writers {
+					start := time.Now()
+					if err := do(w); err != nil {
+						errs[w] = err
+						return
+					}
+					lat[w] = append(lat[w], time.Since(start))
+				}
+			})
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
 				b.Fatal(err)
 			}
-			i++
 		}
-		m.report(1)
-	})
-	b.Run("impl=store", func(b *testing.B) {
-		s := openBenchStore(b, filepath.Join(b.TempDir(), "store.db"))
-		defer s.Close()
-		i := 0
-		m := startMeter(b)
-		for b.Loop() {
-			if _, err := s.Append(ctx, nil, events[i%len(events)]); err != nil {
-				b.Fatal(err)
-			}
-			i++
-		}
-		m.report(1)
-	})
+	}
+	m.report(parallelCalls)
+	reportLatency(b, slices.Concat(lat...))
+}
+
+// reportLatency reports the 50th and 99th percentile of lat in µs.
+func reportLatency(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	at := func(q float64) float64 {
+		return float64(lat[min(len(lat)-1, int(q*float64(len(lat))))].Nanoseconds()) / 1e3
+	}
+	b.ReportMetric(at(0.50), "p50-us")
+	b.ReportMetric(at(0.99), "p99-us")
 }
 
 // replayN is the size of the replayed log: PEON_BENCH_LARGE=1 for the

@@ -78,6 +78,8 @@ func TestPostgres(t *testing.T) {
 		ValidatesJSON:     true,
 		TimePrecision:     time.Microsecond,
 		SetVerifyProgress: persistence.SetVerifyProgress,
+		ObserveGroups:     persistence.SetGroupObserver,
+		FailProjection:    persistence.SetProjectionFault,
 		Disrupt:           func(t *testing.T, dsn string) { terminateBackends(t, dsn) },
 	})
 }

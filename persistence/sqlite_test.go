@@ -18,6 +18,8 @@ func TestSQLiteMemory(t *testing.T) {
 	persistencetest.Run(t, persistencetest.Harness{
 		NewDSN:            func(t *testing.T) string { return ":memory:" },
 		SetVerifyProgress: persistence.SetVerifyProgress,
+		ObserveGroups:     persistence.SetGroupObserver,
+		FailProjection:    persistence.SetProjectionFault,
 	})
 }
 
@@ -27,6 +29,8 @@ func TestSQLiteFile(t *testing.T) {
 		NewDSN:            func(t *testing.T) string { return filepath.Join(t.TempDir(), "peon.db") },
 		Durable:           true,
 		SetVerifyProgress: persistence.SetVerifyProgress,
+		ObserveGroups:     persistence.SetGroupObserver,
+		FailProjection:    persistence.SetProjectionFault,
 		Disrupt:           disruptSQLite,
 	})
 }

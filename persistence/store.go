@@ -31,6 +31,7 @@ type Store struct {
 	serial  bool
 	stmts   stmtCache   // the append path's prepared statements
 	gate    *appendGate // this process's turn at the append lock (pipelined appends)
+	group   committer   // the queue of group commit (group.go)
 
 	grew        signal // fired after each commit that appended events
 	subscribers atomic.Int64

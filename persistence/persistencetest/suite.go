@@ -42,6 +42,14 @@ type Harness struct {
 	// connections; on SQLite, which has none, it renames the events
 	// table away for a moment. It returns when the disruption is over.
 	Disrupt func(t *testing.T, dsn string)
+	// ObserveGroups, when set, makes a store call observe with the number
+	// of Appends each time it begins a group's transaction (one for a
+	// lone Append); FailProjection, when set, makes the projection of
+	// every Append on a store for whose records fail returns true fail in
+	// the database, after its projection statements ran. Package
+	// persistence's own tests pass hooks that only their build has.
+	ObserveGroups  func(s *persistence.Store, observe func(members int))
+	FailProjection func(s *persistence.Store, fail func(recs []persistence.Recorded) bool)
 }
 
 // setup is what most tests need.
@@ -83,4 +91,5 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Admission", func(t *testing.T) { runAdmission(t, h) })
 	t.Run("StreamVersion", func(t *testing.T) { runStreamVersion(t, h) })
 	t.Run("Stats", func(t *testing.T) { runStats(t, h) })
+	t.Run("Group", func(t *testing.T) { runGroup(t, h) })
 }
