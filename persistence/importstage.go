@@ -43,7 +43,7 @@ func (s *Store) importStaged(ctx context.Context, r io.Reader, opts *ImportOpts)
 	// A private in-memory store has one connection: an Append that holds
 	// writeMu waits for it, so the import takes writeMu before the
 	// connection, for all of its run (no other process can wait).
-	if s.target.Memory && s.serial {
+	if s.d.Features().Private && s.serial {
 		s.writeMu.Lock()
 		defer s.writeMu.Unlock()
 	}
@@ -51,7 +51,7 @@ func (s *Store) importStaged(ctx context.Context, r io.Reader, opts *ImportOpts)
 	if err != nil {
 		return res, fmt.Errorf("import: %w", err)
 	}
-	if s.target.Memory {
+	if s.d.Features().Private {
 		defer func() {
 			conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS temp."+stagingTable)
 			conn.Close()
@@ -64,7 +64,7 @@ func (s *Store) importStaged(ctx context.Context, r io.Reader, opts *ImportOpts)
 	}
 
 	// Phase 1: what the import continues, then the input, staged.
-	head, err := d.lastSequence(ctx, conn)
+	head, err := d.LastSequence(ctx, conn)
 	if err != nil {
 		return res, fmt.Errorf("import: read last sequence: %w", err)
 	}
@@ -75,16 +75,16 @@ func (s *Store) importStaged(ctx context.Context, r io.Reader, opts *ImportOpts)
 	if held > 0 && !opts.Force {
 		return res, fmt.Errorf("import: %w: it holds %d events", ErrNotEmpty, held)
 	}
-	if err := d.createStaging(ctx, conn, stagingTable); err != nil {
+	if err := d.CreateStaging(ctx, conn, stagingTable); err != nil {
 		return res, fmt.Errorf("import: create the staging table: %w", err)
 	}
 	var stored map[string]string // the stored projection tables, when built aside
-	if held == 0 && !s.opts.NoProjections && !s.target.Memory {
+	if held == 0 && !s.opts.NoProjections && !s.d.Features().Private {
 		names := []string{"projection_state"}
 		for _, t := range projector.Tables {
 			names = append(names, t.Name)
 		}
-		if stored, err = d.shadowTables(ctx, conn, names); err != nil {
+		if stored, err = d.ShadowTables(ctx, conn, names); err != nil {
 			return res, fmt.Errorf("import: create the projection tables aside: %w", err)
 		}
 	}
@@ -97,14 +97,14 @@ func (s *Store) importStaged(ctx context.Context, r io.Reader, opts *ImportOpts)
 
 	// Phase 2: under the write lock, one transaction.
 	// A private in-memory store holds writeMu already (see above).
-	tx, release, err := beginLocked(ctx, s, s.target.Memory, conn.BeginTx, func(what string, err error) error {
+	tx, release, err := beginLocked(ctx, s, s.d.Features().Private, conn.BeginTx, func(what string, err error) error {
 		return fmt.Errorf("import: %s: %w", what, err)
 	})
 	if err != nil {
 		return ImportResult{}, err
 	}
 	defer release()
-	now, err := d.lastSequence(ctx, tx)
+	now, err := d.LastSequence(ctx, tx)
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("import: read last sequence: %w", err)
 	}
@@ -137,7 +137,7 @@ func (s *Store) importStaged(ctx context.Context, r io.Reader, opts *ImportOpts)
 			}
 		}
 	}
-	if err := d.notify(ctx, tx, res.Last); err != nil {
+	if err := d.Notify(ctx, tx, res.Last); err != nil {
 		return ImportResult{}, fmt.Errorf("import: notify: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -170,7 +170,7 @@ func (s *Store) stage(ctx context.Context, conn *sql.Conn, r io.Reader, opts *Im
 	}
 	var ap *projector.Applier
 	if project {
-		ap = projector.New(conn, s.d.bind)
+		ap = projector.New(conn, s.d.Bind)
 	}
 	sc := bufio.NewScanner(contextReader(ctx, r))
 	sc.Buffer(make([]byte, 0, 64<<10), maxImportLine)
@@ -237,7 +237,7 @@ func (s *Store) stageChunk(ctx context.Context, conn *sql.Conn, ap *projector.Ap
 		}
 	}()
 	for _, st := range s.inserts(recs, false) {
-		if _, err := conn.ExecContext(ctx, stagingInsert(s.d, len(st.args)/eventArgs), st.args...); err != nil {
+		if _, err := conn.ExecContext(ctx, stagingInsert(s.d, len(st.Args)/eventArgs), st.Args...); err != nil {
 			return err
 		}
 	}
@@ -265,7 +265,7 @@ func stagingInsert(d dialect, n int) string {
 		}
 		sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?)")
 	}
-	return d.bind(sb.String())
+	return d.Bind(sb.String())
 }
 
 // importFailure rewords the error of an import that wrote nothing where

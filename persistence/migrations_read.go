@@ -11,6 +11,9 @@ import (
 	"time"
 
 	atlasmigrate "ariga.io/atlas/sql/migrate"
+
+	"github.com/peonhq/peon/internal/engine/postgres"
+	"github.com/peonhq/peon/internal/engine/sqlite"
 )
 
 // notStore returns the *NotStoreError of a database that holds other
@@ -35,12 +38,13 @@ func notStore(ctx context.Context, db *sql.DB, d dialect, files []atlasmigrate.F
 	return st.refuse(false)
 }
 
-// dialectOf returns the dialect of a parsed DSN.
+// dialectOf returns the engine of a parsed DSN: the one place that reads
+// which engine a Target names.
 func dialectOf(t Target) dialect {
 	if t.Dialect == "postgres" {
-		return postgresDialect{}
+		return postgres.Engine{}
 	}
-	return sqliteDialect{}
+	return sqlite.Engine{Memory: t.Memory}
 }
 
 // openExisting opens the database of t read-only, as Options.ReadOnly
@@ -79,7 +83,7 @@ func readStatusRevisions(ctx context.Context, db *sql.DB, d dialect) ([]Migratio
 	if err != nil || !slices.Contains(tables, revisionTableName) {
 		return nil, err
 	}
-	rows, err := db.QueryContext(ctx, d.bind(
+	rows, err := db.QueryContext(ctx, d.Bind(
 		"SELECT version, description, executed_at, applied, total, COALESCE(error, '') FROM atlas_schema_revisions WHERE version <> ? ORDER BY version"),
 		cloudIdentifier)
 	if err != nil {

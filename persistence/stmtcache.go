@@ -87,7 +87,7 @@ func (c *stmtCache) warm(ctx context.Context, db *sql.DB, d dialect, b *batch) {
 	if k := len(b.streams); k <= cachedShapes {
 		queries = append(queries, c.head(d, k, true, command))
 	}
-	_, suffix := d.notifyingInsert()
+	_, suffix := d.NotifyingInsert()
 	notify := suffix != ""
 	n := len(b.events)
 	per := insertChunk(d, n)

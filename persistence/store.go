@@ -43,14 +43,14 @@ type Store struct {
 }
 
 func newStore(db *sql.DB, d dialect, t Target, opts *Options) *Store {
-	drv := entsql.OpenDB(d.entDialect(), db)
+	drv := entsql.OpenDB(d.EntDialect(), db)
 	return &Store{
 		db:     db,
 		client: ent.NewClient(ent.Driver(drv)),
 		d:      d,
 		target: t,
 		opts:   *opts,
-		serial: d.name() == "sqlite",
+		serial: d.Features().SerialWrites,
 		gate:   newAppendGate(),
 		grew:   newSignal(),
 	}
@@ -64,7 +64,7 @@ func (s *Store) start(ctx context.Context) error {
 		return err
 	}
 	if !s.opts.NoProjections && !s.opts.ReadOnly {
-		s.stmts.prepareAll(ctx, s.db, projector.Statements(s.d.bind))
+		s.stmts.prepareAll(ctx, s.db, projector.Statements(s.d.Bind))
 		if _, err := s.CatchUp(ctx); err != nil {
 			return err // CatchUp says what it was doing
 		}

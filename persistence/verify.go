@@ -107,7 +107,7 @@ func (r *VerifyReport) add(p Problem) {
 func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 	r := &VerifyReport{}
 	var err error
-	if s.target.Memory {
+	if s.d.Features().Private {
 		err = s.verifyInPlace(ctx, r)
 	} else if s.closed.Load() {
 		err = ErrClosed
@@ -135,10 +135,10 @@ func (s *Store) verifyAside(ctx context.Context, r *VerifyReport) error {
 	// server (or SQLite, on close) rolls it back.
 	defer discard(conn)
 	// Temporary tables only are written: no write lock.
-	if _, err := conn.ExecContext(ctx, s.d.snapshotBegin()); err != nil {
+	if _, err := conn.ExecContext(ctx, s.d.SnapshotBegin()); err != nil {
 		return err
 	}
-	head, err := s.d.lastSequence(ctx, conn) // the first read takes the snapshot
+	head, err := s.d.LastSequence(ctx, conn) // the first read takes the snapshot
 	if err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ func (s *Store) verifyInPlace(ctx context.Context, r *VerifyReport) error {
 		if err := s.checkIntegrity(ctx, tx, r); err != nil {
 			return err
 		}
-		head, err := s.d.lastSequence(ctx, tx)
+		head, err := s.d.LastSequence(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -177,7 +177,7 @@ func (s *Store) verifyInPlace(ctx context.Context, r *VerifyReport) error {
 		copies := map[string]string{}
 		for _, t := range projector.Tables {
 			copies[t.Name] = shadowName(t.Name)
-			if err := s.d.createShadow(ctx, tx, t.Name, shadowName(t.Name)); err != nil {
+			if err := s.d.CreateShadow(ctx, tx, t.Name, shadowName(t.Name)); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, "INSERT INTO "+shadowName(t.Name)+" SELECT * FROM "+t.Name); err != nil {

@@ -1,10 +1,12 @@
-package persistence
+package postgres
 
 import (
 	"context"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/peonhq/peon/internal/engine"
 )
 
 // The listener's reconnect delays: it starts at listenRetryMin after a
@@ -14,17 +16,17 @@ const (
 	listenRetryMax = 5 * time.Second
 )
 
-// listen fires s.grew on PostgreSQL notifications of other processes'
-// appends (postgresDialect.notify sends one in every append transaction).
+// Watch calls w.Grew on PostgreSQL notifications of other processes'
+// appends (Notify sends one in every append transaction).
 // It holds one dedicated connection, outside the pool, LISTENing on the
 // notifyChannel of its events table; when that connection fails it
-// reconnects with backoff, and it returns when ctx ends. Notifications sent while it is not
-// listening are lost, so it fires s.grew each time it starts listening:
-// subscribers re-read the log and miss nothing (see Subscribe).
-func (s *Store) listen(ctx context.Context) {
+// reconnects with backoff, and it returns when ctx ends. Notifications
+// sent while it is not listening are lost, so it calls w.Grew each time it
+// starts listening: subscribers re-read the log and miss nothing.
+func (Engine) Watch(ctx context.Context, w engine.Watch) {
 	delay := listenRetryMin
 	for {
-		listening := s.listenOnce(ctx)
+		listening := listenOnce(ctx, w)
 		if ctx.Err() != nil {
 			return
 		}
@@ -40,12 +42,12 @@ func (s *Store) listen(ctx context.Context) {
 	}
 }
 
-// listenOnce connects, listens and fires s.grew on each notification
+// listenOnce connects, listens and calls w.Grew on each notification
 // until the connection fails or ctx ends. It reports whether it got as far
-// as LISTEN. Its errors only end the attempt: the fallback poll of
-// Subscribe covers the time until the next one succeeds.
-func (s *Store) listenOnce(ctx context.Context) (listening bool) {
-	conn, err := pgx.Connect(ctx, s.target.DSN)
+// as LISTEN. Its errors only end the attempt: the store's fallback poll
+// covers the time until the next one succeeds.
+func listenOnce(ctx context.Context, w engine.Watch) (listening bool) {
+	conn, err := pgx.Connect(ctx, w.DSN)
 	if err != nil {
 		return false
 	}
@@ -61,11 +63,11 @@ func (s *Store) listenOnce(ctx context.Context) (listening bool) {
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
 		return false
 	}
-	s.grew.fire() // whatever committed while nobody listened
+	w.Grew() // whatever committed while nobody listened
 	for {
 		if _, err := conn.WaitForNotification(ctx); err != nil {
 			return true
 		}
-		s.grew.fire()
+		w.Grew()
 	}
 }
