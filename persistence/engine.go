@@ -22,6 +22,7 @@ type (
 	awaiter      = engine.Awaiter
 	timesAsText  = engine.TimesAsText
 	querier      = engine.Querier
+	statsDialect = engine.Statser
 )
 
 // The outcomes of a pipelined append's COMMIT.
@@ -33,8 +34,8 @@ const (
 
 // lockAppend takes the engine's append lock in tx, and translates its
 // refusal of the transaction's isolation into ErrTxIsolation.
-func (s *Store) lockAppend(ctx context.Context, tx querier) error {
-	err := s.d.LockAppend(ctx, tx)
+func (s *Store) lockAppend(ctx context.Context, q querier) error {
+	err := s.d.LockAppend(ctx, q)
 	if ie := (*engine.IsolationError)(nil); errors.As(err, &ie) {
 		return fmt.Errorf("%w: %s", ErrTxIsolation, ie.Detail)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"path"
 	"sync"
 	"time"
@@ -69,6 +70,8 @@ type migrateOpts struct {
 	// beforeWrite, when set, runs once the database was found to be one
 	// the store may write to, before any migration (SQLite: switch to WAL).
 	beforeWrite func(ctx context.Context) error
+	// log gets a line for each file applied.
+	log *slog.Logger
 }
 
 // migrate applies the pending files of dir to db, each in its own
@@ -112,7 +115,7 @@ func migrate(ctx context.Context, db *sql.DB, d dialect, dir atlasmigrate.Dir, m
 		return 0, nil
 	}
 	for {
-		done, err := migrateNext(ctx, db, d, files, sums, mo.adopt)
+		done, err := migrateNext(ctx, db, d, files, sums, mo)
 		if err != nil || done {
 			return applied, err
 		}
@@ -147,7 +150,7 @@ func plural(n int) string {
 
 // migrateNext applies the first pending file, in one transaction, under
 // the migration lock; it reports done when there is none.
-func migrateNext(ctx context.Context, db *sql.DB, d dialect, files []atlasmigrate.File, sums atlasmigrate.HashFile, adopt bool) (done bool, err error) {
+func migrateNext(ctx context.Context, db *sql.DB, d dialect, files []atlasmigrate.File, sums atlasmigrate.HashFile, mo migrateOpts) (done bool, err error) {
 	// READ COMMITTED on PostgreSQL, whatever the default isolation: the
 	// revisions are read after the lock, and must see what a migration that
 	// held it before committed.
@@ -167,7 +170,7 @@ func migrateNext(ctx context.Context, db *sql.DB, d dialect, files []atlasmigrat
 	if err != nil {
 		return false, err
 	}
-	if err := st.refuse(adopt); err != nil {
+	if err := st.refuse(mo.adopt); err != nil {
 		return false, err
 	}
 	if len(st.pending) == 0 {
@@ -197,6 +200,7 @@ func migrateNext(ctx context.Context, db *sql.DB, d dialect, files []atlasmigrat
 	if err := tx.Commit(); err != nil {
 		return false, fmt.Errorf("migrate: commit %s: %w", f.Name(), err)
 	}
+	mo.log.Info("peon: migration applied", "version", f.Version(), "description", f.Desc(), "duration", time.Since(start))
 	return false, nil
 }
 

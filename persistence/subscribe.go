@@ -8,6 +8,8 @@ import (
 	"iter"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/peonhq/peon/internal/engine"
 )
 
@@ -82,17 +84,21 @@ func (s *Store) SubscribeWith(ctx context.Context, after int64, opts *SubscribeO
 	return func(yield func(Recorded, error) bool) {
 		s.subscribers.Add(1)
 		defer s.subscribers.Add(-1)
+		pos, unsubscribed := s.tel.subscribed(after)
+		defer unsubscribed()
 		poll := time.NewTimer(fallbackPoll)
 		defer poll.Stop()
 		next := after + 1
 		failures := 0
+		catchCtx, caughtUp := s.tel.start(ctx, "peon.subscribe.catch_up", attribute.Int64("peon.subscribe.after", after))
+		defer func() { caughtUp(nil, attribute.Int64("peon.subscribe.next", next)) }()
 		for {
 			// Take the wake-up channel before reading: an append that
 			// commits after the read below began fires it, so none goes
 			// unnoticed.
 			wake := s.grew.wait()
 			var failed error
-			for rec, err := range s.ReplayFrom(ctx, next) {
+			for rec, err := range s.ReplayFrom(catchCtx, next) {
 				var de *DecodeError
 				if err != nil && !errors.As(err, &de) { // the read failed
 					failed = err
@@ -102,7 +108,12 @@ func (s *Store) SubscribeWith(ctx context.Context, after int64, opts *SubscribeO
 				if !yield(rec, err) {
 					return
 				}
+				if pos != nil {
+					pos.Store(rec.Sequence)
+				}
 			}
+			caughtUp(failed, attribute.Int64("peon.subscribe.next", next))
+			catchCtx, caughtUp = ctx, endNothing
 			var delay time.Duration
 			switch {
 			case failed != nil && ctx.Err() != nil:
@@ -119,6 +130,7 @@ func (s *Store) SubscribeWith(ctx context.Context, after int64, opts *SubscribeO
 				if failures < 32 {
 					delay = min(retryMin<<(failures-1), retryMax)
 				}
+				s.tel.log.Warn("peon: subscription read failed; retrying", "err", failed, "attempt", failures, "retry_in", delay)
 				if !yield(Recorded{}, &RetryError{Err: failed, Attempt: failures, Delay: delay}) {
 					return
 				}
@@ -153,6 +165,8 @@ func (s *Store) watch(ctx context.Context) error {
 			Grew:         s.grew.fire,
 			Subscribed:   func() bool { return s.subscribers.Load() > 0 },
 			PollInterval: pollInterval,
+			Log:          s.tel.log,
+			Failures:     s.tel.failures,
 		})
 	})
 	return nil

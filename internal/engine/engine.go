@@ -12,6 +12,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"log/slog"
 	"time"
 
 	"github.com/peonhq/peon/internal/sqlx"
@@ -182,6 +183,13 @@ type Watch struct {
 	Subscribed func() bool
 	// PollInterval is how often a polling watcher looks.
 	PollInterval time.Duration
+	// Log is where a watcher logs, at Info and Warn, what an operator
+	// should know: a listener that reconnects.
+	Log *slog.Logger
+	// Failures returns the function a watcher reports each attempt's
+	// error (nil for success) to, for what; it logs the first failure of
+	// a run and the recovery.
+	Failures func(what string) func(ctx context.Context, err error)
 }
 
 // Pipeliner is implemented by an engine whose driver can send several

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,14 +26,15 @@ const (
 // starts listening: subscribers re-read the log and miss nothing.
 func (Engine) Watch(ctx context.Context, w engine.Watch) {
 	delay := listenRetryMin
-	for {
-		listening := listenOnce(ctx, w)
+	for attempt := 1; ; attempt++ {
+		listening, err := listenOnce(ctx, w, attempt > 1)
 		if ctx.Err() != nil {
 			return
 		}
 		if listening {
-			delay = listenRetryMin // it worked for a while: retry soon
+			delay, attempt = listenRetryMin, 1 // it worked for a while: retry soon
 		}
+		w.Log.Warn("peon: PostgreSQL listener failed; reconnecting", "err", err, "attempt", attempt, "retry_in", delay)
 		select {
 		case <-ctx.Done():
 			return
@@ -44,12 +46,13 @@ func (Engine) Watch(ctx context.Context, w engine.Watch) {
 
 // listenOnce connects, listens and calls w.Grew on each notification
 // until the connection fails or ctx ends. It reports whether it got as far
-// as LISTEN. Its errors only end the attempt: the store's fallback poll
-// covers the time until the next one succeeds.
-func listenOnce(ctx context.Context, w engine.Watch) (listening bool) {
+// as LISTEN, and the error that ended it; with again, it logs that it
+// listens again. Its errors only end the attempt: the store's fallback
+// poll covers the time until the next one succeeds.
+func listenOnce(ctx context.Context, w engine.Watch, again bool) (listening bool, err error) {
 	conn, err := pgx.Connect(ctx, w.DSN)
 	if err != nil {
-		return false
+		return false, fmt.Errorf("connect: %w", err)
 	}
 	defer func() {
 		closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -58,15 +61,18 @@ func listenOnce(ctx context.Context, w engine.Watch) (listening bool) {
 	}()
 	var channel string
 	if err := conn.QueryRow(ctx, "SELECT "+notifyChannel).Scan(&channel); err != nil {
-		return false
+		return false, fmt.Errorf("read the notification channel: %w", err)
 	}
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
-		return false
+		return false, fmt.Errorf("listen: %w", err)
+	}
+	if again {
+		w.Log.Info("peon: PostgreSQL listener reconnected", "channel", channel)
 	}
 	w.Grew() // whatever committed while nobody listened
 	for {
 		if _, err := conn.WaitForNotification(ctx); err != nil {
-			return true
+			return true, fmt.Errorf("wait for notifications: %w", err)
 		}
 		w.Grew()
 	}

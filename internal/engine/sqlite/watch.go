@@ -19,6 +19,7 @@ func (e Engine) Watch(ctx context.Context, w engine.Watch) {
 	t := time.NewTicker(w.PollInterval)
 	defer t.Stop()
 	var last int64 = -1
+	failing := w.Failures("SQLite data_version watcher")
 	for {
 		select {
 		case <-ctx.Done():
@@ -31,11 +32,13 @@ func (e Engine) Watch(ctx context.Context, w engine.Watch) {
 		}
 		conn, err := w.DB.Conn(ctx)
 		if err != nil {
+			failing(ctx, err)
 			continue
 		}
 		// data_version is per connection: keep this one while subscribed.
 		for w.Subscribed() && ctx.Err() == nil {
 			v, err := sqlx.QueryInt64(ctx, conn, "PRAGMA data_version")
+			failing(ctx, err)
 			if err != nil {
 				break
 			}
