@@ -166,6 +166,15 @@ type Target struct {
 	Display string // the DSN for messages, without a password
 }
 
+// File is the path of the database file of a SQLite target; it is empty
+// for a private in-memory database and for a server.
+func (t Target) File() string {
+	if t.Dialect != "sqlite" || t.Memory {
+		return ""
+	}
+	return t.DSN
+}
+
 // ParseDSN tells which engine a DSN names and what its driver gets. It
 // accepts a SQLite file path, "sqlite://<path>" (Atlas's form; query
 // parameters are ignored, the store sets its own pragmas), ":memory:",

@@ -14,7 +14,9 @@ import (
 // transaction's connection. AppendTx runs in the caller's ent transaction,
 // which cannot do that, so there they run unprepared. On PostgreSQL,
 // Append sends its statements through pgx (see appendPipelined), and pgx
-// prepares and keeps every statement on each connection by itself.
+// prepares and keeps every statement on each connection by itself, so the
+// projectors' statements are prepared at open only where an engine's
+// Features.PreparesProjections says appends use them (SQLite).
 
 // cachedShapes is up to how many rows (events of an INSERT, streams of a
 // head read) a statement shape is kept, besides the full INSERT chunk.

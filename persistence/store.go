@@ -68,7 +68,9 @@ func (s *Store) start(ctx context.Context) error {
 		return err
 	}
 	if !s.opts.NoProjections && !s.opts.ReadOnly {
-		s.stmts.prepareAll(ctx, s.db, projector.Statements(s.d.Bind))
+		if s.d.Features().PreparesProjections {
+			s.stmts.prepareAll(ctx, s.db, projector.Statements(s.d.Bind))
+		}
 		if _, err := s.CatchUp(ctx); err != nil {
 			return err // CatchUp says what it was doing
 		}

@@ -28,6 +28,8 @@ type Engine interface {
 	Name() string
 	// EntDialect is ent's name for the engine.
 	EntDialect() string
+	// SystemName is OpenTelemetry's db.system.name of the engine.
+	SystemName() string
 	// Features says what the engine does differently.
 	Features() Features
 	Binder
@@ -51,9 +53,10 @@ type Features struct {
 	// beside the store's is not to be had.
 	Private bool
 	// PreparesProjections: the store prepares the projectors' statements
-	// once at open, because its projection writes go through its
-	// statement cache on this engine (on PostgreSQL they are pipelined
-	// and pgx prepares them itself).
+	// once at open, because an append's projection writes run them
+	// through its statement cache on this engine. On PostgreSQL appends
+	// are pipelined through pgx, which prepares on each connection what
+	// it runs, and nothing would use them.
 	PreparesProjections bool
 }
 

@@ -73,6 +73,9 @@ func (Engine) Name() string { return "postgres" }
 // EntDialect is "postgres".
 func (Engine) EntDialect() string { return "postgres" }
 
+// SystemName is "postgresql".
+func (Engine) SystemName() string { return "postgresql" }
+
 // Bind rewrites ? into $1, $2, …
 func (Engine) Bind(query string) string { return sqlx.Dollar(query) }
 

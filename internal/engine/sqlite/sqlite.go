@@ -38,6 +38,9 @@ func (Engine) Name() string { return "sqlite" }
 // EntDialect is "sqlite3".
 func (Engine) EntDialect() string { return "sqlite3" }
 
+// SystemName is "sqlite".
+func (Engine) SystemName() string { return "sqlite" }
+
 // Bind leaves ? placeholders as they are.
 func (Engine) Bind(query string) string { return query }
 
