@@ -11,10 +11,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/jackc/pgx/v5/pgconn"
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
-
 	"github.com/peonhq/peon/internal/projector"
 )
 
@@ -271,12 +267,12 @@ func stagingInsert(d dialect, n int) string {
 // importFailure rewords the error of an import that wrote nothing where
 // the driver's own words would not tell a user what happened: a full disk,
 // and the end of ctx (which SQLite reports as "interrupted").
-func importFailure(ctx context.Context, err error) error {
+func (s *Store) importFailure(ctx context.Context, err error) error {
 	var ie *ImportError
 	switch {
 	case errors.As(err, &ie), errors.Is(err, ErrNotEmpty), errors.Is(err, ErrStoreChanged):
 		return err
-	case isDiskFull(err):
+	case s.isDiskFull(err):
 		return fmt.Errorf("%w: disk full: nothing was imported; free space where the database (and, on SQLite, its temporary files) lives and run the import again", err)
 	case ctx.Err() != nil && !errors.Is(err, ctx.Err()):
 		return fmt.Errorf("import: %w: nothing was imported (%v)", ctx.Err(), err)
@@ -285,17 +281,10 @@ func importFailure(ctx context.Context, err error) error {
 }
 
 // isDiskFull reports whether err says the disk (or the database's size
-// limit) is full: SQLITE_FULL, PostgreSQL's disk_full, or ENOSPC.
-func isDiskFull(err error) bool {
-	var se *sqlite.Error
-	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL {
-		return true
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "53100" {
-		return true
-	}
-	return errors.Is(err, syscall.ENOSPC)
+// limit) is full: the engine's own error (SQLITE_FULL, PostgreSQL's
+// disk_full), or ENOSPC.
+func (s *Store) isDiskFull(err error) bool {
+	return s.d.DiskFull(err) || errors.Is(err, syscall.ENOSPC)
 }
 
 // contextReader returns r, read in a goroutine of its own, so that a Read

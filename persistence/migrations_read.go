@@ -3,10 +3,7 @@ package persistence
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"slices"
 	"time"
 
@@ -52,27 +49,7 @@ func dialectOf(t Target) dialect {
 // *sql.DB when there is nothing to read: a SQLite file that does not
 // exist, or a fresh in-memory one.
 func openExisting(ctx context.Context, t Target) (*sql.DB, error) {
-	if t.Dialect == "postgres" {
-		return openPostgres(ctx, t.DSN, true)
-	}
-	if t.Memory {
-		return nil, nil
-	}
-	if err := checkSQLiteFile(t.DSN, false); err != nil {
-		return nil, err
-	}
-	if _, err := os.Stat(t.DSN); errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	db, err := sql.Open("sqlite", t.DSN+"?"+sqlitePragmas+sqliteReadOnly)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkSQLite(ctx, db, t.DSN); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return db, nil
+	return dialectOf(t).OpenExisting(ctx, t.DSN)
 }
 
 // readStatusRevisions reads atlas_schema_revisions, if the table exists,

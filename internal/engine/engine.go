@@ -12,6 +12,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -32,12 +33,16 @@ type Engine interface {
 	SystemName() string
 	// Features says what the engine does differently.
 	Features() Features
+	Opener
 	Binder
 	Appender
 	Migrator
 	Builder
 	Checker
 	Watcher
+	// DiskFull reports whether err is the engine's own word that the
+	// disk, or the database's size limit, is full.
+	DiskFull(err error) bool
 }
 
 // Features are what an engine legitimately does differently, for the
@@ -59,6 +64,27 @@ type Features struct {
 	// it runs, and nothing would use them.
 	PreparesProjections bool
 }
+
+// Opener opens the engine's databases: its driver, its connection
+// settings, its pool.
+type Opener interface {
+	// Open opens a pool on dsn, creating the database where the engine
+	// does (a SQLite file). With readOnly every connection refuses to
+	// write and nothing is created: a database that does not exist is
+	// refused with ErrAbsent.
+	Open(ctx context.Context, dsn string, readOnly bool) (*sql.DB, error)
+	// OpenExisting opens the database at dsn read-only, as Open with
+	// readOnly does, and returns a nil *sql.DB when there is nothing to
+	// read (no such file, a fresh in-memory database).
+	OpenExisting(ctx context.Context, dsn string) (*sql.DB, error)
+	// BeforeWrite prepares a database for the store's first write to it
+	// (SQLite: write-ahead logging, which persists in the file).
+	BeforeWrite(ctx context.Context, db *sql.DB) error
+}
+
+// ErrAbsent is Open's refusal, with readOnly, of a database that does
+// not exist.
+var ErrAbsent = errors.New("no database")
 
 // Binder adapts statements written with ? placeholders.
 type Binder interface {

@@ -442,3 +442,9 @@ func (Engine) IntegrityCheck(ctx context.Context, q engine.Querier, tables []str
 	}
 	return "amcheck", "", found, nil
 }
+
+// DiskFull is the disk_full error, 53100.
+func (Engine) DiskFull(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "53100"
+}

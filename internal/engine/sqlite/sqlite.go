@@ -248,3 +248,9 @@ func (Engine) IntegrityCheck(ctx context.Context, q engine.Querier, _ []string, 
 	}
 	return "integrity_check", "", found, nil
 }
+
+// DiskFull is SQLITE_FULL.
+func (Engine) DiskFull(err error) bool {
+	var se *modernc.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL
+}
