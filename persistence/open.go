@@ -149,7 +149,7 @@ type Target struct {
 // File is the path of the database file of a SQLite target; it is empty
 // for a private in-memory database and for a server.
 func (t Target) File() string {
-	if t.Dialect != "sqlite" || t.Memory {
+	if !dialectOf(t).Features().File {
 		return ""
 	}
 	return t.DSN

@@ -57,6 +57,8 @@ type Features struct {
 	// it, nothing can open it read-only, and a connection of its own
 	// beside the store's is not to be had.
 	Private bool
+	// File: the DSN is the path of the database's file.
+	File bool
 	// PreparesProjections: the store prepares the projectors' statements
 	// once at open, because an append's projection writes run them
 	// through its statement cache on this engine. On PostgreSQL appends

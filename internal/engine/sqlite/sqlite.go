@@ -26,10 +26,11 @@ type Engine struct {
 	Memory bool
 }
 
-// Features are one writer at a time; a private database when in memory;
+// Features are one writer at a time; a private database when in memory,
+// a file otherwise;
 // projection writes go through the store's statement cache.
 func (e Engine) Features() engine.Features {
-	return engine.Features{SerialWrites: true, Private: e.Memory, PreparesProjections: true}
+	return engine.Features{SerialWrites: true, Private: e.Memory, File: !e.Memory, PreparesProjections: true}
 }
 
 // Name is "sqlite".
