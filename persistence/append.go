@@ -136,7 +136,7 @@ func (s *Store) appendOwnTx(ctx context.Context, b *batch) (recs []Recorded, fre
 	// A plain *sql.Tx, not an ent one: the append runs raw statements only,
 	// and through it they reuse the statements prepared on its connection.
 	s.stmts.warm(ctx, s.db, s.d, b)
-	tx, err := s.db.BeginTx(ctx, s.d.appendTxOptions())
+	tx, err := s.db.BeginTx(ctx, s.d.AppendTxOptions())
 	if err != nil {
 		return nil, false, ctxErr(ctx, b.stream(), fmt.Errorf("append to %s: begin: %w", b.stream(), err))
 	}
@@ -215,13 +215,13 @@ func (s *Store) appendIn(ctx context.Context, tx querier, b *batch) (recs []Reco
 	wrap := func(what string, err error) error {
 		return fmt.Errorf("append to %s: %s: %w", b.stream(), what, err)
 	}
-	if err := s.d.lockAppend(ctx, tx); err != nil {
+	if err := s.lockAppend(ctx, tx); err != nil {
 		return nil, false, wrap("lock", err)
 	}
 	stmts, head := s.headReads(b)
 	for _, st := range stmts {
-		if err := s.stmts.queryRow(ctx, tx, st.query, st.args, st.dest...); err != nil {
-			return nil, false, wrap(st.what, err)
+		if err := s.stmts.queryRow(ctx, tx, st.Query, st.Args, st.Dest...); err != nil {
+			return nil, false, wrap(st.What, err)
 		}
 	}
 	last, versions, seen := head()
@@ -233,8 +233,8 @@ func (s *Store) appendIn(ctx context.Context, tx querier, b *batch) (recs []Reco
 		return nil, false, err
 	}
 	for _, st := range s.inserts(recs, true) {
-		if _, err := s.stmts.exec(ctx, tx, st.query, st.args...); err != nil {
-			return nil, false, wrap(st.what, err)
+		if _, err := s.stmts.exec(ctx, tx, st.Query, st.Args...); err != nil {
+			return nil, false, wrap(st.What, err)
 		}
 	}
 	projTx := tx
@@ -257,7 +257,7 @@ func (s *Store) project(ctx context.Context, tx querier, recs []Recorded) error 
 	for i := range recs {
 		evs[i] = projector.Event{Sequence: recs[i].Sequence, Event: recs[i].Event}
 	}
-	return projector.New(tx, s.d.bind).Apply(ctx, evs)
+	return projector.New(tx, s.d.Bind).Apply(ctx, evs)
 }
 
 // number checks the expected versions of b against versions, the streams'

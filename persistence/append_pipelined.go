@@ -84,24 +84,24 @@ func (s *Store) appendPipelined(ctx context.Context, p pipeliner, b *batch) (rec
 		locked bool
 		stmts  []pipeStmt
 	)
-	begin := p.beginAppendSQL()
+	begin := p.BeginAppendSQL()
 	for i, q := range begin {
-		st := pipeStmt{what: "begin and lock", query: q}
+		st := pipeStmt{What: "begin and lock", Query: q}
 		if i == len(begin)-1 {
-			st.dest = []any{&locked}
+			st.Dest = []any{&locked}
 		}
 		stmts = append(stmts, st)
 	}
 	reads, head := s.headReads(b)
-	if err := p.pipeline(work, conn, append(stmts, reads...)); err != nil {
+	if err := p.Pipeline(work, conn, append(stmts, reads...)); err != nil {
 		return fail("", err)
 	}
 	if !locked {
 		// Another session holds the lock: wait for it on the server, with
 		// ctx (its end closes the connection, the one way to stop a
 		// statement in flight without a cancel request), and read again.
-		lock := pipeStmt{what: "lock", query: p.lockAppendSQL()}
-		if err := p.pipeline(ctx, conn, append([]pipeStmt{lock}, reads...)); err != nil {
+		lock := pipeStmt{What: "lock", Query: p.LockAppendSQL()}
+		if err := p.Pipeline(ctx, conn, append([]pipeStmt{lock}, reads...)); err != nil {
 			return fail("", err)
 		}
 	}
@@ -135,14 +135,14 @@ func (s *Store) appendPipelined(ctx context.Context, p pipeliner, b *batch) (rec
 		return fail("", err)
 	}
 	commit := len(stmts)
-	stmts = append(stmts, pipeStmt{what: "commit", query: "COMMIT"})
-	err = p.pipeline(work, conn, stmts)
+	stmts = append(stmts, pipeStmt{What: "commit", Query: "COMMIT"})
+	err = p.Pipeline(work, conn, stmts)
 	if err == nil {
 		ended = true
 		s.gate.done(time.Since(start))
 		return recs, true, nil
 	}
-	switch p.commitOutcome(err, commit) {
+	switch p.CommitOutcome(err, commit) {
 	case commitFailed:
 		return fail("", err) // the deferred ROLLBACK ends the aborted transaction
 	case committed:
@@ -178,16 +178,6 @@ func endFailed(ctx context.Context, conn *sql.Conn) {
 	}
 }
 
-// commitResult is what the error of a pipeline that ends in COMMIT says
-// about the transaction.
-type commitResult int
-
-const (
-	commitUnknown commitResult = iota // the COMMIT may have run: settle
-	commitFailed                      // surely not committed
-	committed                         // the COMMIT's answer came
-)
-
 // pipeConn is the projector.Deferrer an append's projection runs through: it
 // holds back pending statements (first the INSERTs, then what the Applier
 // defers) and pipelines them before the next statement that needs a
@@ -208,7 +198,7 @@ var (
 )
 
 func (c *pipeConn) Defer(what, query string, args ...any) {
-	c.pending = append(c.pending, pipeStmt{what: what, query: query, args: args})
+	c.pending = append(c.pending, pipeStmt{What: what, Query: query, Args: args})
 }
 
 // send pipelines the pending statements and then st, when given. The
@@ -228,26 +218,26 @@ func (c *pipeConn) send(ctx context.Context, st *pipeStmt) error {
 			return err
 		}
 	}
-	err := c.p.pipeline(ctx, c.conn, stmts)
+	err := c.p.Pipeline(ctx, c.conn, stmts)
 	var pe *pipeError
 	if errors.As(err, &pe) {
-		if pe.i < n {
-			return &projector.DeferredError{What: pe.what, Err: pe.err}
+		if pe.I < n {
+			return &projector.DeferredError{What: pe.What, Err: pe.Err}
 		}
-		return pe.err
+		return pe.Err
 	}
 	return err
 }
 
 func (c *pipeConn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	var n int64
-	err := c.send(ctx, &pipeStmt{query: query, args: args, affected: &n})
+	err := c.send(ctx, &pipeStmt{Query: query, Args: args, Affected: &n})
 	return rowsAffected(n), err
 }
 
 func (c *pipeConn) QueryInt64(ctx context.Context, query string, args ...any) (int64, error) {
 	var v sql.NullInt64
-	err := c.send(ctx, &pipeStmt{query: query, args: args, dest: []any{&v}})
+	err := c.send(ctx, &pipeStmt{Query: query, Args: args, Dest: []any{&v}})
 	if !errors.As(err, new(*projector.DeferredError)) && errors.Is(err, sql.ErrNoRows) {
 		err = nil // no row reads as 0, as in sqlx.QueryInt64
 	}

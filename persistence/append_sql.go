@@ -19,7 +19,7 @@ const insertRows = 500
 // insertChunk is how many rows each INSERT of a batch of n events writes
 // (the last one the rest), within what the dialect allows per statement.
 func insertChunk(d dialect, n int) int {
-	return min(n, insertRows, d.maxArgs()/eventArgs)
+	return min(n, insertRows, d.MaxArgs()/eventArgs)
 }
 
 // insertStatement returns a multi-row INSERT of n events; with notify,
@@ -36,10 +36,10 @@ func insertStatement(d dialect, n int, notify bool) string {
 		sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?)")
 	}
 	q := sb.String()
-	if prefix, suffix := d.notifyingInsert(); notify && suffix != "" {
+	if prefix, suffix := d.NotifyingInsert(); notify && suffix != "" {
 		q = prefix + q + suffix
 	}
-	return d.bind(q)
+	return d.Bind(q)
 }
 
 // inserts returns the statements that write recs with their sequences as
@@ -47,7 +47,7 @@ func insertStatement(d dialect, n int, notify bool) string {
 // argument limit). With notify, the last one also notifies other
 // processes of the new head, where the dialect does.
 func (s *Store) inserts(recs []Recorded, notify bool) []pipeStmt {
-	if _, suffix := s.d.notifyingInsert(); suffix == "" {
+	if _, suffix := s.d.NotifyingInsert(); suffix == "" {
 		notify = false
 	}
 	per := insertChunk(s.d, len(recs))
@@ -67,7 +67,7 @@ func (s *Store) inserts(recs []Recorded, notify bool) []pipeStmt {
 			args = append(args, strconv.FormatInt(chunk[len(chunk)-1].Sequence, 10))
 			what = "insert and notify"
 		}
-		stmts = append(stmts, pipeStmt{what: what, query: s.stmts.insert(s.d, len(chunk), notify && lastChunk), args: args})
+		stmts = append(stmts, pipeStmt{What: what, Query: s.stmts.insert(s.d, len(chunk), notify && lastChunk), Args: args})
 	}
 	return stmts
 }
@@ -75,7 +75,7 @@ func (s *Store) inserts(recs []Recorded, notify bool) []pipeStmt {
 // insertEvents writes recs with their sequences as given (see inserts).
 func (s *Store) insertEvents(ctx context.Context, q querier, recs []Recorded) error {
 	for _, st := range s.inserts(recs, false) {
-		if _, err := s.stmts.exec(ctx, q, st.query, st.args...); err != nil {
+		if _, err := s.stmts.exec(ctx, q, st.Query, st.Args...); err != nil {
 			return err
 		}
 	}
@@ -112,10 +112,10 @@ func (s *Store) headReads(b *batch) (stmts []pipeStmt, head func() (last int64, 
 			args = append(args, st)
 		}
 		stmts = append(stmts, pipeStmt{
-			what:  "read versions",
-			query: s.stmts.head(s.d, len(chunk), first, first && command),
-			args:  args,
-			dest:  dest,
+			What:  "read versions",
+			Query: s.stmts.head(s.d, len(chunk), first, first && command),
+			Args:  args,
+			Dest:  dest,
 		})
 	}
 	return stmts, func() (int64, map[string]int64, bool) {
@@ -134,7 +134,7 @@ func headStatement(d dialect, n int, withSeq, command bool) string {
 	var sb strings.Builder
 	sb.WriteString("SELECT ")
 	if withSeq {
-		sb.WriteString(d.lastSequenceSQL() + ", ")
+		sb.WriteString(d.LastSequenceSQL() + ", ")
 	}
 	if command {
 		sb.WriteString("(SELECT 1 FROM events WHERE command_id = ? LIMIT 1), ")
@@ -145,7 +145,7 @@ func headStatement(d dialect, n int, withSeq, command bool) string {
 		}
 		sb.WriteString("(SELECT MAX(stream_version) FROM events WHERE stream_id = ?)")
 	}
-	return d.bind(sb.String())
+	return d.Bind(sb.String())
 }
 
 // nullable maps "" to SQL NULL.

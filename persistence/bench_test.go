@@ -32,7 +32,7 @@ import (
 )
 
 // rawPragmas are the store's connection settings (see sqlitePragmas in
-// open.go); WAL is a property of the file, which the store created.
+// internal/engine/sqlite/open.go); WAL is a property of the file, which the store created.
 const rawPragmas = "?_pragma=foreign_keys(1)&_pragma=busy_timeout(30000)&_pragma=synchronous(NORMAL)" +
 	"&_time_format=sqlite&_timezone=UTC&_txlock=immediate"
 

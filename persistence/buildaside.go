@@ -3,7 +3,6 @@ package persistence
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"strings"
 	"time"
 
@@ -43,13 +42,13 @@ func (s *Store) swapIn(ctx context.Context, tx querier, stored map[string]string
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	for _, name := range projector.Names {
-		if _, err := tx.ExecContext(ctx, s.d.bind(
+		if _, err := tx.ExecContext(ctx, s.d.Bind(
 			"INSERT INTO "+stored["projection_state"]+" (projector, last_sequence, updated_at) VALUES (?, ?, ?) ON CONFLICT (projector) DO NOTHING"),
 			name, last, now); err != nil {
 			return err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, s.d.bind("UPDATE "+stored["projection_state"]+" SET last_sequence = ?, updated_at = ?"), last, now); err != nil {
+	if _, err := tx.ExecContext(ctx, s.d.Bind("UPDATE "+stored["projection_state"]+" SET last_sequence = ?, updated_at = ?"), last, now); err != nil {
 		return err
 	}
 	return nil
@@ -89,7 +88,7 @@ func (s *Store) buildOn(ctx context.Context, conn *sql.Conn, progress func(done,
 	// A read-only store's connections refuse every write; this one writes
 	// only its temporary tables, and is discarded.
 	if s.opts.ReadOnly {
-		if err = s.d.allowTempWrites(ctx, conn); err != nil {
+		if err = s.d.AllowTempWrites(ctx, conn); err != nil {
 			return nil, 0, 0, err
 		}
 	}
@@ -99,13 +98,13 @@ func (s *Store) buildOn(ctx context.Context, conn *sql.Conn, progress func(done,
 	for _, t := range projector.Tables {
 		names = append(names, t.Name)
 	}
-	if stored, err = s.d.shadowTables(ctx, conn, names); err != nil {
+	if stored, err = s.d.ShadowTables(ctx, conn, names); err != nil {
 		return nil, 0, 0, err
 	}
 
 	// The log up to the head seen now, in read transactions. The log below
 	// the head does not change, so each chunk may read its own snapshot.
-	if head, err = s.d.lastSequence(ctx, conn); err != nil {
+	if head, err = s.d.LastSequence(ctx, conn); err != nil {
 		return nil, 0, 0, err
 	}
 	if progress != nil {
@@ -132,10 +131,4 @@ func (s *Store) buildOn(ctx context.Context, conn *sql.Conn, progress func(done,
 		}
 	}
 	return stored, head, done, nil
-}
-
-// discard closes conn and keeps it from going back to the pool.
-func discard(conn *sql.Conn) {
-	conn.Raw(func(any) error { return driver.ErrBadConn })
-	conn.Close()
 }

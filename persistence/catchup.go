@@ -31,7 +31,7 @@ func (s *Store) CatchUp(ctx context.Context) (int64, error) {
 	ctx, started, done := s.tel.quietOp(ctx, "catch_up", "projection catch-up")
 	progress := s.tel.progress("projection catch-up", nil)
 	err := s.writeTx(ctx, func(tx *ent.Tx) error {
-		head, err := s.d.lastSequence(ctx, tx)
+		head, err := s.d.LastSequence(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -44,7 +44,7 @@ func (s *Store) CatchUp(ctx context.Context) (int64, error) {
 		}
 		started("from", from+1, "head", head, "rebuild", !agree)
 		if !agree {
-			if !s.target.Memory {
+			if !s.d.Features().Private {
 				return errDisagree // rebuilt below, outside this transaction
 			}
 			var res RebuildResult
@@ -77,7 +77,7 @@ func (s *Store) projectionsAtHead(ctx context.Context) (bool, error) {
 		args[i] = n
 	}
 	var head, known, lo, hi int64
-	err := s.db.QueryRowContext(ctx, s.d.bind("SELECT COALESCE("+s.d.lastSequenceSQL()+", 0), "+
+	err := s.db.QueryRowContext(ctx, s.d.Bind("SELECT COALESCE("+s.d.LastSequenceSQL()+", 0), "+
 		"COALESCE(SUM(CASE WHEN projector IN ("+in+") THEN 1 ELSE 0 END), 0), "+
 		"COALESCE(MIN(last_sequence), -1), COALESCE(MAX(last_sequence), -1) FROM projection_state"), args...).
 		Scan(&head, &known, &lo, &hi)
@@ -97,7 +97,7 @@ var errDisagree = errors.New("projectors disagree")
 func (s *Store) projectorStates(ctx context.Context, tx querier) (low int64, agree bool, err error) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	for _, name := range projector.Names {
-		if _, err := tx.ExecContext(ctx, s.d.bind(
+		if _, err := tx.ExecContext(ctx, s.d.Bind(
 			"INSERT INTO projection_state (projector, last_sequence, updated_at) VALUES (?, 0, ?) ON CONFLICT (projector) DO NOTHING"),
 			name, now); err != nil {
 			return 0, false, err
@@ -115,7 +115,7 @@ func (s *Store) projectorStates(ctx context.Context, tx querier) (low int64, agr
 // page by page, reporting progress as done+n of total. It skips rows that
 // cannot be decoded, and tallies them and the gaps in res, when not nil.
 func (s *Store) applyFrom(ctx context.Context, tx querier, from, head, total int64, progress func(done, total int64), res *RebuildResult) (int64, error) {
-	ap := projector.New(tx, s.d.bind)
+	ap := projector.New(tx, s.d.Bind)
 	var (
 		n     int64
 		batch = make([]projector.Event, 0, pageSize)

@@ -90,7 +90,7 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts *ExportOpts) (writ
 	if err != nil {
 		return 0, fmt.Errorf("export: %w", err)
 	}
-	total, err := queryInt64(ctx, s.db, s.d.bind("SELECT COUNT(*) FROM events WHERE sequence <= ?"), head)
+	total, err := queryInt64(ctx, s.db, s.d.Bind("SELECT COUNT(*) FROM events WHERE sequence <= ?"), head)
 	if err != nil {
 		return 0, fmt.Errorf("export: count events: %w", err)
 	}

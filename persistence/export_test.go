@@ -27,3 +27,11 @@ func CheckIntegrity(ctx context.Context, s *Store) (*VerifyReport, error) {
 func OpenWithMigrationDir(ctx context.Context, dsn string, opts *Options, dir atlasmigrate.Dir) (*Store, error) {
 	return OpenWith(testhook.WithMigrationDir(ctx, dir), dsn, opts)
 }
+
+// PreparedStatements is how many statements s's statement cache holds
+// prepared.
+func PreparedStatements(s *Store) int {
+	s.stmts.mu.Lock()
+	defer s.stmts.mu.Unlock()
+	return len(s.stmts.prepared)
+}

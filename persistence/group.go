@@ -344,7 +344,7 @@ func (s *Store) groupTx(g []*groupReq) {
 		// The common shapes of the fast way, prepared once (see warm).
 		s.stmts.prepareAll(work, s.db, []string{h.query, s.stmts.insert(s.d, 1, false)})
 	}
-	tx, err := s.db.BeginTx(work, s.d.appendTxOptions())
+	tx, err := s.db.BeginTx(work, s.d.AppendTxOptions())
 	if err != nil {
 		failGroup(g, fmt.Errorf("begin: %w", err))
 		return
@@ -359,7 +359,7 @@ func (s *Store) groupTx(g []*groupReq) {
 		fast, dirty = s.groupFastTx(work, tx, h, g)
 		if dirty { // roll the fast way's writes back, and begin again
 			tx.Rollback()
-			if tx, err = s.db.BeginTx(work, s.d.appendTxOptions()); err != nil {
+			if tx, err = s.db.BeginTx(work, s.d.AppendTxOptions()); err != nil {
 				failGroup(g, fmt.Errorf("begin: %w", err))
 				return
 			}
@@ -438,11 +438,11 @@ func (s *Store) groupPipelined(p pipeliner, g []*groupReq) {
 
 	var locked bool
 	var stmts []pipeStmt
-	begin := p.beginAppendSQL()
+	begin := p.BeginAppendSQL()
 	for i, q := range begin {
-		st := pipeStmt{what: "begin and lock", query: q}
+		st := pipeStmt{What: "begin and lock", Query: q}
 		if i == len(begin)-1 {
-			st.dest = []any{&locked}
+			st.Dest = []any{&locked}
 		}
 		stmts = append(stmts, st)
 	}
@@ -455,14 +455,14 @@ func (s *Store) groupPipelined(p pipeliner, g []*groupReq) {
 	h, fast := s.readGroupHead(g)
 	var read []pipeStmt
 	if fast {
-		read = []pipeStmt{{what: "read versions", query: h.query, args: h.args, dest: h.dest()}}
+		read = []pipeStmt{{What: "read versions", Query: h.query, Args: h.args, Dest: h.dest()}}
 	}
-	if err := p.pipeline(work, conn, append(stmts, read...)); err != nil {
+	if err := p.Pipeline(work, conn, append(stmts, read...)); err != nil {
 		failGroup(g, err)
 		return
 	}
 	if !locked {
-		if err := p.pipeline(work, conn, append([]pipeStmt{{what: "lock", query: p.lockAppendSQL()}}, read...)); err != nil {
+		if err := p.Pipeline(work, conn, append([]pipeStmt{{What: "lock", Query: p.LockAppendSQL()}}, read...)); err != nil {
 			failGroup(g, err)
 			return
 		}
@@ -489,13 +489,13 @@ func (s *Store) groupPipelined(p pipeliner, g []*groupReq) {
 		writer.err = ctxErr(writer.ctx, writer.b.stream(), fmt.Errorf("append to %s: %w", writer.b.stream(), err))
 		writer.recs, writer.fresh = nil, false
 		writer = nil
-		if err := p.pipeline(work, conn, []pipeStmt{{what: "roll back to savepoint", query: rollbackSavepointSQL}}); err != nil {
+		if err := p.Pipeline(work, conn, []pipeStmt{{What: "roll back to savepoint", Query: rollbackSavepointSQL}}); err != nil {
 			return err
 		}
 		if len(more) == 0 {
 			return nil
 		}
-		return p.pipeline(work, conn, more)
+		return p.Pipeline(work, conn, more)
 	}
 	for _, m := range g {
 		if m.err != nil {
@@ -503,11 +503,11 @@ func (s *Store) groupPipelined(p pipeliner, g []*groupReq) {
 		}
 		reads, head := s.headReads(m.b)
 		n := len(pc.pending)
-		err := p.pipeline(work, conn, append(pc.pending, reads...))
+		err := p.Pipeline(work, conn, append(pc.pending, reads...))
 		pc.pending = nil
 		var pe *pipeError
-		if errors.As(err, &pe) && pe.i < n && writer != nil {
-			err = undo(&projector.DeferredError{What: pe.what, Err: pe.err}, reads...)
+		if errors.As(err, &pe) && pe.I < n && writer != nil {
+			err = undo(&projector.DeferredError{What: pe.What, Err: pe.Err}, reads...)
 		}
 		if err != nil {
 			failGroup(g, err)
@@ -528,10 +528,10 @@ func (s *Store) groupPipelined(p pipeliner, g []*groupReq) {
 		}
 		m.fresh = true
 		writer = m
-		pc.pending = append([]pipeStmt{{what: "savepoint", query: savepointSQL}}, s.inserts(m.recs, true)...)
+		pc.pending = append([]pipeStmt{{What: "savepoint", Query: savepointSQL}}, s.inserts(m.recs, true)...)
 		if !s.opts.NoProjections {
 			if err := s.projectAppend(work, pc, m.recs); err != nil {
-				if len(pc.pending) > 0 && pc.pending[0].query == savepointSQL {
+				if len(pc.pending) > 0 && pc.pending[0].Query == savepointSQL {
 					// Nothing of it was sent.
 					pc.pending = nil
 					m.err = fmt.Errorf("append to %s: project: %w", m.b.stream(), err)
@@ -558,22 +558,22 @@ func (s *Store) groupPipelined(p pipeliner, g []*groupReq) {
 			return
 		}
 		commit := len(pc.pending)
-		stmts := append(pc.pending, pipeStmt{what: "commit", query: "COMMIT"})
+		stmts := append(pc.pending, pipeStmt{What: "commit", Query: "COMMIT"})
 		pc.pending = nil
-		err := p.pipeline(work, conn, stmts)
+		err := p.Pipeline(work, conn, stmts)
 		if err == nil {
 			ended = true
 			return
 		}
-		switch p.commitOutcome(err, commit) {
+		switch p.CommitOutcome(err, commit) {
 		case commitFailed:
 			var pe *pipeError
-			if errors.As(err, &pe) && pe.i < commit && writer != nil {
+			if errors.As(err, &pe) && pe.I < commit && writer != nil {
 				// The last writer's statements failed: COMMIT the others.
-				writer.err = ctxErr(writer.ctx, writer.b.stream(), fmt.Errorf("append to %s: %w", writer.b.stream(), &projector.DeferredError{What: pe.what, Err: pe.err}))
+				writer.err = ctxErr(writer.ctx, writer.b.stream(), fmt.Errorf("append to %s: %w", writer.b.stream(), &projector.DeferredError{What: pe.What, Err: pe.Err}))
 				writer.recs, writer.fresh = nil, false
 				writer = nil
-				pc.pending = []pipeStmt{{what: "roll back to savepoint", query: rollbackSavepointSQL}} // and COMMIT: see undo
+				pc.pending = []pipeStmt{{What: "roll back to savepoint", Query: rollbackSavepointSQL}} // and COMMIT: see undo
 				continue
 			}
 			failGroup(g, err) // the deferred ROLLBACK ends the aborted transaction
@@ -600,7 +600,7 @@ func (s *Store) projectAppend(ctx context.Context, q querier, recs []Recorded) e
 	if f := s.group.failAfter; f != nil && f(recs) {
 		// peon_injected_fault: a NOT NULL column set to NULL fails when it
 		// runs (not when it is prepared), after the append's statements.
-		if _, err := q.ExecContext(ctx, s.d.bind("UPDATE events SET event_id = NULL WHERE sequence = ? AND 'peon_injected_fault' <> ''"), recs[len(recs)-1].Sequence); err != nil {
+		if _, err := q.ExecContext(ctx, s.d.Bind("UPDATE events SET event_id = NULL WHERE sequence = ? AND 'peon_injected_fault' <> ''"), recs[len(recs)-1].Sequence); err != nil {
 			return err
 		}
 		return errors.New("the injected fault did not fail")
@@ -656,7 +656,7 @@ func (s *Store) readGroupHead(g []*groupReq) (*groupHead, bool) {
 		return nil, false
 	}
 	var sb strings.Builder
-	sb.WriteString("SELECT " + s.d.lastSequenceSQL())
+	sb.WriteString("SELECT " + s.d.LastSequenceSQL())
 	for _, c := range h.commands {
 		sb.WriteString(", (SELECT 1 FROM events WHERE command_id = ? LIMIT 1)")
 		h.args = append(h.args, c)
@@ -665,7 +665,7 @@ func (s *Store) readGroupHead(g []*groupReq) (*groupHead, bool) {
 		sb.WriteString(", (SELECT MAX(stream_version) FROM events WHERE stream_id = ?)")
 		h.args = append(h.args, st)
 	}
-	h.query = s.d.bind(sb.String())
+	h.query = s.d.Bind(sb.String())
 	h.vals = make([]sql.NullInt64, 1+len(h.commands)+len(h.streams))
 	return h, true
 }
@@ -743,7 +743,7 @@ func (s *Store) groupFastTx(ctx context.Context, tx *sql.Tx, h *groupHead, g []*
 	for start := 0; start < len(all); start++ {
 		end := start + 1
 		for _, st := range s.inserts(all[start:end], end == len(all)) {
-			if _, err := s.stmts.exec(ctx, tx, st.query, st.args...); err != nil {
+			if _, err := s.stmts.exec(ctx, tx, st.Query, st.Args...); err != nil {
 				unnumber(g)
 				return false, true
 			}
@@ -778,12 +778,12 @@ func (s *Store) groupFastPipelined(work context.Context, p pipeliner, conn *sql.
 	back := func() (bool, error) {
 		unnumber(g)
 		pc.pending = nil
-		return false, p.pipeline(work, conn, []pipeStmt{{what: "roll back to savepoint", query: "ROLLBACK TO SAVEPOINT peon_fast"}})
+		return false, p.Pipeline(work, conn, []pipeStmt{{What: "roll back to savepoint", Query: "ROLLBACK TO SAVEPOINT peon_fast"}})
 	}
-	pc.pending = append([]pipeStmt{{what: "savepoint", query: "SAVEPOINT peon_fast"}}, s.inserts(all, true)...)
+	pc.pending = append([]pipeStmt{{What: "savepoint", Query: "SAVEPOINT peon_fast"}}, s.inserts(all, true)...)
 	if !s.opts.NoProjections {
 		if err := s.projectAppend(work, pc, all); err != nil {
-			if len(pc.pending) > 0 && pc.pending[0].query == "SAVEPOINT peon_fast" {
+			if len(pc.pending) > 0 && pc.pending[0].Query == "SAVEPOINT peon_fast" {
 				unnumber(g) // nothing of it was sent
 				pc.pending = nil
 				return false, nil
@@ -797,16 +797,16 @@ func (s *Store) groupFastPipelined(work context.Context, p pipeliner, conn *sql.
 		return false, errors.New("every caller is gone") // abandon set each one's outcome
 	}
 	commit := len(pc.pending) + 1
-	stmts := append(pc.pending, pipeStmt{what: "release savepoint", query: "RELEASE SAVEPOINT peon_fast"}, pipeStmt{what: "commit", query: "COMMIT"})
+	stmts := append(pc.pending, pipeStmt{What: "release savepoint", Query: "RELEASE SAVEPOINT peon_fast"}, pipeStmt{What: "commit", Query: "COMMIT"})
 	pc.pending = nil
-	err = p.pipeline(work, conn, stmts)
+	err = p.Pipeline(work, conn, stmts)
 	if err == nil {
 		return true, nil
 	}
-	switch p.commitOutcome(err, commit) {
+	switch p.CommitOutcome(err, commit) {
 	case commitFailed:
 		var pe *pipeError
-		if errors.As(err, &pe) && pe.i < commit {
+		if errors.As(err, &pe) && pe.I < commit {
 			return back() // a statement of the batch: try member by member
 		}
 		return false, err

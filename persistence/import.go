@@ -99,7 +99,7 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts *ImportOpts) (resu
 	}
 	res, err := s.importStaged(ctx, r, opts)
 	if err != nil {
-		return ImportResult{}, importFailure(ctx, err)
+		return ImportResult{}, s.importFailure(ctx, err)
 	}
 	if res.Events > 0 {
 		s.grew.fire()

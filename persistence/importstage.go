@@ -11,10 +11,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/jackc/pgx/v5/pgconn"
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
-
 	"github.com/peonhq/peon/internal/projector"
 )
 
@@ -43,7 +39,7 @@ func (s *Store) importStaged(ctx context.Context, r io.Reader, opts *ImportOpts)
 	// A private in-memory store has one connection: an Append that holds
 	// writeMu waits for it, so the import takes writeMu before the
 	// connection, for all of its run (no other process can wait).
-	if s.target.Memory && s.serial {
+	if s.d.Features().Private && s.serial {
 		s.writeMu.Lock()
 		defer s.writeMu.Unlock()
 	}
@@ -51,7 +47,7 @@ func (s *Store) importStaged(ctx context.Context, r io.Reader, opts *ImportOpts)
 	if err != nil {
 		return res, fmt.Errorf("import: %w", err)
 	}
-	if s.target.Memory {
+	if s.d.Features().Private {
 		defer func() {
 			conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS temp."+stagingTable)
 			conn.Close()
@@ -64,7 +60,7 @@ func (s *Store) importStaged(ctx context.Context, r io.Reader, opts *ImportOpts)
 	}
 
 	// Phase 1: what the import continues, then the input, staged.
-	head, err := d.lastSequence(ctx, conn)
+	head, err := d.LastSequence(ctx, conn)
 	if err != nil {
 		return res, fmt.Errorf("import: read last sequence: %w", err)
 	}
@@ -75,16 +71,16 @@ func (s *Store) importStaged(ctx context.Context, r io.Reader, opts *ImportOpts)
 	if held > 0 && !opts.Force {
 		return res, fmt.Errorf("import: %w: it holds %d events", ErrNotEmpty, held)
 	}
-	if err := d.createStaging(ctx, conn, stagingTable); err != nil {
+	if err := d.CreateStaging(ctx, conn, stagingTable); err != nil {
 		return res, fmt.Errorf("import: create the staging table: %w", err)
 	}
 	var stored map[string]string // the stored projection tables, when built aside
-	if held == 0 && !s.opts.NoProjections && !s.target.Memory {
+	if held == 0 && !s.opts.NoProjections && !s.d.Features().Private {
 		names := []string{"projection_state"}
 		for _, t := range projector.Tables {
 			names = append(names, t.Name)
 		}
-		if stored, err = d.shadowTables(ctx, conn, names); err != nil {
+		if stored, err = d.ShadowTables(ctx, conn, names); err != nil {
 			return res, fmt.Errorf("import: create the projection tables aside: %w", err)
 		}
 	}
@@ -97,14 +93,14 @@ func (s *Store) importStaged(ctx context.Context, r io.Reader, opts *ImportOpts)
 
 	// Phase 2: under the write lock, one transaction.
 	// A private in-memory store holds writeMu already (see above).
-	tx, release, err := beginLocked(ctx, s, s.target.Memory, conn.BeginTx, func(what string, err error) error {
+	tx, release, err := beginLocked(ctx, s, s.d.Features().Private, conn.BeginTx, func(what string, err error) error {
 		return fmt.Errorf("import: %s: %w", what, err)
 	})
 	if err != nil {
 		return ImportResult{}, err
 	}
 	defer release()
-	now, err := d.lastSequence(ctx, tx)
+	now, err := d.LastSequence(ctx, tx)
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("import: read last sequence: %w", err)
 	}
@@ -137,7 +133,7 @@ func (s *Store) importStaged(ctx context.Context, r io.Reader, opts *ImportOpts)
 			}
 		}
 	}
-	if err := d.notify(ctx, tx, res.Last); err != nil {
+	if err := d.Notify(ctx, tx, res.Last); err != nil {
 		return ImportResult{}, fmt.Errorf("import: notify: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -170,7 +166,7 @@ func (s *Store) stage(ctx context.Context, conn *sql.Conn, r io.Reader, opts *Im
 	}
 	var ap *projector.Applier
 	if project {
-		ap = projector.New(conn, s.d.bind)
+		ap = projector.New(conn, s.d.Bind)
 	}
 	sc := bufio.NewScanner(contextReader(ctx, r))
 	sc.Buffer(make([]byte, 0, 64<<10), maxImportLine)
@@ -237,7 +233,7 @@ func (s *Store) stageChunk(ctx context.Context, conn *sql.Conn, ap *projector.Ap
 		}
 	}()
 	for _, st := range s.inserts(recs, false) {
-		if _, err := conn.ExecContext(ctx, stagingInsert(s.d, len(st.args)/eventArgs), st.args...); err != nil {
+		if _, err := conn.ExecContext(ctx, stagingInsert(s.d, len(st.Args)/eventArgs), st.Args...); err != nil {
 			return err
 		}
 	}
@@ -265,18 +261,18 @@ func stagingInsert(d dialect, n int) string {
 		}
 		sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?)")
 	}
-	return d.bind(sb.String())
+	return d.Bind(sb.String())
 }
 
 // importFailure rewords the error of an import that wrote nothing where
 // the driver's own words would not tell a user what happened: a full disk,
 // and the end of ctx (which SQLite reports as "interrupted").
-func importFailure(ctx context.Context, err error) error {
+func (s *Store) importFailure(ctx context.Context, err error) error {
 	var ie *ImportError
 	switch {
 	case errors.As(err, &ie), errors.Is(err, ErrNotEmpty), errors.Is(err, ErrStoreChanged):
 		return err
-	case isDiskFull(err):
+	case s.isDiskFull(err):
 		return fmt.Errorf("%w: disk full: nothing was imported; free space where the database (and, on SQLite, its temporary files) lives and run the import again", err)
 	case ctx.Err() != nil && !errors.Is(err, ctx.Err()):
 		return fmt.Errorf("import: %w: nothing was imported (%v)", ctx.Err(), err)
@@ -285,17 +281,10 @@ func importFailure(ctx context.Context, err error) error {
 }
 
 // isDiskFull reports whether err says the disk (or the database's size
-// limit) is full: SQLITE_FULL, PostgreSQL's disk_full, or ENOSPC.
-func isDiskFull(err error) bool {
-	var se *sqlite.Error
-	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL {
-		return true
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "53100" {
-		return true
-	}
-	return errors.Is(err, syscall.ENOSPC)
+// limit) is full: the engine's own error (SQLITE_FULL, PostgreSQL's
+// disk_full), or ENOSPC.
+func (s *Store) isDiskFull(err error) bool {
+	return s.d.DiskFull(err) || errors.Is(err, syscall.ENOSPC)
 }
 
 // contextReader returns r, read in a goroutine of its own, so that a Read

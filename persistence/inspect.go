@@ -127,7 +127,7 @@ func createdTables(files []atlasmigrate.File) map[string]bool {
 // listTables returns the names of the tables and views of the database
 // (on PostgreSQL, of the first schema of the search_path), sorted.
 func listTables(ctx context.Context, q querier, d dialect) ([]string, error) {
-	rows, err := q.QueryContext(ctx, d.tablesQuery())
+	rows, err := q.QueryContext(ctx, d.TablesQuery())
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package persistence
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/peonhq/peon/internal/projector"
@@ -28,13 +27,13 @@ func storeTables() []string {
 // comparison with a rebuild only the projection tables: an index that
 // disagrees with its table is seen by this check alone.
 func (s *Store) checkIntegrity(ctx context.Context, q querier, r *VerifyReport) error {
-	name, note, found, err := s.d.integrityCheck(ctx, q)
+	name, note, found, err := s.d.IntegrityCheck(ctx, q, storeTables(), maxIntegrityFindings)
 	if err != nil {
 		return fmt.Errorf("integrity check: %w", err)
 	}
 	r.Integrity, r.IntegrityNote = name, note
 	for _, p := range found {
-		r.add(p)
+		r.add(Problem{Kind: ProblemIntegrity, Table: p.Table, Key: p.Key, Detail: p.Detail})
 	}
 	return nil
 }
@@ -48,21 +47,4 @@ func (r *VerifyReport) Damaged() bool {
 		}
 	}
 	return false
-}
-
-// queryString runs a query that returns one text value (no row or NULL
-// read as "").
-func queryString(ctx context.Context, q querier, query string, args ...any) (string, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return "", err
-	}
-	defer rows.Close()
-	var v sql.NullString
-	if rows.Next() {
-		if err := rows.Scan(&v); err != nil {
-			return "", err
-		}
-	}
-	return v.String, rows.Err()
 }

@@ -127,7 +127,7 @@ func migrate(ctx context.Context, db *sql.DB, d dialect, dir atlasmigrate.Dir, m
 // to match its atlas.sum (ErrMigration when it does not).
 func checkedFiles(d dialect, dir atlasmigrate.Dir) ([]atlasmigrate.File, atlasmigrate.HashFile, error) {
 	if err := atlasmigrate.Validate(dir); err != nil {
-		return nil, nil, fmt.Errorf("%w: the %s migration directory does not match its atlas.sum: %v", ErrMigration, d.name(), err)
+		return nil, nil, fmt.Errorf("%w: the %s migration directory does not match its atlas.sum: %v", ErrMigration, d.Name(), err)
 	}
 	files, err := dir.Files()
 	if err != nil {
@@ -154,7 +154,7 @@ func migrateNext(ctx context.Context, db *sql.DB, d dialect, files []atlasmigrat
 	// READ COMMITTED on PostgreSQL, whatever the default isolation: the
 	// revisions are read after the lock, and must see what a migration that
 	// held it before committed.
-	tx, err := db.BeginTx(ctx, d.appendTxOptions())
+	tx, err := db.BeginTx(ctx, d.AppendTxOptions())
 	if err != nil {
 		return false, fmt.Errorf("migrate: begin: %w", err)
 	}
@@ -163,7 +163,7 @@ func migrateNext(ctx context.Context, db *sql.DB, d dialect, files []atlasmigrat
 			tx.Rollback()
 		}
 	}()
-	if err := d.lockMigrate(ctx, tx); err != nil {
+	if err := d.LockMigrate(ctx, tx); err != nil {
 		return false, fmt.Errorf("migrate: lock: %w", err)
 	}
 	st, err := inspect(ctx, tx, d, files, sums)
@@ -176,7 +176,7 @@ func migrateNext(ctx context.Context, db *sql.DB, d dialect, files []atlasmigrat
 	if len(st.pending) == 0 {
 		return true, tx.Commit()
 	}
-	if _, err := tx.ExecContext(ctx, d.revisionTable()); err != nil {
+	if _, err := tx.ExecContext(ctx, d.RevisionTable()); err != nil {
 		return false, fmt.Errorf("migrate: create atlas_schema_revisions: %w", err)
 	}
 	f := st.pending[0]
@@ -205,7 +205,7 @@ func migrateNext(ctx context.Context, db *sql.DB, d dialect, files []atlasmigrat
 }
 
 func readRevisions(ctx context.Context, q querier, d dialect) ([]revision, error) {
-	rows, err := q.QueryContext(ctx, d.bind(
+	rows, err := q.QueryContext(ctx, d.Bind(
 		"SELECT version, hash, applied, total, COALESCE(error, '') FROM atlas_schema_revisions WHERE version <> ? ORDER BY version"),
 		cloudIdentifier)
 	if err != nil {
@@ -232,10 +232,10 @@ const executedAtLayout = "2006-01-02 15:04:05.999999999-07:00"
 // no partial hashes, execution_time in nanoseconds.
 func writeRevision(ctx context.Context, q querier, d dialect, f atlasmigrate.File, hash string, stmts int, start time.Time) error {
 	var executedAt any = start.UTC()
-	if d.name() == "sqlite" {
+	if d.Name() == "sqlite" {
 		executedAt = start.UTC().Format(executedAtLayout)
 	}
-	_, err := q.ExecContext(ctx, d.bind(
+	_, err := q.ExecContext(ctx, d.Bind(
 		"INSERT INTO atlas_schema_revisions (version, description, type, applied, total, executed_at, execution_time, error, error_stmt, hash, partial_hashes, operator_version) "+
 			"VALUES (?, ?, ?, ?, ?, ?, ?, '', '', ?, NULL, ?)"),
 		f.Version(), f.Desc(), int(atlasmigrate.RevisionTypeExecute), stmts, stmts, executedAt,

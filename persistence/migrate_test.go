@@ -10,6 +10,8 @@ import (
 
 	atlasmigrate "ariga.io/atlas/sql/migrate"
 	"github.com/stretchr/testify/require"
+
+	"github.com/peonhq/peon/internal/engine/sqlite"
 )
 
 // TestRevisionsAreRecordedAsTheAtlasCLIDoes reads atlas_schema_revisions
@@ -94,7 +96,7 @@ func TestOpenSeesCLIMigratedDatabaseAsUpToDate(t *testing.T) {
 	require.NoError(t, err)
 	sums, err := dir.Checksum()
 	require.NoError(t, err)
-	_, err = db.Exec(sqliteDialect{}.revisionTable())
+	_, err = db.Exec(sqlite.Engine{}.RevisionTable())
 	require.NoError(t, err)
 	_, err = db.Exec("INSERT INTO atlas_schema_revisions (version, description, type, applied, total, executed_at, execution_time, error, error_stmt, hash, partial_hashes, operator_version) VALUES ('.atlas_cloud_identifier', 'x', 0, 0, 0, '2026-11-28 09:00:00+00:00', 0, '', '', '', NULL, 'Atlas CLI')")
 	require.NoError(t, err)

@@ -19,7 +19,7 @@ func Migrations(ctx context.Context, dsn string) ([]MigrationStatus, error) {
 		return nil, err
 	}
 	d := dialectOf(target)
-	dir, err := migrationDir(d.name())
+	dir, err := migrationDir(d.Name())
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +69,7 @@ func Migrate(ctx context.Context, dsn string) ([]MigrationStatus, error) {
 	if err := s.Close(); err != nil {
 		return nil, err
 	}
-	if s.target.Memory {
+	if s.d.Features().Private {
 		return before, nil // a fresh in-memory database applied everything
 	}
 	after, err := Migrations(ctx, dsn)
@@ -115,7 +115,7 @@ func PendingMigrations(ctx context.Context, dsn string) ([]PendingMigration, err
 		return nil, err
 	}
 	d := dialectOf(target)
-	dir, err := migrationDir(d.name())
+	dir, err := migrationDir(d.Name())
 	if err != nil {
 		return nil, err
 	}

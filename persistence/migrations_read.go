@@ -3,14 +3,14 @@ package persistence
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"slices"
 	"time"
 
 	atlasmigrate "ariga.io/atlas/sql/migrate"
+
+	"github.com/peonhq/peon/internal/engine/postgres"
+	"github.com/peonhq/peon/internal/engine/sqlite"
 )
 
 // notStore returns the *NotStoreError of a database that holds other
@@ -35,12 +35,13 @@ func notStore(ctx context.Context, db *sql.DB, d dialect, files []atlasmigrate.F
 	return st.refuse(false)
 }
 
-// dialectOf returns the dialect of a parsed DSN.
+// dialectOf returns the engine of a parsed DSN: the one place that reads
+// which engine a Target names.
 func dialectOf(t Target) dialect {
 	if t.Dialect == "postgres" {
-		return postgresDialect{}
+		return postgres.Engine{}
 	}
-	return sqliteDialect{}
+	return sqlite.Engine{Memory: t.Memory}
 }
 
 // openExisting opens the database of t read-only, as Options.ReadOnly
@@ -48,27 +49,7 @@ func dialectOf(t Target) dialect {
 // *sql.DB when there is nothing to read: a SQLite file that does not
 // exist, or a fresh in-memory one.
 func openExisting(ctx context.Context, t Target) (*sql.DB, error) {
-	if t.Dialect == "postgres" {
-		return openPostgres(ctx, t.DSN, true)
-	}
-	if t.Memory {
-		return nil, nil
-	}
-	if err := checkSQLiteFile(t.DSN, false); err != nil {
-		return nil, err
-	}
-	if _, err := os.Stat(t.DSN); errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	db, err := sql.Open("sqlite", t.DSN+"?"+sqlitePragmas+sqliteReadOnly)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkSQLite(ctx, db, t.DSN); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return db, nil
+	return dialectOf(t).OpenExisting(ctx, t.DSN)
 }
 
 // readStatusRevisions reads atlas_schema_revisions, if the table exists,
@@ -79,7 +60,7 @@ func readStatusRevisions(ctx context.Context, db *sql.DB, d dialect) ([]Migratio
 	if err != nil || !slices.Contains(tables, revisionTableName) {
 		return nil, err
 	}
-	rows, err := db.QueryContext(ctx, d.bind(
+	rows, err := db.QueryContext(ctx, d.Bind(
 		"SELECT version, description, executed_at, applied, total, COALESCE(error, '') FROM atlas_schema_revisions WHERE version <> ? ORDER BY version"),
 		cloudIdentifier)
 	if err != nil {

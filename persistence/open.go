@@ -2,35 +2,24 @@ package persistence
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
+	"github.com/peonhq/peon/internal/engine"
 	"github.com/peonhq/peon/internal/testhook"
 )
 
 // DBFileName is the database file OpenDir keeps in its directory.
 const DBFileName = "peon.db"
-
-// busyTimeout is how long a SQLite connection waits for another process's
-// write lock before it gives up.
-const busyTimeout = 30 * time.Second
 
 // Options are the optional inputs of OpenWith. A nil *Options is the same
 // as the zero value.
@@ -115,29 +104,20 @@ func OpenWith(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 	d := dialectOf(target)
 	tel := newTelemetry(opts, d)
 	mo := migrateOpts{readOnly: opts.ReadOnly, adopt: opts.Adopt, log: tel.log}
-	var db *sql.DB
-	switch {
-	case target.Dialect == "postgres":
-		db, err = openPostgres(ctx, target.DSN, opts.ReadOnly)
-	case target.Memory && opts.ReadOnly:
+	if d.Features().Private && opts.ReadOnly {
 		return nil, fmt.Errorf("open %s: %w", target.Display, &NotStoreError{})
-	default:
-		db, err = openSQLite(ctx, target, opts.ReadOnly)
-		if !target.Memory {
-			mo.beforeWrite = func(ctx context.Context) error {
-				if err := enableWAL(ctx, db); err != nil {
-					return fmt.Errorf("enable WAL: %w", err)
-				}
-				return nil
-			}
-		}
 	}
+	db, err := d.Open(ctx, target.DSN, opts.ReadOnly)
+	if errors.Is(err, engine.ErrAbsent) {
+		return nil, fmt.Errorf("open %s: %w", target.Display, &NotStoreError{Absent: true})
+	}
+	mo.beforeWrite = func(ctx context.Context) error { return d.BeforeWrite(ctx, db) }
 	if err != nil {
 		return nil, err
 	}
 	dir := testhook.MigrationDir(ctx) // nil but in this module's tests
 	if dir == nil {
-		if dir, err = migrationDir(d.name()); err != nil {
+		if dir, err = migrationDir(d.Name()); err != nil {
 			db.Close()
 			return nil, err
 		}
@@ -154,7 +134,7 @@ func OpenWith(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("open %s: %w", target.Display, err)
 	}
-	tel.log.Info("peon: store opened", "dialect", d.name(), "target", target.Display, "read_only", opts.ReadOnly)
+	tel.log.Info("peon: store opened", "dialect", d.Name(), "target", target.Display, "read_only", opts.ReadOnly)
 	return s, nil
 }
 
@@ -166,6 +146,15 @@ type Target struct {
 	Display string // the DSN for messages, without a password
 }
 
+// File is the path of the database file of a SQLite target; it is empty
+// for a private in-memory database and for a server.
+func (t Target) File() string {
+	if !dialectOf(t).Features().File {
+		return ""
+	}
+	return t.DSN
+}
+
 // ParseDSN tells which engine a DSN names and what its driver gets. It
 // accepts a SQLite file path, "sqlite://<path>" (Atlas's form; query
 // parameters are ignored, the store sets its own pragmas), ":memory:",
@@ -175,7 +164,7 @@ func ParseDSN(dsn string) (Target, error) {
 	case strings.TrimSpace(dsn) == "":
 		return Target{}, errors.New("open: empty database path or URL")
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return Target{Dialect: "postgres", DSN: dsn, Display: redact(dsn)}, nil
+		return Target{Dialect: "postgres", DSN: dsn, Display: engine.Redact(dsn)}, nil
 	case dsn == ":memory:" || dsn == "sqlite://:memory:" || strings.HasPrefix(dsn, "sqlite://file::memory:"):
 		return Target{Dialect: "sqlite", DSN: ":memory:", Memory: true, Display: ":memory:"}, nil
 	case strings.HasPrefix(dsn, "sqlite://"):
@@ -190,7 +179,7 @@ func ParseDSN(dsn string) (Target, error) {
 		return sqlitePath(p)
 	case strings.Contains(dsn, "://"):
 		scheme, _, _ := strings.Cut(dsn, "://")
-		return Target{}, fmt.Errorf("open %q: unsupported scheme %q (want a SQLite path, sqlite:// or postgres://)", redact(dsn), scheme)
+		return Target{}, fmt.Errorf("open %q: unsupported scheme %q (want a SQLite path, sqlite:// or postgres://)", engine.Redact(dsn), scheme)
 	}
 	return sqlitePath(dsn)
 }
@@ -207,248 +196,4 @@ func sqlitePath(p string) (Target, error) {
 		return Target{}, fmt.Errorf("open %q: SQLite URIs (file:…) are not supported; give a plain path, sqlite://<path> or :memory:", p)
 	}
 	return Target{Dialect: "sqlite", DSN: p, Display: p}, nil
-}
-
-// redact hides a URL's password, in its user info or a password= (or
-// sslpassword=) parameter. The user info ends at the last '@' before the
-// path, as net/url and pgx read it.
-func redact(dsn string) string {
-	scheme, rest, ok := strings.Cut(dsn, "://")
-	if !ok {
-		return dsn
-	}
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
-	}
-	auth, tail := rest[:end], rest[end:]
-	if at := strings.LastIndex(auth, "@"); at >= 0 {
-		if user, _, hasPass := strings.Cut(auth[:at], ":"); hasPass {
-			auth = user + ":xxxxx" + auth[at:]
-		}
-	}
-	if path, query, ok := strings.Cut(tail, "?"); ok {
-		query, frag, hasFrag := strings.Cut(query, "#")
-		params := strings.Split(query, "&")
-		for i, kv := range params {
-			k, _, _ := strings.Cut(kv, "=")
-			if name, err := url.QueryUnescape(k); err != nil || strings.EqualFold(name, "password") || strings.EqualFold(name, "sslpassword") {
-				params[i] = k + "=xxxxx"
-			}
-		}
-		tail = path + "?" + strings.Join(params, "&")
-		if hasFrag {
-			tail += "#" + frag
-		}
-	}
-	return scheme + "://" + auth + tail
-}
-
-// sqlitePragmas are set on every connection: foreign keys (ent needs
-// them), waiting for other writers instead of failing, NORMAL sync (safe
-// in WAL mode), UTC timestamps in SQLite's text layout that compare
-// correctly in SQL, and IMMEDIATE write transactions.
-var sqlitePragmas = "_pragma=foreign_keys(1)" +
-	"&_pragma=busy_timeout(" + fmt.Sprint(busyTimeout.Milliseconds()) + ")" +
-	"&_pragma=synchronous(NORMAL)" +
-	"&_time_format=sqlite&_timezone=UTC&_txlock=immediate"
-
-// sqliteReadOnly is added to the pragmas of a read-only store's
-// connections. query_only rather than SQLite's mode=ro: a mode=ro
-// connection leaves the -wal and -shm files it created behind, while the
-// last read-write connection to close removes them.
-const sqliteReadOnly = "&_pragma=query_only(1)"
-
-func openSQLite(ctx context.Context, t Target, readOnly bool) (*sql.DB, error) {
-	if t.Memory {
-		// A private in-memory database lives as long as its one connection.
-		db, err := sql.Open("sqlite", "file:peon-"+randomName()+"?mode=memory&"+sqlitePragmas)
-		if err != nil {
-			return nil, err
-		}
-		db.SetMaxOpenConns(1)
-		db.SetMaxIdleConns(1)
-		db.SetConnMaxLifetime(0)
-		db.SetConnMaxIdleTime(0)
-		return db, nil
-	}
-	pragmas := sqlitePragmas
-	if readOnly {
-		if err := checkSQLiteFile(t.DSN, true); err != nil {
-			return nil, err
-		}
-		pragmas += sqliteReadOnly
-	} else if err := prepareSQLiteFile(t.DSN); err != nil {
-		return nil, err
-	}
-	db, err := sql.Open("sqlite", t.DSN+"?"+pragmas)
-	if err != nil {
-		return nil, err
-	}
-	db.SetMaxOpenConns(8)
-	db.SetMaxIdleConns(8)
-	db.SetConnMaxIdleTime(0)
-	if err := checkSQLite(ctx, db, t.DSN); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return db, nil
-}
-
-// checkSQLiteFile refuses, before SQLite opens it, a path that is not a
-// regular file: SQLite would fail on a directory, a named pipe, a device
-// or a socket with a bare "disk I/O error" or "unable to open", or block
-// on a FIFO. A missing file is refused when mustExist, and otherwise left
-// to the caller.
-func checkSQLiteFile(path string, mustExist bool) error {
-	info, err := os.Stat(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist) && mustExist:
-		return fmt.Errorf("open %s: %w", path, &NotStoreError{Absent: true})
-	case errors.Is(err, fs.ErrNotExist):
-		return nil
-	case err != nil:
-		return fmt.Errorf("open %s: %w", path, err)
-	case info.IsDir():
-		return fmt.Errorf("open %s: is a directory, not a database file (use OpenDir or %s)", path, filepath.Join(path, DBFileName))
-	case !info.Mode().IsRegular():
-		return fmt.Errorf("open %s: is %s, not a database file; give the path of a SQLite file", path, fileKind(info.Mode()))
-	}
-	return nil
-}
-
-// fileKind names the type of a file that is not regular.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe (FIFO)"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a block device"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeIrregular != 0:
-		return "a file of unknown type"
-	}
-	return "not a regular file"
-}
-
-// prepareSQLiteFile creates the database file with mode 0600 (SQLite gives
-// its -wal and -shm files the same mode), and turns the usual mistakes into
-// clear errors.
-func prepareSQLiteFile(path string) error {
-	if err := checkSQLiteFile(path, false); err != nil {
-		return err
-	}
-	if _, err := os.Stat(path); err == nil {
-		return checkWritable(path)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return nil // another process created it first
-	}
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("open %s: the directory %s does not exist", path, filepath.Dir(path))
-	}
-	if err != nil {
-		return fmt.Errorf("open %s: create database file: %w", path, err)
-	}
-	return f.Close()
-}
-
-// checkWritable refuses a database file this process may not write, and
-// one in a directory it may not write while SQLite would have to create
-// the -wal or -shm file there: SQLite itself would open the file read-only
-// without a word and fail at the first write.
-func checkWritable(path string) error {
-	if err := writable(path); err != nil {
-		return fmt.Errorf("open %s: the database file is not writable (%v); peon needs to write to it", path, err)
-	}
-	for _, side := range []string{path + "-wal", path + "-shm"} {
-		if _, err := os.Stat(side); errors.Is(err, fs.ErrNotExist) {
-			if err := writable(filepath.Dir(path)); err != nil {
-				return fmt.Errorf("open %s: the directory %s is not writable (%v); SQLite needs to create the database's -wal and -shm files there", path, filepath.Dir(path), err)
-			}
-			break
-		}
-	}
-	return nil
-}
-
-// checkSQLite makes sure the file is a SQLite database we can read.
-func checkSQLite(ctx context.Context, db *sql.DB, path string) error {
-	if _, err := queryInt64(ctx, db, "PRAGMA schema_version"); err != nil {
-		if strings.Contains(err.Error(), "not a database") || strings.Contains(err.Error(), "malformed") {
-			return fmt.Errorf("open %s: the file is not a SQLite database (or is corrupt): %w", path, err)
-		}
-		return fmt.Errorf("open %s: %w", path, err)
-	}
-	return nil
-}
-
-// enableWAL switches the file to write-ahead logging once; the mode
-// persists in the file. Concurrent first opens may find the file busy while
-// another switches it, so it retries.
-func enableWAL(ctx context.Context, db *sql.DB) error {
-	deadline := time.Now().Add(busyTimeout)
-	for {
-		var mode string
-		err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode)
-		if err == nil && strings.EqualFold(mode, "wal") {
-			return nil
-		}
-		if err == nil {
-			err = db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode)
-			if err == nil && strings.EqualFold(mode, "wal") {
-				return nil
-			}
-			if err == nil {
-				err = fmt.Errorf("journal mode is %q", mode)
-			}
-		}
-		if time.Now().After(deadline) || !isBusy(err) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-// isBusy reports whether err is SQLite's "database is locked" or "busy".
-func isBusy(err error) bool {
-	if err == nil {
-		return false
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked") || strings.Contains(msg, "(5)") || strings.Contains(msg, "(517)")
-}
-
-// openPostgres opens a pool on url; with readOnly, every session starts
-// with default_transaction_read_only, so that no transaction writes.
-func openPostgres(ctx context.Context, url string, readOnly bool) (*sql.DB, error) {
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", redact(url), err)
-	}
-	if readOnly {
-		cfg.RuntimeParams["default_transaction_read_only"] = "on"
-	}
-	db := stdlib.OpenDB(*cfg)
-	db.SetMaxOpenConns(32)
-	db.SetMaxIdleConns(32)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open %s: %w", redact(url), err)
-	}
-	return db, nil
-}
-
-func randomName() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

@@ -2,7 +2,6 @@ package persistence
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -82,24 +81,15 @@ func (s *Store) settle(ctx context.Context, recs []Recorded, err error) ([]Recor
 	}
 }
 
-// awaiter is implemented by a dialect whose append transactions can
-// outlive the client that sent their COMMIT (PostgreSQL's server-side
-// sessions). storedAfterAppends reports whether the event with id
-// eventID is stored, read once every append transaction open when it was
-// called has ended.
-type awaiter interface {
-	storedAfterAppends(ctx context.Context, db *sql.DB, eventID string) (bool, error)
-}
-
 // stored reports whether the event with id eventID is in the log, read
 // after every append transaction that could still commit it has ended.
 // On SQLite that is at once: an in-process transaction has ended when its
 // Commit returns.
 func (s *Store) stored(ctx context.Context, eventID string) (bool, error) {
 	if a, ok := s.d.(awaiter); ok {
-		return a.storedAfterAppends(ctx, s.db, eventID)
+		return a.StoredAfterAppends(ctx, s.db, eventID)
 	}
-	n, err := queryInt64(ctx, s.db, s.d.bind("SELECT COUNT(*) FROM events WHERE event_id = ?"), eventID)
+	n, err := queryInt64(ctx, s.db, s.d.Bind("SELECT COUNT(*) FROM events WHERE event_id = ?"), eventID)
 	return n > 0, err
 }
 

@@ -63,7 +63,7 @@ func (s *Store) StreamVersion(ctx context.Context, streamID string) (int64, erro
 // repeatedly, with args followed by the key from, which next advances past
 // the last row of each page.
 func (s *Store) pages(ctx context.Context, q querier, where, order string, args []any, from int64, next func(*Recorded) int64) iter.Seq2[Recorded, error] {
-	query := s.d.bind("SELECT " + readColumns(s.d) + " FROM events WHERE " + where + " ORDER BY " + order + " LIMIT ?")
+	query := s.d.Bind("SELECT " + readColumns(s.d) + " FROM events WHERE " + where + " ORDER BY " + order + " LIMIT ?")
 	return func(yield func(Recorded, error) bool) {
 		if s.closed.Load() {
 			yield(Recorded{}, ErrClosed)
@@ -194,5 +194,5 @@ func (s *Store) collect(ctx context.Context, q querier, commandID string) ([]Rec
 
 // commandStatement is the query of collect.
 func commandStatement(d dialect) string {
-	return d.bind("SELECT " + readColumns(d) + " FROM events WHERE command_id = ? ORDER BY sequence")
+	return d.Bind("SELECT " + readColumns(d) + " FROM events WHERE command_id = ? ORDER BY sequence")
 }

@@ -91,9 +91,9 @@ func (s *Store) Rebuild(ctx context.Context, opts *RebuildOpts) error {
 	)
 	ctx, done := s.tel.op(ctx, "rebuild", "projection rebuild")
 	progress := s.tel.progress("projection rebuild", opts.Progress)
-	if s.target.Memory {
+	if s.d.Features().Private {
 		err = s.writeTx(ctx, func(tx *ent.Tx) error {
-			head, err := s.d.lastSequence(ctx, tx)
+			head, err := s.d.LastSequence(ctx, tx)
 			if err != nil {
 				return err
 			}
@@ -136,7 +136,7 @@ func (s *Store) rebuildShadow(ctx context.Context, progress func(done, total int
 			return err
 		}
 		defer release()
-		last, err := s.d.lastSequence(ctx, tx)
+		last, err := s.d.LastSequence(ctx, tx)
 		if err != nil {
 			return err
 		}

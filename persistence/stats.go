@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/peonhq/peon/internal/engine"
 	"github.com/peonhq/peon/orchestration"
 )
 
@@ -119,19 +120,6 @@ type StatsOpts struct {
 // DefaultLargestStreams is how many streams Stats lists by default.
 const DefaultLargestStreams = 10
 
-// statsDialect is what Stats reads differently on each engine.
-type statsDialect interface {
-	// payloadBytes is an SQL expression of the bytes of the payload
-	// column as stored.
-	payloadBytes() string
-	// payloadText is an SQL expression of the text of the payload's
-	// top-level string field key.
-	payloadText(key string) string
-	// databaseStats reads the size of the database, and of each table of
-	// its (first) schema, through q, inside the snapshot it reads.
-	databaseStats(ctx context.Context, q querier, t Target) (DatabaseStats, error)
-}
-
 // Stats is StatsWith under the default policy (compaction after 24 h, no
 // pruning), listing the 10 largest streams.
 func (s *Store) Stats(ctx context.Context) (*Stats, error) {
@@ -161,7 +149,7 @@ func (s *Store) StatsWith(ctx context.Context, opts *StatsOpts) (*Stats, error) 
 	}
 	sd, ok := s.d.(statsDialect)
 	if !ok {
-		return nil, fmt.Errorf("stats: not implemented on %s", s.d.name())
+		return nil, fmt.Errorf("stats: not implemented on %s", s.d.Name())
 	}
 	st := &Stats{At: time.Now().UTC(), Retention: opts.Retention}
 	conn, err := s.db.Conn(ctx)
@@ -171,12 +159,12 @@ func (s *Store) StatsWith(ctx context.Context, opts *StatsOpts) (*Stats, error) 
 	defer func() {
 		// The snapshot is read only: roll it back, and drop a connection
 		// that cannot.
-		if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil && !s.target.Memory {
+		if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil && !s.d.Features().Private {
 			conn.Raw(func(any) error { return driver.ErrBadConn })
 		}
 		conn.Close()
 	}()
-	if _, err := conn.ExecContext(ctx, s.d.snapshotBegin()); err != nil {
+	if _, err := conn.ExecContext(ctx, s.d.SnapshotBegin()); err != nil {
 		return nil, fmt.Errorf("stats: %w", err)
 	}
 	r := statsReader{ctx: ctx, q: conn, d: s.d, sd: sd}
@@ -189,8 +177,8 @@ func (s *Store) StatsWith(ctx context.Context, opts *StatsOpts) (*Stats, error) 
 		{"count what compaction would remove", r.compaction},
 		{"count deleted and archived streams", r.retained},
 		{"read the database's size", func(st *Stats) error {
-			db, err := sd.databaseStats(ctx, conn, s.target)
-			st.Database = db
+			db, err := sd.DatabaseStats(ctx, conn, s.target.DSN)
+			st.Database = databaseStats(db)
 			return err
 		}},
 	}
@@ -209,7 +197,7 @@ func (s *Store) peonTable(name string) bool {
 	if name == revisionTableName {
 		return true
 	}
-	dir, err := migrationDir(s.d.name())
+	dir, err := migrationDir(s.d.Name())
 	if err != nil {
 		return false
 	}
@@ -229,7 +217,7 @@ type statsReader struct {
 }
 
 func (r statsReader) query(query string, args []any, scan func(*sql.Rows) error) error {
-	rows, err := r.q.QueryContext(r.ctx, r.d.bind(query), args...)
+	rows, err := r.q.QueryContext(r.ctx, r.d.Bind(query), args...)
 	if err != nil {
 		return err
 	}
@@ -246,7 +234,7 @@ func (r statsReader) query(query string, args []any, scan func(*sql.Rows) error)
 }
 
 func (r statsReader) types(st *Stats) error {
-	return r.query("SELECT event_type, COUNT(*), COALESCE(SUM("+r.sd.payloadBytes()+"), 0) FROM events GROUP BY event_type ORDER BY event_type"+r.d.byteOrder(),
+	return r.query("SELECT event_type, COUNT(*), COALESCE(SUM("+r.sd.PayloadBytes()+"), 0) FROM events GROUP BY event_type ORDER BY event_type"+r.d.ByteOrder(),
 		nil, func(rows *sql.Rows) error {
 			var t TypeStats
 			if err := rows.Scan(&t.Type, &t.Events, &t.Bytes); err != nil {
@@ -265,8 +253,8 @@ func (r statsReader) largest(st *Stats, n int) error {
 		return err
 	}
 	st.Head = head
-	return r.query(`SELECT stream_id, COUNT(*), COALESCE(SUM(`+r.sd.payloadBytes()+`), 0) AS bytes, MAX(stream_version), COUNT(*) OVER ()
-		FROM events GROUP BY stream_id ORDER BY bytes DESC, stream_id`+r.d.byteOrder()+` LIMIT ?`,
+	return r.query(`SELECT stream_id, COUNT(*), COALESCE(SUM(`+r.sd.PayloadBytes()+`), 0) AS bytes, MAX(stream_version), COUNT(*) OVER ()
+		FROM events GROUP BY stream_id ORDER BY bytes DESC, stream_id`+r.d.ByteOrder()+` LIMIT ?`,
 		[]any{n}, func(rows *sql.Rows) error {
 			var s StreamStats
 			if err := rows.Scan(&s.Stream, &s.Events, &s.Bytes, &s.Version, &st.Streams); err != nil {
@@ -298,7 +286,7 @@ func (r statsReader) compaction(st *Stats) error {
 	// old: a completion before the horizon, compared in SQL so that no
 	// time is parsed.
 	q := "SELECT stream_id, event_type, CASE WHEN event_type = ? AND occurred_at < ? THEN 1 ELSE 0 END, " +
-		r.sd.payloadText("message_id") + " FROM events WHERE event_type IN (?, ?, ?) ORDER BY sequence"
+		r.sd.PayloadText("message_id") + " FROM events WHERE event_type IN (?, ?, ?) ORDER BY sequence"
 	args := []any{orchestration.TypeMessageCompleted, before,
 		orchestration.TypeMessageAdded, orchestration.TypeMessageDelta, orchestration.TypeMessageCompleted}
 	return r.query(q, args, func(rows *sql.Rows) error {
@@ -353,7 +341,7 @@ func (r statsReader) retained(st *Stats) error {
 			SELECT n, b, deleted_at,
 				(COALESCE(deleted_at < ?, FALSE) OR COALESCE(archived_at < ?, FALSE)) AS p
 			FROM (
-				SELECT COUNT(*) AS n, COALESCE(SUM(` + r.sd.payloadBytes() + `), 0) AS b,
+				SELECT COUNT(*) AS n, COALESCE(SUM(` + r.sd.PayloadBytes() + `), 0) AS b,
 					MIN(CASE WHEN event_type IN (?, ?) THEN occurred_at END) AS deleted_at,
 					MIN(CASE WHEN event_type = ? THEN occurred_at END) AS archived_at
 				FROM events GROUP BY stream_id
@@ -375,4 +363,14 @@ func timeArg(t *time.Time) any {
 		return nil
 	}
 	return *t
+}
+
+// databaseStats maps an engine's sizes to the store's.
+func databaseStats(db engine.DatabaseStats) DatabaseStats {
+	out := DatabaseStats{Bytes: db.Bytes, FileBytes: db.FileBytes, WALBytes: db.WALBytes,
+		PageSize: db.PageSize, PageCount: db.PageCount, FreePages: db.FreePages}
+	for _, t := range db.Tables {
+		out.Tables = append(out.Tables, TableStats(t))
+	}
+	return out
 }

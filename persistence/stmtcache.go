@@ -14,7 +14,9 @@ import (
 // transaction's connection. AppendTx runs in the caller's ent transaction,
 // which cannot do that, so there they run unprepared. On PostgreSQL,
 // Append sends its statements through pgx (see appendPipelined), and pgx
-// prepares and keeps every statement on each connection by itself.
+// prepares and keeps every statement on each connection by itself, so the
+// projectors' statements are prepared at open only where an engine's
+// Features.PreparesProjections says appends use them (SQLite).
 
 // cachedShapes is up to how many rows (events of an INSERT, streams of a
 // head read) a statement shape is kept, besides the full INSERT chunk.
@@ -87,7 +89,7 @@ func (c *stmtCache) warm(ctx context.Context, db *sql.DB, d dialect, b *batch) {
 	if k := len(b.streams); k <= cachedShapes {
 		queries = append(queries, c.head(d, k, true, command))
 	}
-	_, suffix := d.notifyingInsert()
+	_, suffix := d.NotifyingInsert()
 	notify := suffix != ""
 	n := len(b.events)
 	per := insertChunk(d, n)

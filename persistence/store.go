@@ -45,14 +45,14 @@ type Store struct {
 }
 
 func newStore(db *sql.DB, d dialect, t Target, opts *Options, tel *telemetry) *Store {
-	drv := entsql.OpenDB(d.entDialect(), db)
+	drv := entsql.OpenDB(d.EntDialect(), db)
 	s := &Store{
 		db:     db,
 		client: ent.NewClient(ent.Driver(drv)),
 		d:      d,
 		target: t,
 		opts:   *opts,
-		serial: d.name() == "sqlite",
+		serial: d.Features().SerialWrites,
 		gate:   newAppendGate(),
 		grew:   newSignal(),
 		tel:    tel,
@@ -69,7 +69,9 @@ func (s *Store) start(ctx context.Context) error {
 		return err
 	}
 	if !s.opts.NoProjections && !s.opts.ReadOnly {
-		s.stmts.prepareAll(ctx, s.db, projector.Statements(s.d.bind))
+		if s.d.Features().PreparesProjections {
+			s.stmts.prepareAll(ctx, s.db, projector.Statements(s.d.Bind))
+		}
 		if _, err := s.CatchUp(ctx); err != nil {
 			return err // CatchUp says what it was doing
 		}

@@ -16,21 +16,13 @@ import (
 // directly, the others as the driver would, and only when asked (the
 // `at` of an event that decodes comes from its payload).
 
-// timesAsText is implemented by a dialect that reads datetime columns
-// faster as text.
-type timesAsText interface {
-	// textTime returns a select expression for the datetime column col
-	// that yields its stored text.
-	textTime(col string) string
-}
-
 // readColumns returns eventColumns as the select list of d.
 func readColumns(d dialect) string {
 	tt, ok := d.(timesAsText)
 	if !ok {
 		return eventColumns
 	}
-	return strings.NewReplacer("occurred_at", tt.textTime("occurred_at"), "recorded_at", tt.textTime("recorded_at")).
+	return strings.NewReplacer("occurred_at", tt.TextTime("occurred_at"), "recorded_at", tt.TextTime("recorded_at")).
 		Replace(eventColumns)
 }
 

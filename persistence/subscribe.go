@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/peonhq/peon/internal/engine"
 )
 
 // pollInterval is how often a SQLite store checks whether another process
@@ -152,63 +154,20 @@ func (s *Store) SubscribeWith(ctx context.Context, after int64, opts *SubscribeO
 	}
 }
 
-// watch starts the background work that notices appends of other
-// processes and fires s.grew: PRAGMA data_version on a SQLite file,
-// LISTEN on PostgreSQL.
+// watch starts the engine's watch for the appends of other processes,
+// which fires s.grew: PRAGMA data_version on a SQLite file, LISTEN on
+// PostgreSQL, nothing on a private in-memory database.
 func (s *Store) watch(ctx context.Context) error {
-	switch {
-	case s.target.Memory:
-		return nil // no other process can reach it
-	case s.d.name() == "sqlite":
-		s.wg.Go(func() { s.watchDataVersion(ctx) })
-	case s.d.name() == "postgres":
-		s.wg.Go(func() { s.listen(ctx) })
-	}
+	s.wg.Go(func() {
+		s.d.Watch(ctx, engine.Watch{
+			DB:           s.db,
+			DSN:          s.target.DSN,
+			Grew:         s.grew.fire,
+			Subscribed:   func() bool { return s.subscribers.Load() > 0 },
+			PollInterval: pollInterval,
+			Log:          s.tel.log,
+			Failures:     s.tel.failures,
+		})
+	})
 	return nil
-}
-
-// watchDataVersion polls PRAGMA data_version, which changes when another
-// connection commits, while anyone is subscribed. The query reads no table.
-func (s *Store) watchDataVersion(ctx context.Context) {
-	t := time.NewTicker(pollInterval)
-	defer t.Stop()
-	var last int64 = -1
-	failing := s.tel.failures("SQLite data_version watcher")
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if s.subscribers.Load() == 0 {
-			last = -1
-			continue
-		}
-		conn, err := s.db.Conn(ctx)
-		if err != nil {
-			failing(ctx, err)
-			continue
-		}
-		// data_version is per connection: keep this one while subscribed.
-		for s.subscribers.Load() > 0 && ctx.Err() == nil {
-			v, err := queryInt64(ctx, conn, "PRAGMA data_version")
-			failing(ctx, err)
-			if err != nil {
-				break
-			}
-			// A change fires; so does the first reading, which stands for
-			// whatever committed before it, unseen by a subscriber that
-			// read the log before this watcher started.
-			if v != last {
-				s.grew.fire()
-			}
-			last = v
-			select {
-			case <-ctx.Done():
-			case <-t.C:
-			}
-		}
-		last = -1
-		conn.Close()
-	}
 }

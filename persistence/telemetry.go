@@ -69,7 +69,7 @@ func newTelemetry(o *Options, d dialect) *telemetry {
 		log:      o.Logger,
 		tracing:  o.TracerProvider != nil,
 		metering: o.MeterProvider != nil,
-		system:   attribute.String("db.system.name", systemName(d.name())),
+		system:   attribute.String("db.system.name", d.SystemName()),
 	}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
@@ -104,14 +104,6 @@ func newTelemetry(o *Options, d dialect) *telemetry {
 		t.byOutcome[o] = metric.WithAttributeSet(attribute.NewSet(t.system, attribute.String("peon.append.outcome", o)))
 	}
 	return t
-}
-
-// systemName is the OpenTelemetry db.system.name of a dialect.
-func systemName(dialect string) string {
-	if dialect == "postgres" {
-		return "postgresql"
-	}
-	return dialect
 }
 
 // observeLag registers the callback of peon.subscribe.lag, which reads

@@ -19,7 +19,7 @@ func SetProgressEvery(d time.Duration) (restore func()) {
 // a store opened without a TracerProvider and a MeterProvider, for an
 // append of events.
 func TelemetryOff(events []orchestration.Event) func() {
-	tel := newTelemetry(&Options{}, sqliteDialect{})
+	tel := newTelemetry(&Options{}, dialectOf(Target{Dialect: "sqlite"}))
 	ctx := context.Background()
 	return func() {
 		_, done := tel.startAppend(ctx, events)

@@ -109,7 +109,7 @@ func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 	var err error
 	ctx, done := s.tel.op(ctx, "verify", "verify")
 	defer func() { done(err, "events", r.Events, "problems", len(r.Problems)) }()
-	if s.target.Memory {
+	if s.d.Features().Private {
 		err = s.verifyInPlace(ctx, r)
 	} else if s.closed.Load() {
 		err = ErrClosed
@@ -137,10 +137,10 @@ func (s *Store) verifyAside(ctx context.Context, r *VerifyReport) error {
 	// server (or SQLite, on close) rolls it back.
 	defer discard(conn)
 	// Temporary tables only are written: no write lock.
-	if _, err := conn.ExecContext(ctx, s.d.snapshotBegin()); err != nil {
+	if _, err := conn.ExecContext(ctx, s.d.SnapshotBegin()); err != nil {
 		return err
 	}
-	head, err := s.d.lastSequence(ctx, conn) // the first read takes the snapshot
+	head, err := s.d.LastSequence(ctx, conn) // the first read takes the snapshot
 	if err != nil {
 		return err
 	}
@@ -168,7 +168,7 @@ func (s *Store) verifyInPlace(ctx context.Context, r *VerifyReport) error {
 		if err := s.checkIntegrity(ctx, tx, r); err != nil {
 			return err
 		}
-		head, err := s.d.lastSequence(ctx, tx)
+		head, err := s.d.LastSequence(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -179,7 +179,7 @@ func (s *Store) verifyInPlace(ctx context.Context, r *VerifyReport) error {
 		copies := map[string]string{}
 		for _, t := range projector.Tables {
 			copies[t.Name] = shadowName(t.Name)
-			if err := s.d.createShadow(ctx, tx, t.Name, shadowName(t.Name)); err != nil {
+			if err := s.d.CreateShadow(ctx, tx, t.Name, shadowName(t.Name)); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, "INSERT INTO "+shadowName(t.Name)+" SELECT * FROM "+t.Name); err != nil {

@@ -55,7 +55,7 @@ func (s *Store) diffTable(ctx context.Context, tx querier, stored, table string,
 	}
 	var differ, on []string
 	for _, c := range cols {
-		differ = append(differ, s.d.distinct("s."+c, "e."+c))
+		differ = append(differ, s.d.Distinct("s."+c, "e."+c))
 	}
 	for _, k := range keys {
 		on = append(on, "s."+k+" = e."+k)
@@ -67,7 +67,7 @@ func (s *Store) diffTable(ctx context.Context, tx querier, stored, table string,
 	rows, err := tx.QueryContext(ctx, "SELECT "+prefixed("s", cols, ", ")+", "+prefixed("e", cols, ", ")+
 		" FROM "+stored+" s FULL JOIN "+table+" e ON "+strings.Join(on, " AND ")+
 		" WHERE "+strings.Join(differ, " OR ")+
-		" ORDER BY e."+keys[0]+" IS NULL, COALESCE("+prefixed("e", keys, " || '/' || ")+", "+prefixed("s", keys, " || '/' || ")+")"+s.d.byteOrder())
+		" ORDER BY e."+keys[0]+" IS NULL, COALESCE("+prefixed("e", keys, " || '/' || ")+", "+prefixed("s", keys, " || '/' || ")+")"+s.d.ByteOrder())
 	if err != nil {
 		return err
 	}

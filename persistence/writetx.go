@@ -32,7 +32,7 @@ func beginLocked[T lockedTx](ctx context.Context, s *Store, held bool, begin fun
 		s.writeMu.Lock()
 		unlock = s.writeMu.Unlock
 	}
-	tx, err = begin(ctx, s.d.appendTxOptions())
+	tx, err = begin(ctx, s.d.AppendTxOptions())
 	if err != nil {
 		unlock()
 		var none T
@@ -42,7 +42,7 @@ func beginLocked[T lockedTx](ctx context.Context, s *Store, held bool, begin fun
 		tx.Rollback()
 		unlock()
 	}
-	if err := s.d.lockAppend(ctx, tx); err != nil {
+	if err := s.lockAppend(ctx, tx); err != nil {
 		release()
 		var none T
 		return none, nil, wrap("lock", err)

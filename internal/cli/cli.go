@@ -217,8 +217,8 @@ func (a *app) open(ctx context.Context, mode openMode) (*persistence.Store, erro
 	if err != nil {
 		return nil, usagef("--db: %v", err)
 	}
-	if t.Dialect == "sqlite" && !t.Memory {
-		if _, err := os.Stat(t.DSN); errors.Is(err, os.ErrNotExist) {
+	if t.File() != "" {
+		if _, err := os.Stat(t.File()); errors.Is(err, os.ErrNotExist) {
 			if mode != mayCreate {
 				return nil, fmt.Errorf("no store at %s: create one with `peon-store demo` or `peon-store migrate`, or pass --db", t.DSN)
 			}

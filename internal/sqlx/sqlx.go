@@ -62,3 +62,20 @@ func QueryInt64(ctx context.Context, q Querier, query string, args ...any) (int6
 type Int64Querier interface {
 	QueryInt64(ctx context.Context, query string, args ...any) (int64, error)
 }
+
+// QueryString runs a query that returns one text value (no row or NULL
+// read as "").
+func QueryString(ctx context.Context, q Querier, query string, args ...any) (string, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var v sql.NullString
+	if rows.Next() {
+		if err := rows.Scan(&v); err != nil {
+			return "", err
+		}
+	}
+	return v.String, rows.Err()
+}

@@ -1,4 +1,7 @@
-package persistence
+// Package sqlite is the embedded engine of the store, through
+// modernc.org/sqlite (no cgo): a database file, or a private in-memory
+// database, which is a mode of this engine.
+package sqlite
 
 import (
 	"context"
@@ -7,49 +10,73 @@ import (
 	"fmt"
 	"strings"
 
-	"modernc.org/sqlite"
+	modernc "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/peonhq/peon/internal/engine"
+	"github.com/peonhq/peon/internal/sqlx"
 )
 
-// sqliteDialect is the embedded engine, through modernc.org/sqlite.
+// Engine is the embedded engine, through modernc.org/sqlite.
 // Writers are serialized by SQLite itself: every transaction begins
 // IMMEDIATE (the DSN's _txlock), which takes the database's write lock.
-type sqliteDialect struct{}
-
-func (sqliteDialect) name() string             { return "sqlite" }
-func (sqliteDialect) entDialect() string       { return "sqlite3" }
-func (sqliteDialect) bind(query string) string { return query }
-
-// maxArgs stays under SQLITE_MAX_VARIABLE_NUMBER (32,766).
-func (sqliteDialect) maxArgs() int { return 32000 }
-
-// appendTxOptions is nil: the DSN's _txlock makes every transaction
-// IMMEDIATE, and SQLite transactions are serializable.
-func (sqliteDialect) appendTxOptions() *sql.TxOptions { return nil }
-
-func (sqliteDialect) lockAppend(context.Context, querier) error { return nil }
-
-// lastSequence reads AUTOINCREMENT's own counter, so a number is never
-// reused even if rows were removed by hand.
-func (sqliteDialect) lastSequence(ctx context.Context, tx querier) (int64, error) {
-	return queryInt64(ctx, tx, "SELECT seq FROM sqlite_sequence WHERE name = 'events'")
+type Engine struct {
+	// Memory: the database is a private in-memory one, which lives as
+	// long as its one connection.
+	Memory bool
 }
 
-// lastSequenceSQL is lastSequence as an expression, for readHead.
-func (sqliteDialect) lastSequenceSQL() string {
+// Features are one writer at a time; a private database when in memory,
+// a file otherwise;
+// projection writes go through the store's statement cache.
+func (e Engine) Features() engine.Features {
+	return engine.Features{SerialWrites: true, Private: e.Memory, File: !e.Memory, PreparesProjections: true}
+}
+
+// Name is "sqlite".
+func (Engine) Name() string { return "sqlite" }
+
+// EntDialect is "sqlite3".
+func (Engine) EntDialect() string { return "sqlite3" }
+
+// SystemName is "sqlite".
+func (Engine) SystemName() string { return "sqlite" }
+
+// Bind leaves ? placeholders as they are.
+func (Engine) Bind(query string) string { return query }
+
+// MaxArgs stays under SQLITE_MAX_VARIABLE_NUMBER (32,766).
+func (Engine) MaxArgs() int { return 32000 }
+
+// AppendTxOptions is nil: the DSN's _txlock makes every transaction
+// IMMEDIATE, and SQLite transactions are serializable.
+func (Engine) AppendTxOptions() *sql.TxOptions { return nil }
+
+// LockAppend does nothing: the IMMEDIATE transaction holds the write lock.
+func (Engine) LockAppend(context.Context, engine.Querier) error { return nil }
+
+// LastSequence reads AUTOINCREMENT's own counter, so a number is never
+// reused even if rows were removed by hand.
+func (Engine) LastSequence(ctx context.Context, tx engine.Querier) (int64, error) {
+	return sqlx.QueryInt64(ctx, tx, "SELECT seq FROM sqlite_sequence WHERE name = 'events'")
+}
+
+// LastSequenceSQL is LastSequence as an expression, for the head reads.
+func (Engine) LastSequenceSQL() string {
 	return "(SELECT seq FROM sqlite_sequence WHERE name = 'events')"
 }
 
-// notify does nothing: other processes watch PRAGMA data_version.
-func (sqliteDialect) notify(context.Context, querier, int64) error { return nil }
+// Notify does nothing: other processes watch PRAGMA data_version.
+func (Engine) Notify(context.Context, engine.Querier, int64) error { return nil }
 
-func (sqliteDialect) notifyingInsert() (prefix, suffix string) { return "", "" }
+// NotifyingInsert is empty: Notify does nothing.
+func (Engine) NotifyingInsert() (prefix, suffix string) { return "", "" }
 
-// createShadow declares each column with the type of table's: modernc
+// CreateShadow declares each column with the type of table's: modernc
 // reads a datetime column as time.Time by its declared type, which CREATE
 // TABLE AS SELECT would lose. A rollback drops the table with the rest of
 // the transaction.
-func (sqliteDialect) createShadow(ctx context.Context, tx querier, table, shadow string) error {
+func (Engine) CreateShadow(ctx context.Context, tx engine.Querier, table, shadow string) error {
 	rows, err := tx.QueryContext(ctx, "SELECT name, type FROM pragma_table_info(?) ORDER BY cid", table)
 	if err != nil {
 		return err
@@ -70,10 +97,10 @@ func (sqliteDialect) createShadow(ctx context.Context, tx querier, table, shadow
 	return err
 }
 
-// createStaging declares each column with the type of events' own (see
-// createShadow); sequence becomes the rowid, so the staged events are
+// CreateStaging declares each column with the type of events' own (see
+// CreateShadow); sequence becomes the rowid, so the staged events are
 // stored, and read back, in their order.
-func (sqliteDialect) createStaging(ctx context.Context, conn *sql.Conn, name string) error {
+func (Engine) CreateStaging(ctx context.Context, conn *sql.Conn, name string) error {
 	rows, err := conn.QueryContext(ctx, "SELECT name, type FROM main.pragma_table_info('events') ORDER BY cid")
 	if err != nil {
 		return err
@@ -97,12 +124,12 @@ func (sqliteDialect) createStaging(ctx context.Context, conn *sql.Conn, name str
 	return err
 }
 
-// shadowTables copies each table's CREATE statements from the schema into
+// ShadowTables copies each table's CREATE statements from the schema into
 // the temp schema, which SQLite searches first for an unqualified name.
 // AUTOINCREMENT goes: it would create temp.sqlite_sequence, which would
 // hide the main one that lastSequence reads; the copied rows get fresh
 // ids anyway.
-func (sqliteDialect) shadowTables(ctx context.Context, conn *sql.Conn, tables []string) (map[string]string, error) {
+func (Engine) ShadowTables(ctx context.Context, conn *sql.Conn, tables []string) (map[string]string, error) {
 	main := map[string]string{}
 	for _, t := range tables {
 		rows, err := conn.QueryContext(ctx, "SELECT type, sql FROM main.sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL ORDER BY type = 'table' DESC, name", t)
@@ -148,26 +175,29 @@ func (sqliteDialect) shadowTables(ctx context.Context, conn *sql.Conn, tables []
 	return main, nil
 }
 
-func (sqliteDialect) distinct(a, b string) string { return a + " IS NOT " + b }
+// Distinct is IS NOT, which counts NULL as a value.
+func (Engine) Distinct(a, b string) string { return a + " IS NOT " + b }
 
-// byteOrder is empty: SQLite's default collation, BINARY, compares bytes.
-func (sqliteDialect) byteOrder() string { return "" }
+// ByteOrder is empty: SQLite's default collation, BINARY, compares bytes.
+func (Engine) ByteOrder() string { return "" }
 
-func (sqliteDialect) lockMigrate(context.Context, querier) error { return nil }
+// LockMigrate does nothing: the IMMEDIATE transaction holds the write lock.
+func (Engine) LockMigrate(context.Context, engine.Querier) error { return nil }
 
-func (sqliteDialect) tablesQuery() string {
+// TablesQuery lists the main database's tables and views, SQLite's own excluded.
+func (Engine) TablesQuery() string {
 	return `SELECT name FROM main.sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`
 }
 
-// allowTempWrites turns off the query_only pragma that a read-only
+// AllowTempWrites turns off the query_only pragma that a read-only
 // store's connections open with.
-func (sqliteDialect) allowTempWrites(ctx context.Context, conn *sql.Conn) error {
+func (Engine) AllowTempWrites(ctx context.Context, conn *sql.Conn) error {
 	_, err := conn.ExecContext(ctx, "PRAGMA query_only = 0")
 	return err
 }
 
-// revisionTable is the table as the atlas CLI creates it on SQLite.
-func (sqliteDialect) revisionTable() string {
+// RevisionTable is the table as the atlas CLI creates it on SQLite.
+func (Engine) RevisionTable() string {
 	return "CREATE TABLE IF NOT EXISTS `atlas_schema_revisions` (" +
 		"`version` text NOT NULL, `description` text NOT NULL, " +
 		"`type` integer NOT NULL DEFAULT 2, `applied` integer NOT NULL DEFAULT 0, " +
@@ -177,23 +207,23 @@ func (sqliteDialect) revisionTable() string {
 		"PRIMARY KEY (`version`))"
 }
 
-// textTime selects a datetime column as its stored text: an expression
+// TextTime selects a datetime column as its stored text: an expression
 // has no declared type, so modernc hands over the text instead of parsing
-// it (see storedTime). Unary + is SQLite's no-op.
-func (sqliteDialect) textTime(col string) string { return "+" + col }
+// it (see persistence's storedTime). Unary + is SQLite's no-op.
+func (Engine) TextTime(col string) string { return "+" + col }
 
-// snapshotBegin is DEFERRED: the first read pins the WAL snapshot, and
+// SnapshotBegin is DEFERRED: the first read pins the WAL snapshot, and
 // no write lock is taken until a write to the main database.
-func (sqliteDialect) snapshotBegin() string { return "BEGIN" }
+func (Engine) SnapshotBegin() string { return "BEGIN" }
 
-// integrityCheck is PRAGMA integrity_check of the main database (not the
+// IntegrityCheck is PRAGMA integrity_check of the main database (not the
 // temp one that Verify's rebuild lives in). quick_check would be faster
 // but does not check that each index holds exactly its table's rows,
 // which is the damage a replay never sees. A page too damaged for the
 // check to go on fails it with SQLITE_CORRUPT, which is a finding too.
-func (sqliteDialect) integrityCheck(ctx context.Context, q querier) (name, note string, found []Problem, err error) {
+func (Engine) IntegrityCheck(ctx context.Context, q engine.Querier, _ []string, max int) (name, note string, found []engine.Problem, err error) {
 	err = func() error {
-		rows, err := q.QueryContext(ctx, fmt.Sprintf("PRAGMA main.integrity_check(%d)", maxIntegrityFindings))
+		rows, err := q.QueryContext(ctx, fmt.Sprintf("PRAGMA main.integrity_check(%d)", max))
 		if err != nil {
 			return err
 		}
@@ -204,18 +234,24 @@ func (sqliteDialect) integrityCheck(ctx context.Context, q querier) (name, note 
 				return err
 			}
 			if msg != "ok" { // one finding; the first names the database, which is main
-				found = append(found, Problem{Kind: "integrity", Detail: strings.TrimPrefix(msg, "*** in database main ***\n")})
+				found = append(found, engine.Problem{Detail: strings.TrimPrefix(msg, "*** in database main ***\n")})
 			}
 		}
 		return rows.Err()
 	}()
-	var se *sqlite.Error
+	var se *modernc.Error
 	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_CORRUPT {
-		found = append(found, Problem{Kind: "integrity", Detail: "integrity_check stopped: " + err.Error()})
+		found = append(found, engine.Problem{Detail: "integrity_check stopped: " + err.Error()})
 		err = nil
 	}
 	if err != nil {
 		return "", "", nil, err
 	}
 	return "integrity_check", "", found, nil
+}
+
+// DiskFull is SQLITE_FULL.
+func (Engine) DiskFull(err error) bool {
+	var se *modernc.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL
 }

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package persistence
+package sqlite
 
 // writable is not checked ahead on this system; SQLite reports it.
 func writable(string) error { return nil }

@@ -1,4 +1,6 @@
-package persistence
+// Package postgres is the server engine of the store, through pgx's
+// database/sql driver: advisory locks, pipelined appends, LISTEN/NOTIFY.
+package postgres
 
 import (
 	"context"
@@ -11,6 +13,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/peonhq/peon/internal/engine"
+	"github.com/peonhq/peon/internal/sqlx"
 )
 
 // The transaction-scoped advisory locks of PostgreSQL, in the two-key
@@ -22,7 +27,7 @@ import (
 // migrateLock serializes migrations of one schema (the first of the
 // search_path), before the tables exist; a hash collision only makes two
 // schemas wait for each other. notifyChannel names the channel appends
-// notify on by the same OID, so a listener hears the appends to its own
+// Notify on by the same OID, so a listener hears the appends to its own
 // events table only.
 const (
 	appendLock    = "SELECT " + appendLockCall
@@ -50,24 +55,40 @@ const appendLockChecked = "SELECT current_setting('transaction_isolation'), " +
 // default_transaction_isolation.
 const beginReadCommitted = "BEGIN ISOLATION LEVEL READ COMMITTED"
 
-// postgresDialect is the server engine, through pgx's database/sql driver.
+// Engine is the server engine, through pgx's database/sql driver.
 //
 // Appenders take a transaction-scoped advisory lock before they read the
 // last sequence, so sequences are taken in commit order and a reader that
 // resumes after the last sequence it saw cannot skip a transaction that
 // commits late. See docs/ORDERING.md.
-type postgresDialect struct{}
+type Engine struct{}
 
-func (postgresDialect) name() string             { return "postgres" }
-func (postgresDialect) entDialect() string       { return "postgres" }
-func (postgresDialect) bind(query string) string { return bindDollar(query) }
-func (postgresDialect) maxArgs() int             { return 65000 }
+// Features are many writers, serialized by the append lock; projection
+// writes are pipelined, not prepared by the store.
+func (Engine) Features() engine.Features { return engine.Features{} }
 
-func (postgresDialect) appendTxOptions() *sql.TxOptions {
+// Name is "postgres".
+func (Engine) Name() string { return "postgres" }
+
+// EntDialect is "postgres".
+func (Engine) EntDialect() string { return "postgres" }
+
+// SystemName is "postgresql".
+func (Engine) SystemName() string { return "postgresql" }
+
+// Bind rewrites ? into $1, $2, …
+func (Engine) Bind(query string) string { return sqlx.Dollar(query) }
+
+// MaxArgs stays under the protocol's 65,535.
+func (Engine) MaxArgs() int { return 65000 }
+
+// AppendTxOptions are READ COMMITTED, which the append lock needs.
+func (Engine) AppendTxOptions() *sql.TxOptions {
 	return &sql.TxOptions{Isolation: sql.LevelReadCommitted}
 }
 
-func (postgresDialect) lockAppend(ctx context.Context, tx querier) error {
+// LockAppend takes the append lock, under READ COMMITTED only.
+func (Engine) LockAppend(ctx context.Context, tx engine.Querier) error {
 	rows, err := tx.QueryContext(ctx, appendLockChecked)
 	if err != nil {
 		return err
@@ -87,18 +108,20 @@ func (postgresDialect) lockAppend(ctx context.Context, tx querier) error {
 		return err
 	}
 	if !locked.Valid {
-		return fmt.Errorf("%w: the transaction is %s; on PostgreSQL an append needs READ COMMITTED "+
-			"(the default: begin it with sql.TxOptions{Isolation: sql.LevelReadCommitted})",
-			ErrTxIsolation, strings.ToUpper(isolation))
+		return &engine.IsolationError{Detail: "the transaction is " + strings.ToUpper(isolation) +
+			"; on PostgreSQL an append needs READ COMMITTED " +
+			"(the default: begin it with sql.TxOptions{Isolation: sql.LevelReadCommitted})"}
 	}
 	return rows.Close()
 }
 
-func (postgresDialect) beginAppendSQL() []string { return []string{beginReadCommitted, appendTryLock} }
+// BeginAppendSQL begins READ COMMITTED and tries the append lock.
+func (Engine) BeginAppendSQL() []string { return []string{beginReadCommitted, appendTryLock} }
 
-func (postgresDialect) lockAppendSQL() string { return appendLock }
+// LockAppendSQL waits for the append lock.
+func (Engine) LockAppendSQL() string { return appendLock }
 
-// commitOutcome reads the error of the pipeline that ends in an append's
+// CommitOutcome reads the error of the pipeline that ends in an append's
 // COMMIT. The pipeline is one pgx batch with one Sync at its end: after an
 // error the server skips every statement up to the Sync.
 //
@@ -115,60 +138,60 @@ func (postgresDialect) lockAppendSQL() string { return appendLock }
 //
 // Anything else (the connection broke, the context ended, while the
 // COMMIT may have been on its way or running) is unknown.
-func (postgresDialect) commitOutcome(err error, commit int) commitResult {
-	var pe *pipeError
+func (Engine) CommitOutcome(err error, commit int) engine.CommitResult {
+	var pe *engine.PipeError
 	if !errors.As(err, &pe) {
-		return commitUnknown
+		return engine.CommitUnknown
 	}
-	if pe.i > commit {
-		return committed
+	if pe.I > commit {
+		return engine.Committed
 	}
 	var pg *pgconn.PgError
-	if errors.As(pe.err, &pg) {
-		if pe.i < commit {
-			return commitFailed
+	if errors.As(pe.Err, &pg) {
+		if pe.I < commit {
+			return engine.CommitFailed
 		}
 		if pg.Severity == "ERROR" && !strings.HasPrefix(pg.Code, "57") {
-			return commitFailed
+			return engine.CommitFailed
 		}
-		return commitUnknown
+		return engine.CommitUnknown
 	}
-	if pgconn.SafeToRetry(pe.err) {
-		return commitFailed
+	if pgconn.SafeToRetry(pe.Err) {
+		return engine.CommitFailed
 	}
-	return commitUnknown
+	return engine.CommitUnknown
 }
 
-// storedAfterAppends takes the append lock in a transaction of its own on
+// StoredAfterAppends takes the append lock in a transaction of its own on
 // a connection from db, which waits until every append transaction that
 // held it has ended (an append whose client is gone holds it until the
 // server notices and ends the session), reads whether the event is
 // stored, and rolls back: one round trip.
-func (d postgresDialect) storedAfterAppends(ctx context.Context, db *sql.DB, eventID string) (bool, error) {
+func (e Engine) StoredAfterAppends(ctx context.Context, db *sql.DB, eventID string) (bool, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return false, err
 	}
 	defer conn.Close()
 	var found bool
-	err = d.pipeline(ctx, conn, []pipeStmt{
-		{what: "begin", query: beginReadCommitted},
-		{what: "wait for appends", query: appendLock},
-		{what: "look up", query: "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1)", args: []any{eventID}, dest: []any{&found}},
-		{what: "rollback", query: "ROLLBACK"},
+	err = e.Pipeline(ctx, conn, []engine.PipeStmt{
+		{What: "begin", Query: beginReadCommitted},
+		{What: "wait for appends", Query: appendLock},
+		{What: "look up", Query: "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1)", Args: []any{eventID}, Dest: []any{&found}},
+		{What: "rollback", Query: "ROLLBACK"},
 	})
 	if err != nil {
-		discard(conn)
+		engine.Discard(conn)
 		return false, err
 	}
 	return found, nil
 }
 
-// pipeline sends stmts as one pgx batch, one round trip once pgx has
+// Pipeline sends stmts as one pgx batch, one round trip once pgx has
 // prepared them on the connection. The server runs them one after the
 // other, each with a snapshot of its own under READ COMMITTED, and skips
 // those after a failed one.
-func (postgresDialect) pipeline(ctx context.Context, conn *sql.Conn, stmts []pipeStmt) error {
+func (Engine) Pipeline(ctx context.Context, conn *sql.Conn, stmts []engine.PipeStmt) error {
 	return conn.Raw(func(dc any) error {
 		c, ok := dc.(*stdlib.Conn)
 		if !ok {
@@ -176,93 +199,96 @@ func (postgresDialect) pipeline(ctx context.Context, conn *sql.Conn, stmts []pip
 		}
 		var b pgx.Batch
 		for _, st := range stmts {
-			b.Queue(st.query, st.args...)
+			b.Queue(st.Query, st.Args...)
 		}
 		br := c.Conn().SendBatch(ctx, &b)
 		for i, st := range stmts {
 			var err error
-			if st.dest != nil {
-				err = br.QueryRow().Scan(st.dest...)
+			if st.Dest != nil {
+				err = br.QueryRow().Scan(st.Dest...)
 			} else {
 				var tag pgconn.CommandTag
 				tag, err = br.Exec()
-				if st.affected != nil {
-					*st.affected = tag.RowsAffected()
+				if st.Affected != nil {
+					*st.Affected = tag.RowsAffected()
 				}
 			}
 			if err != nil {
 				br.Close()
-				return &pipeError{i: i, what: st.what, err: err}
+				return &engine.PipeError{I: i, What: st.What, Err: err}
 			}
 		}
 		if err := br.Close(); err != nil {
-			return &pipeError{i: len(stmts), what: "end of pipeline", err: err}
+			return &engine.PipeError{I: len(stmts), What: "end of pipeline", Err: err}
 		}
 		return nil
 	})
 }
 
-func (postgresDialect) lastSequence(ctx context.Context, tx querier) (int64, error) {
-	return queryInt64(ctx, tx, "SELECT MAX(sequence) FROM events")
+// LastSequence is the highest sequence stored.
+func (Engine) LastSequence(ctx context.Context, tx engine.Querier) (int64, error) {
+	return sqlx.QueryInt64(ctx, tx, "SELECT MAX(sequence) FROM events")
 }
 
-// lastSequenceSQL is lastSequence as an expression, so readHead reads it
+// LastSequenceSQL is LastSequence as an expression, so the head reads read it
 // with the streams' versions in one round trip.
-func (postgresDialect) lastSequenceSQL() string { return "(SELECT MAX(sequence) FROM events)" }
+func (Engine) LastSequenceSQL() string { return "(SELECT MAX(sequence) FROM events)" }
 
-func (postgresDialect) notify(ctx context.Context, tx querier, head int64) error {
+// Notify sends the head on the events table's channel at commit.
+func (Engine) Notify(ctx context.Context, tx engine.Querier, head int64) error {
 	_, err := tx.ExecContext(ctx, "SELECT pg_notify("+notifyChannel+", $1)", strconv.FormatInt(head, 10))
 	return err
 }
 
-// notifyingInsert runs the INSERT as a data-modifying CTE, which runs
+// NotifyingInsert runs the INSERT as a data-modifying CTE, which runs
 // whether or not the query reads it, beside the pg_notify: one round trip
 // for both. The notification is sent at commit, and not at all on a
 // rollback (to a savepoint too).
-func (postgresDialect) notifyingInsert() (prefix, suffix string) {
+func (Engine) NotifyingInsert() (prefix, suffix string) {
 	return "WITH ins AS (", ") SELECT pg_notify(" + notifyChannel + ", ?)"
 }
 
-func (postgresDialect) lockMigrate(ctx context.Context, tx querier) error {
+// LockMigrate takes the schema's migration lock.
+func (Engine) LockMigrate(ctx context.Context, tx engine.Querier) error {
 	_, err := tx.ExecContext(ctx, migrateLock)
 	return err
 }
 
-// tablesQuery lists the relations of the first schema of the search_path
+// TablesQuery lists the relations of the first schema of the search_path
 // (none when it does not exist) that a query can read.
-func (postgresDialect) tablesQuery() string {
+func (Engine) TablesQuery() string {
 	return "SELECT c.relname::text FROM pg_class c WHERE c.relnamespace = to_regnamespace(current_schema()) " +
 		"AND c.relkind IN ('r', 'p', 'v', 'm', 'f') ORDER BY 1"
 }
 
-// allowTempWrites lets the session's transactions write again, which a
+// AllowTempWrites lets the session's transactions write again, which a
 // read-only store's connections refuse (default_transaction_read_only).
-func (postgresDialect) allowTempWrites(ctx context.Context, conn *sql.Conn) error {
+func (Engine) AllowTempWrites(ctx context.Context, conn *sql.Conn) error {
 	_, err := conn.ExecContext(ctx, "SET default_transaction_read_only = off")
 	return err
 }
 
-// createShadow copies table's columns with LIKE. A rollback drops the
+// CreateShadow copies table's columns with LIKE. A rollback drops the
 // table with the rest of the transaction, a commit through ON COMMIT DROP.
-func (postgresDialect) createShadow(ctx context.Context, tx querier, table, shadow string) error {
+func (Engine) CreateShadow(ctx context.Context, tx engine.Querier, table, shadow string) error {
 	_, err := tx.ExecContext(ctx, "CREATE TEMP TABLE "+shadow+" (LIKE "+table+") ON COMMIT DROP")
 	return err
 }
 
-// createStaging copies the columns of events with LIKE, without its
+// CreateStaging copies the columns of events with LIKE, without its
 // identity, in the session's temp schema.
-func (postgresDialect) createStaging(ctx context.Context, conn *sql.Conn, name string) error {
+func (Engine) CreateStaging(ctx context.Context, conn *sql.Conn, name string) error {
 	_, err := conn.ExecContext(ctx, "CREATE TEMP TABLE "+name+" (LIKE events, PRIMARY KEY (sequence), UNIQUE (event_id))")
 	return err
 }
 
-// shadowTables creates each temporary table with LIKE, keys and indexes
+// ShadowTables creates each temporary table with LIKE, keys and indexes
 // included, in the session's temp schema, which PostgreSQL searches first
 // for a relation. pgx keeps the statements it prepared on a connection,
 // and their plans keep naming the tables they were planned against, so it
 // drops them first. It checks that each name now reaches the temporary
 // table.
-func (postgresDialect) shadowTables(ctx context.Context, conn *sql.Conn, tables []string) (map[string]string, error) {
+func (Engine) ShadowTables(ctx context.Context, conn *sql.Conn, tables []string) (map[string]string, error) {
 	if err := conn.Raw(func(dc any) error {
 		c, ok := dc.(*stdlib.Conn)
 		if !ok {
@@ -294,18 +320,18 @@ func (postgresDialect) shadowTables(ctx context.Context, conn *sql.Conn, tables 
 	return main, nil
 }
 
-// distinct compares the values as text: json has no equality operator,
+// Distinct compares the values as text: json has no equality operator,
 // and text is how Verify reports them.
-func (postgresDialect) distinct(a, b string) string {
+func (Engine) Distinct(a, b string) string {
 	return a + "::text IS DISTINCT FROM " + b + "::text"
 }
 
-// byteOrder names the C collation, which compares bytes whatever the
+// ByteOrder names the C collation, which compares bytes whatever the
 // database's locale.
-func (postgresDialect) byteOrder() string { return ` COLLATE "C"` }
+func (Engine) ByteOrder() string { return ` COLLATE "C"` }
 
-// revisionTable is the table as the atlas CLI creates it on PostgreSQL.
-func (postgresDialect) revisionTable() string {
+// RevisionTable is the table as the atlas CLI creates it on PostgreSQL.
+func (Engine) RevisionTable() string {
 	return `CREATE TABLE IF NOT EXISTS "atlas_schema_revisions" (` +
 		`"version" character varying NOT NULL, "description" character varying NOT NULL, ` +
 		`"type" bigint NOT NULL DEFAULT 2, "applied" bigint NOT NULL DEFAULT 0, ` +
@@ -315,19 +341,19 @@ func (postgresDialect) revisionTable() string {
 		`"operator_version" character varying NOT NULL, PRIMARY KEY ("version"))`
 }
 
-// snapshotBegin: the first statement takes the snapshot that the whole
+// SnapshotBegin: the first statement takes the snapshot that the whole
 // transaction reads.
-func (postgresDialect) snapshotBegin() string { return "BEGIN ISOLATION LEVEL REPEATABLE READ" }
+func (Engine) SnapshotBegin() string { return "BEGIN ISOLATION LEVEL REPEATABLE READ" }
 
-// integrityCheck uses the amcheck extension when the database has it:
+// IntegrityCheck uses the amcheck extension when the database has it:
 // bt_index_check with heapallindexed on every B-tree index of the store's
 // tables, which finds an index whose entries are out of order or that
 // misses a row of its table, and verify_heapam on each table, which finds
 // damaged table pages. Both take only the lock a SELECT takes. PostgreSQL
 // has no check of its own without the extension, and Verify does not
 // install it (it changes nothing): then the note says so.
-func (postgresDialect) integrityCheck(ctx context.Context, q querier) (name, note string, found []Problem, err error) {
-	schema, err := queryString(ctx, q, "SELECT quote_ident(n.nspname) FROM pg_extension e "+
+func (Engine) IntegrityCheck(ctx context.Context, q engine.Querier, tables []string, max int) (name, note string, found []engine.Problem, err error) {
+	schema, err := sqlx.QueryString(ctx, q, "SELECT quote_ident(n.nspname) FROM pg_extension e "+
 		"JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'amcheck'")
 	if err != nil {
 		return "", "", nil, err
@@ -336,7 +362,6 @@ func (postgresDialect) integrityCheck(ctx context.Context, q querier) (name, not
 		return "", "the amcheck extension is not installed in this database, so the indexes and table pages were not checked; " +
 			"`CREATE EXTENSION amcheck` (as a superuser) lets Verify check them", nil, nil
 	}
-	tables := storeTables()
 	// denied turns a permission error into the note: amcheck's functions
 	// are the superuser's unless granted.
 	denied := func(err error) bool {
@@ -377,14 +402,14 @@ func (postgresDialect) integrityCheck(ctx context.Context, q querier) (name, not
 		case denied(err):
 			return "", note, nil, nil
 		case errors.As(err, &pe) && strings.HasPrefix(pe.Code, "XX"): // data_corrupted, index_corrupted
-			found = append(found, Problem{Kind: "integrity", Table: ix.table, Key: ix.name, Detail: pe.Message})
+			found = append(found, engine.Problem{Table: ix.table, Key: ix.name, Detail: pe.Message})
 		default:
 			return "", "", nil, fmt.Errorf("bt_index_check %s: %w", ix.name, err)
 		}
 	}
 	for _, t := range tables {
 		rows, err := q.QueryContext(ctx, "SELECT blkno, offnum, attnum, msg FROM "+schema+
-			".verify_heapam(to_regclass($1)) LIMIT $2", t, maxIntegrityFindings)
+			".verify_heapam(to_regclass($1)) LIMIT $2", t, max)
 		if denied(err) {
 			return "", note, nil, nil
 		}
@@ -406,14 +431,20 @@ func (postgresDialect) integrityCheck(ctx context.Context, q querier) (name, not
 			if attnum.Valid {
 				key += fmt.Sprintf(" column %d", attnum.Int64)
 			}
-			found = append(found, Problem{Kind: "integrity", Table: t, Key: key, Detail: msg})
+			found = append(found, engine.Problem{Table: t, Key: key, Detail: msg})
 		}
 		if err := rows.Close(); err != nil {
 			return "", "", nil, err
 		}
 	}
-	if len(found) > maxIntegrityFindings {
-		found = found[:maxIntegrityFindings]
+	if len(found) > max {
+		found = found[:max]
 	}
 	return "amcheck", "", found, nil
+}
+
+// DiskFull is the disk_full error, 53100.
+func (Engine) DiskFull(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "53100"
 }

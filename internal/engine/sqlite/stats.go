@@ -1,46 +1,49 @@
-package persistence
+package sqlite
 
 import (
 	"context"
 	"errors"
 	"io/fs"
 	"os"
+
+	"github.com/peonhq/peon/internal/engine"
+	"github.com/peonhq/peon/internal/sqlx"
 )
 
-var _ statsDialect = sqliteDialect{}
+var _ engine.Statser = Engine{}
 
-// payloadBytes: the bytes of a TEXT payload in the database's encoding
+// PayloadBytes is the bytes of a TEXT payload in the database's encoding
 // (UTF-8), of a BLOB as they are, without a copy.
-func (sqliteDialect) payloadBytes() string { return "octet_length(payload)" }
+func (Engine) PayloadBytes() string { return "octet_length(payload)" }
 
-// payloadText reads a payload stored as a BLOB as text, so that it is
+// PayloadText reads a payload stored as a BLOB as text, so that it is
 // not taken for SQLite's binary JSONB.
-func (sqliteDialect) payloadText(key string) string {
+func (Engine) PayloadText(key string) string {
 	return "json_extract(CASE WHEN typeof(payload) = 'blob' THEN CAST(payload AS TEXT) ELSE payload END, '$." + key + "')"
 }
 
-// databaseStats reads the page counts with pragmas, the size of each
+// DatabaseStats reads the page counts with pragmas, the size of each
 // b-tree from the dbstat virtual table, and the file sizes from the file
 // system.
-func (sqliteDialect) databaseStats(ctx context.Context, q querier, t Target) (DatabaseStats, error) {
-	var db DatabaseStats
+func (e Engine) DatabaseStats(ctx context.Context, q engine.Querier, dsn string) (engine.DatabaseStats, error) {
+	var db engine.DatabaseStats
 	for _, p := range []struct {
 		pragma string
 		v      *int64
 	}{{"page_size", &db.PageSize}, {"page_count", &db.PageCount}, {"freelist_count", &db.FreePages}} {
-		v, err := queryInt64(ctx, q, "PRAGMA main."+p.pragma)
+		v, err := sqlx.QueryInt64(ctx, q, "PRAGMA main."+p.pragma)
 		if err != nil {
 			return db, err
 		}
 		*p.v = v
 	}
 	db.Bytes = db.PageSize * db.PageCount
-	if !t.Memory {
+	if !e.Memory {
 		var err error
-		if db.FileBytes, err = fileSize(t.DSN); err != nil {
+		if db.FileBytes, err = fileSize(dsn); err != nil {
 			return db, err
 		}
-		if db.WALBytes, err = fileSize(t.DSN + "-wal"); err != nil {
+		if db.WALBytes, err = fileSize(dsn + "-wal"); err != nil {
 			return db, err
 		}
 	}
@@ -54,7 +57,7 @@ func (sqliteDialect) databaseStats(ctx context.Context, q querier, t Target) (Da
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var ts TableStats
+		var ts engine.TableStats
 		if err := rows.Scan(&ts.Table, &ts.TableBytes, &ts.IndexBytes); err != nil {
 			return db, err
 		}

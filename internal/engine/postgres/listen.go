@@ -1,4 +1,4 @@
-package persistence
+package postgres
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/peonhq/peon/internal/engine"
 )
 
 // The listener's reconnect delays: it starts at listenRetryMin after a
@@ -15,24 +17,24 @@ const (
 	listenRetryMax = 5 * time.Second
 )
 
-// listen fires s.grew on PostgreSQL notifications of other processes'
-// appends (postgresDialect.notify sends one in every append transaction).
+// Watch calls w.Grew on PostgreSQL notifications of other processes'
+// appends (Notify sends one in every append transaction).
 // It holds one dedicated connection, outside the pool, LISTENing on the
 // notifyChannel of its events table; when that connection fails it
-// reconnects with backoff, and it returns when ctx ends. Notifications sent while it is not
-// listening are lost, so it fires s.grew each time it starts listening:
-// subscribers re-read the log and miss nothing (see Subscribe).
-func (s *Store) listen(ctx context.Context) {
+// reconnects with backoff, and it returns when ctx ends. Notifications
+// sent while it is not listening are lost, so it calls w.Grew each time it
+// starts listening: subscribers re-read the log and miss nothing.
+func (Engine) Watch(ctx context.Context, w engine.Watch) {
 	delay := listenRetryMin
 	for attempt := 1; ; attempt++ {
-		listening, err := s.listenOnce(ctx, attempt > 1)
+		listening, err := listenOnce(ctx, w, attempt > 1)
 		if ctx.Err() != nil {
 			return
 		}
 		if listening {
 			delay, attempt = listenRetryMin, 1 // it worked for a while: retry soon
 		}
-		s.tel.log.Warn("peon: PostgreSQL listener failed; reconnecting", "err", err, "attempt", attempt, "retry_in", delay)
+		w.Log.Warn("peon: PostgreSQL listener failed; reconnecting", "err", err, "attempt", attempt, "retry_in", delay)
 		select {
 		case <-ctx.Done():
 			return
@@ -42,13 +44,13 @@ func (s *Store) listen(ctx context.Context) {
 	}
 }
 
-// listenOnce connects, listens and fires s.grew on each notification
+// listenOnce connects, listens and calls w.Grew on each notification
 // until the connection fails or ctx ends. It reports whether it got as far
 // as LISTEN, and the error that ended it; with again, it logs that it
-// listens again. Its errors only end the attempt: the fallback poll of
-// Subscribe covers the time until the next one succeeds.
-func (s *Store) listenOnce(ctx context.Context, again bool) (listening bool, err error) {
-	conn, err := pgx.Connect(ctx, s.target.DSN)
+// listens again. Its errors only end the attempt: the store's fallback
+// poll covers the time until the next one succeeds.
+func listenOnce(ctx context.Context, w engine.Watch, again bool) (listening bool, err error) {
+	conn, err := pgx.Connect(ctx, w.DSN)
 	if err != nil {
 		return false, fmt.Errorf("connect: %w", err)
 	}
@@ -65,13 +67,13 @@ func (s *Store) listenOnce(ctx context.Context, again bool) (listening bool, err
 		return false, fmt.Errorf("listen: %w", err)
 	}
 	if again {
-		s.tel.log.Info("peon: PostgreSQL listener reconnected", "channel", channel)
+		w.Log.Info("peon: PostgreSQL listener reconnected", "channel", channel)
 	}
-	s.grew.fire() // whatever committed while nobody listened
+	w.Grew() // whatever committed while nobody listened
 	for {
 		if _, err := conn.WaitForNotification(ctx); err != nil {
 			return true, fmt.Errorf("wait for notifications: %w", err)
 		}
-		s.grew.fire()
+		w.Grew()
 	}
 }

@@ -1,0 +1,32 @@
+package engine
+
+import "context"
+
+// Statser is what the store's Stats reads differently on each engine.
+type Statser interface {
+	// PayloadBytes is an SQL expression of the bytes of the payload
+	// column as stored.
+	PayloadBytes() string
+	// PayloadText is an SQL expression of the text of the payload's
+	// top-level string field key.
+	PayloadText(key string) string
+	// DatabaseStats reads the size of the database at dsn, and of each
+	// table of its (first) schema, through q, inside the snapshot it
+	// reads.
+	DatabaseStats(ctx context.Context, q Querier, dsn string) (DatabaseStats, error)
+}
+
+// DatabaseStats is the size of a database; the store's DatabaseStats
+// documents each field.
+type DatabaseStats struct {
+	Bytes                          int64
+	FileBytes, WALBytes            int64
+	PageSize, PageCount, FreePages int64
+	Tables                         []TableStats
+}
+
+// TableStats is the space one table takes; see the store's TableStats.
+type TableStats struct {
+	Table                              string
+	TableBytes, IndexBytes, TotalBytes int64
+}
