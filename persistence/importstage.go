@@ -270,12 +270,14 @@ func stagingInsert(d dialect, n int) string {
 func (s *Store) importFailure(ctx context.Context, err error) error {
 	var ie *ImportError
 	switch {
+	case ctx.Err() != nil && !errors.Is(err, ctx.Err()):
+		// The end of ctx comes first: it also cuts the input short, and
+		// the half line it leaves is not the input's fault.
+		return fmt.Errorf("import: %w: nothing was imported (%v)", ctx.Err(), err)
 	case errors.As(err, &ie), errors.Is(err, ErrNotEmpty), errors.Is(err, ErrStoreChanged):
 		return err
 	case s.isDiskFull(err):
 		return fmt.Errorf("%w: disk full: nothing was imported; free space where the database (and, on SQLite, its temporary files) lives and run the import again", err)
-	case ctx.Err() != nil && !errors.Is(err, ctx.Err()):
-		return fmt.Errorf("import: %w: nothing was imported (%v)", ctx.Err(), err)
 	}
 	return err
 }
