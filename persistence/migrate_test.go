@@ -10,6 +10,8 @@ import (
 
 	atlasmigrate "ariga.io/atlas/sql/migrate"
 	"github.com/stretchr/testify/require"
+
+	"github.com/peonhq/peon/internal/schemamigrate"
 )
 
 // TestRevisionsAreRecordedAsTheAtlasCLIDoes reads atlas_schema_revisions
@@ -21,7 +23,7 @@ func TestRevisionsAreRecordedAsTheAtlasCLIDoes(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 
-	dir, err := migrationDir("sqlite")
+	dir, err := schemamigrate.EmbeddedDir("sqlite")
 	require.NoError(t, err)
 	files, err := dir.Files()
 	require.NoError(t, err)
@@ -65,7 +67,7 @@ func TestRevisionsAreRecordedAsTheAtlasCLIDoes(t *testing.T) {
 		require.Equal(t, int64(atlasmigrate.RevisionTypeExecute), typ)
 		require.Equal(t, int64(len(stmts)), applied)
 		require.Equal(t, applied, total)
-		at, err := time.Parse(executedAtLayout, executedAt)
+		at, err := time.Parse(schemamigrate.ExecutedAtLayout, executedAt)
 		require.NoError(t, err, "executed_at %q must be in the CLI's layout", executedAt)
 		require.WithinDuration(t, time.Now(), at, time.Minute)
 		require.Positive(t, execTime)
@@ -74,7 +76,7 @@ func TestRevisionsAreRecordedAsTheAtlasCLIDoes(t *testing.T) {
 		require.Equal(t, want, hash)
 		require.False(t, strings.HasPrefix(hash, "h1:"))
 		require.True(t, noPartial)
-		require.Equal(t, operatorVersion, operator)
+		require.Equal(t, schemamigrate.OperatorVersion, operator)
 		n++
 	}
 	require.Equal(t, len(files), n)
@@ -88,7 +90,7 @@ func TestOpenSeesCLIMigratedDatabaseAsUpToDate(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "peon.db")
 	db, err := sql.Open("sqlite", path+"?_pragma=foreign_keys(1)")
 	require.NoError(t, err)
-	dir, err := migrationDir("sqlite")
+	dir, err := schemamigrate.EmbeddedDir("sqlite")
 	require.NoError(t, err)
 	files, err := dir.Files()
 	require.NoError(t, err)
@@ -124,7 +126,7 @@ func TestOpenSeesCLIMigratedDatabaseAsUpToDate(t *testing.T) {
 // refused with ErrMigration and nothing changes.
 func TestMigrationRefusals(t *testing.T) {
 	t.Parallel()
-	embedded, err := migrationDir("sqlite")
+	embedded, err := schemamigrate.EmbeddedDir("sqlite")
 	require.NoError(t, err)
 	files, err := embedded.Files()
 	require.NoError(t, err)
