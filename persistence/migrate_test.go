@@ -11,6 +11,7 @@ import (
 	atlasmigrate "ariga.io/atlas/sql/migrate"
 	"github.com/stretchr/testify/require"
 
+	"github.com/peonhq/peon/internal/dbtest"
 	"github.com/peonhq/peon/internal/schemamigrate"
 )
 
@@ -18,7 +19,7 @@ import (
 // after an open, column by column, against what the CLI writes.
 func TestRevisionsAreRecordedAsTheAtlasCLIDoes(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "peon.db")
+	path := dbtest.SQLiteFile(t)
 	s, err := Open(t.Context(), path)
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
@@ -87,7 +88,7 @@ func TestRevisionsAreRecordedAsTheAtlasCLIDoes(t *testing.T) {
 // may be applied twice.
 func TestOpenSeesCLIMigratedDatabaseAsUpToDate(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "peon.db")
+	path := dbtest.SQLiteFile(t)
 	db, err := sql.Open("sqlite", path+"?_pragma=foreign_keys(1)")
 	require.NoError(t, err)
 	dir, err := schemamigrate.EmbeddedDir("sqlite")
@@ -140,7 +141,7 @@ func TestMigrationRefusals(t *testing.T) {
 		sum, err := fsRead(embedded, atlasmigrate.HashFileName)
 		require.NoError(t, err)
 		require.NoError(t, tampered.WriteFile(atlasmigrate.HashFileName, sum))
-		path := filepath.Join(t.TempDir(), "peon.db")
+		path := dbtest.SQLiteFile(t)
 		_, err = OpenWithMigrationDir(t.Context(), path, nil, tampered)
 		require.ErrorIs(t, err, ErrMigration)
 		require.Contains(t, err.Error(), "atlas.sum")
@@ -154,7 +155,7 @@ func TestMigrationRefusals(t *testing.T) {
 
 	t.Run("NewerDatabase", func(t *testing.T) {
 		t.Parallel()
-		path := filepath.Join(t.TempDir(), "peon.db")
+		path := dbtest.SQLiteFile(t)
 		s, err := Open(t.Context(), path)
 		require.NoError(t, err)
 		require.NoError(t, s.Close())
