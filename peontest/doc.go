@@ -13,7 +13,7 @@
 //			orchestration.ThreadCreated{ThreadID: "t1", ProjectID: "p1", Title: "Fix CI", Model: "gpt-5", At: now},
 //			orchestration.ThreadRenamed{ThreadID: "t1", Title: "Fix the CI", At: now})
 //		require.NoError(t, err)
-//		th, err := projection.NewReader(store.Client()).Thread(t.Context(), "t1")
+//		th, err := projection.NewReader(store).Thread(t.Context(), "t1")
 //		require.NoError(t, err)
 //		require.Equal(t, "Fix the CI", th.Title)
 //	}

@@ -99,7 +99,10 @@ func prepare(opts *AppendOpts, events []orchestration.Event) (*batch, error) {
 // Every error means that nothing was written, but for ErrUnknownOutcome:
 // the COMMIT was sent and whether it committed could not be learned (see
 // UnknownOutcomeError). When ctx ends, the error matches ctx's.
-func (s *Store) Append(ctx context.Context, opts *AppendOpts, events ...orchestration.Event) ([]Recorded, error) {
+func (s *Store) Append(ctx context.Context, opts *AppendOpts, events ...orchestration.Event) (recs []Recorded, err error) {
+	fresh := false
+	ctx, done := s.tel.startAppend(ctx, events)
+	defer func() { done(recs, fresh, err) }()
 	if err := s.writable(); err != nil {
 		return nil, err
 	}
@@ -107,10 +110,6 @@ func (s *Store) Append(ctx context.Context, opts *AppendOpts, events ...orchestr
 	if err != nil || len(b.events) == 0 {
 		return nil, err
 	}
-	var (
-		recs  []Recorded
-		fresh bool
-	)
 	if p, ok := s.d.(pipeliner); ok {
 		recs, fresh, err = s.appendPipelined(ctx, p, b)
 	} else {
@@ -172,7 +171,10 @@ func (s *Store) appendOwnTx(ctx context.Context, b *batch) (recs []Recorded, fre
 // use the store's own methods while tx is open, use tx. On PostgreSQL, tx
 // must be READ COMMITTED, the default: under REPEATABLE READ or
 // SERIALIZABLE, AppendTx writes nothing and returns ErrTxIsolation.
-func (s *Store) AppendTx(ctx context.Context, tx *ent.Tx, opts *AppendOpts, events ...orchestration.Event) ([]Recorded, error) {
+func (s *Store) AppendTx(ctx context.Context, tx *ent.Tx, opts *AppendOpts, events ...orchestration.Event) (recs []Recorded, err error) {
+	fresh := false
+	ctx, done := s.tel.startAppend(ctx, events)
+	defer func() { done(recs, fresh, err) }()
 	if err := s.writable(); err != nil {
 		return nil, err
 	}
@@ -186,7 +188,7 @@ func (s *Store) AppendTx(ctx context.Context, tx *ent.Tx, opts *AppendOpts, even
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT peon_append"); err != nil {
 		return nil, fmt.Errorf("append to %s: savepoint: %w", b.stream(), err)
 	}
-	recs, fresh, err := s.appendIn(ctx, tx, b)
+	recs, fresh, err = s.appendIn(ctx, tx, b)
 	if err != nil {
 		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT peon_append"); rerr != nil {
 			return nil, errors.Join(err, fmt.Errorf("roll back to savepoint: %w", rerr))

@@ -40,7 +40,7 @@ func TestAtRestFileModes(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "data")
 			c := startHelper(t, "open", envDSN+"=dir:"+dir, envUmask+"="+umask, envHold+"=1")
 			c.waitLine(t, "ok", 30*time.Second)
-			defer c.kill()
+			defer c.kill(t)
 			requireMode(t, dir, 0o700)
 			db := filepath.Join(dir, persistence.DBFileName)
 			requireMode(t, db, 0o600)

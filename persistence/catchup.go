@@ -28,6 +28,8 @@ func (s *Store) CatchUp(ctx context.Context) (int64, error) {
 		return 0, nil
 	}
 	var applied int64
+	ctx, started, done := s.tel.quietOp(ctx, "catch_up", "projection catch-up")
+	progress := s.tel.progress("projection catch-up", nil)
 	err := s.writeTx(ctx, func(tx *ent.Tx) error {
 		head, err := s.d.lastSequence(ctx, tx)
 		if err != nil {
@@ -40,23 +42,25 @@ func (s *Store) CatchUp(ctx context.Context) (int64, error) {
 		if agree && from == head {
 			return nil
 		}
+		started("from", from+1, "head", head, "rebuild", !agree)
 		if !agree {
 			if !s.target.Memory {
 				return errDisagree // rebuilt below, outside this transaction
 			}
 			var res RebuildResult
-			res, err = s.rebuildIn(ctx, tx, head, nil)
+			res, err = s.rebuildIn(ctx, tx, head, progress)
 			applied = res.Events
 			return err
 		}
-		applied, err = s.applyFrom(ctx, tx, from+1, head, 0, nil, nil)
+		applied, err = s.applyFrom(ctx, tx, from+1, head, head-from, progress, nil)
 		return err
 	})
 	if errors.Is(err, errDisagree) {
 		var res RebuildResult
-		res, err = s.rebuildShadow(ctx, nil)
+		res, err = s.rebuildShadow(ctx, progress)
 		applied = res.Events
 	}
+	done(err, "events", applied)
 	if err != nil {
 		return 0, fmt.Errorf("catch up projections: %w", withContext(ctx, err))
 	}

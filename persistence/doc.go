@@ -26,6 +26,36 @@
 // (ErrNotStore) or lacks migrations (ErrMigrationPending); its writes
 // return ErrReadOnly. peon-store's read-only commands open stores so.
 //
+// # Options
+//
+// OpenWith takes an *Options (nil is the zero value): NoProjections opens
+// a bare log, ReadOnly a store that changes nothing (above), Adopt adds
+// peon's tables to a database of other tables, and three fields make the
+// store observable:
+//
+//	store, err := persistence.OpenWith(ctx, dsn, &persistence.Options{
+//		Logger:         slog.Default(),            // nil discards
+//		TracerProvider: otel.GetTracerProvider(),  // nil: no spans
+//		MeterProvider:  otel.GetMeterProvider(),   // nil: no metrics
+//	})
+//
+// Logger gets the operational events: each migration applied (version,
+// duration), the store opened, projection catch-up and rebuild progress
+// (started, at most every 5 s, done with counts and duration), Verify,
+// Export and Import done, work that failed, and the reconnects and errors
+// of the background watchers (PostgreSQL's listener, SQLite's
+// data_version poll) and of reads a resuming subscription retries. Append
+// never logs. TracerProvider and MeterProvider are the OpenTelemetry API's
+// interfaces: the package never imports the SDK. Spans: peon.append,
+// peon.replay.page (one per page read, not per event),
+// peon.subscribe.catch_up, peon.migrate, peon.catch_up, peon.rebuild,
+// peon.verify, peon.export, peon.import. Metrics: peon.append.events (a
+// counter by peon.append.outcome), peon.append.duration (a histogram, in
+// seconds) and peon.subscribe.lag (a gauge: events the slowest live
+// subscription is behind the head). docs/OBSERVABILITY.md lists every
+// name, unit and attribute. With neither provider, Append does no
+// telemetry work.
+//
 // # Appending and reading
 //
 //	recs, err := store.Append(ctx, &persistence.AppendOpts{
@@ -141,6 +171,17 @@
 // Migrations reports which embedded migrations a database has applied, and
 // PendingMigrations what Migrate would apply, with its SQL, both without
 // migrating or changing it.
+//
+// # Growth
+//
+// Stats (StatsWith for a policy) reads, from one snapshot and without
+// changing anything, the events and payload bytes of each type, the
+// largest streams, the size of the database and of each table, and what
+// a Retention policy would remove now: the message.delta events that
+// compaction would fold (messages completed over CompactAfter ago, 24 h
+// by default) and the streams of threads and projects deleted or
+// archived over PruneDeletedAfter or PruneArchivedAfter ago (off by
+// default). Nothing applies a policy yet; Stats only counts.
 //
 // # Projections
 //

@@ -80,7 +80,9 @@ type ExportOpts struct {
 // make it longer. A stored row that cannot be decoded stops it with an
 // error naming the row; nothing after that row is written. It returns the
 // number of events written.
-func (s *Store) Export(ctx context.Context, w io.Writer, opts *ExportOpts) (int64, error) {
+func (s *Store) Export(ctx context.Context, w io.Writer, opts *ExportOpts) (written int64, err error) {
+	ctx, done := s.tel.op(ctx, "export", "export")
+	defer func() { done(err, "events", written) }()
 	if opts == nil {
 		opts = &ExportOpts{}
 	}

@@ -35,7 +35,7 @@ func TestPostgresTerminatedRebuildAndVerify(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			dsn := dbtest.PostgresSchema(t)
+			dsn := dbtest.NamedPostgresSchema(t)
 			s, err := persistence.Open(ctx, dsn)
 			require.NoError(t, err)
 			t.Cleanup(func() { s.Close() })

@@ -16,8 +16,10 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/peonhq/peon/orchestration"
@@ -43,7 +46,7 @@ const (
 	envUmask = "PEON_HELPER_UMASK"
 	envHold  = "PEON_HELPER_HOLD" // keep the store open until killed
 	// envTolerate makes the append helper go on after a failed Append,
-	// printing "fail RUN BATCH" (or "unknown RUN BATCH" for
+	// printing "fail RUN BATCH: ERROR" (or "unknown RUN BATCH: ERROR" for
 	// ErrUnknownOutcome) instead of exiting.
 	envTolerate = "PEON_HELPER_TOLERATE"
 )
@@ -193,10 +196,11 @@ func helperAppend(ctx context.Context) error {
 		n := batchSize(seed, r, b, 50)
 		recs, err := s.Append(ctx, &persistence.AppendOpts{CommandID: commandID(r, b)}, batchEvents(seed, r, b, n)...)
 		if err != nil && tolerate {
+			text := strings.ReplaceAll(err.Error(), "\n", " ")
 			if errors.Is(err, persistence.ErrUnknownOutcome) {
-				say("unknown %d %d", r, b)
+				say("unknown %d %d: %s", r, b, text)
 			} else {
-				say("fail %d %d", r, b)
+				say("fail %d %d: %s", r, b, text)
 			}
 			return nil
 		}
@@ -418,6 +422,10 @@ type child struct {
 	cmd    *exec.Cmd
 	lines  chan string // stdout, line by line; closed at EOF
 	stderr *lockedBuffer
+	// app is the application_name of the child's PostgreSQL sessions and
+	// server the URL, without it, of their server; both are empty for a
+	// child that does not open a PostgreSQL store.
+	app, server string
 }
 
 // startHelper starts the test binary as a helper of role with env added.
@@ -450,13 +458,38 @@ func helperCommand(t testing.TB, role string, env ...string) *child {
 	return helperCommandOf(os.Args[0], role, env...)
 }
 
+// helperCommandOf makes a child of role that runs exe with env added.
+// A PostgreSQL PEON_HELPER_DSN gets an application_name of its own,
+// unless it names one, so that kill can wait for the child's sessions.
 func helperCommandOf(exe, role string, env ...string) *child {
-	cmd := exec.Command(exe, "-test.run=^TestHelperProcess$")
-	cmd.Env = append(os.Environ(), envRole+"="+role)
-	cmd.Env = append(cmd.Env, env...)
-	stderr := &lockedBuffer{}
-	cmd.Stderr = stderr
-	return &child{cmd: cmd, stderr: stderr}
+	c := &child{stderr: &lockedBuffer{}}
+	env = slices.Clone(env)
+	for i, e := range env {
+		dsn, ok := strings.CutPrefix(e, envDSN+"=")
+		if !ok || !strings.HasPrefix(dsn, "postgres://") {
+			continue
+		}
+		u, err := url.Parse(dsn)
+		if err != nil {
+			continue // the child reports it
+		}
+		q := u.Query()
+		c.app = q.Get("application_name")
+		if c.app == "" {
+			c.app = fmt.Sprintf("peon_child_%016x", rand.Uint64())
+		}
+		q.Del("application_name")
+		u.RawQuery = q.Encode()
+		c.server = u.String()
+		q.Set("application_name", c.app)
+		u.RawQuery = q.Encode()
+		env[i] = envDSN + "=" + u.String()
+	}
+	c.cmd = exec.Command(exe, "-test.run=^TestHelperProcess$")
+	c.cmd.Env = append(os.Environ(), envRole+"="+role)
+	c.cmd.Env = append(c.cmd.Env, env...)
+	c.cmd.Stderr = c.stderr
+	return c
 }
 
 // waitLine waits for a line with prefix and returns it.
@@ -478,16 +511,60 @@ func (c *child) waitLine(t testing.TB, prefix string, timeout time.Duration) str
 	}
 }
 
-// kill sends SIGKILL, waits for the process and returns every complete
+// kill sends SIGKILL, waits for the process and, on PostgreSQL, for the
+// server to end its sessions (awaitSessions), and returns every complete
 // line it printed that the test had not read.
-func (c *child) kill() []string {
+func (c *child) kill(t testing.TB) []string {
+	t.Helper()
 	c.cmd.Process.Kill()
 	var out []string
 	for l := range c.lines {
 		out = append(out, l)
 	}
 	c.cmd.Wait()
+	c.awaitSessions(t)
 	return out
+}
+
+// sessionsTimeout is how long awaitSessions waits.
+const sessionsTimeout = time.Minute
+
+// awaitSessions waits until the server has ended every session of the
+// child, which must have exited. A PostgreSQL backend learns that its
+// client is gone only when it next reads from or writes to the socket:
+// until then it runs what it had received, which may be an append's last
+// round trip, INSERTs, projection and COMMIT, or a wait for the append
+// lock before it. What a killed child wrote is decided only when its
+// sessions have ended; a check that reads the log before then can see the
+// child's last batch commit after it has read.
+func (c *child) awaitSessions(t testing.TB) {
+	t.Helper()
+	if c.app == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sessionsTimeout)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, c.server)
+	require.NoError(t, err, "connect to wait for the sessions of the killed child")
+	defer conn.Close(context.Background())
+	for {
+		var (
+			n    int
+			left string
+		)
+		err := conn.QueryRow(ctx, "SELECT count(*), coalesce(string_agg(format('%s (%s, waiting for %s): %s', "+
+			"pid, state, coalesce(wait_event, 'nothing'), left(query, 80)), '; '), '') "+
+			"FROM pg_stat_activity WHERE application_name = $1", c.app).Scan(&n, &left)
+		require.NoError(t, err, "list the sessions of the killed child")
+		if n == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the sessions of the killed child did not end within %v: %s", sessionsTimeout, left)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // wait waits for the process to end and returns its remaining lines.

@@ -88,10 +88,12 @@ const maxImportLine = 2*MaxPayloadBytes + 64<<10
 // database error (on a full disk, one that says so) or the end of ctx
 // writes nothing; so does an append by another writer while r is read,
 // which fails the import with ErrNotEmpty (ErrStoreChanged with Force).
-func (s *Store) Import(ctx context.Context, r io.Reader, opts *ImportOpts) (ImportResult, error) {
+func (s *Store) Import(ctx context.Context, r io.Reader, opts *ImportOpts) (result ImportResult, err error) {
 	if err := s.writable(); err != nil {
 		return ImportResult{}, err
 	}
+	ctx, done := s.tel.op(ctx, "import", "import")
+	defer func() { done(err, "events", result.Events, "projected", result.Projected) }()
 	if opts == nil {
 		opts = &ImportOpts{}
 	}

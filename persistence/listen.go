@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,14 +24,15 @@ const (
 // subscribers re-read the log and miss nothing (see Subscribe).
 func (s *Store) listen(ctx context.Context) {
 	delay := listenRetryMin
-	for {
-		listening := s.listenOnce(ctx)
+	for attempt := 1; ; attempt++ {
+		listening, err := s.listenOnce(ctx, attempt > 1)
 		if ctx.Err() != nil {
 			return
 		}
 		if listening {
-			delay = listenRetryMin // it worked for a while: retry soon
+			delay, attempt = listenRetryMin, 1 // it worked for a while: retry soon
 		}
+		s.tel.log.Warn("peon: PostgreSQL listener failed; reconnecting", "err", err, "attempt", attempt, "retry_in", delay)
 		select {
 		case <-ctx.Done():
 			return
@@ -42,12 +44,13 @@ func (s *Store) listen(ctx context.Context) {
 
 // listenOnce connects, listens and fires s.grew on each notification
 // until the connection fails or ctx ends. It reports whether it got as far
-// as LISTEN. Its errors only end the attempt: the fallback poll of
+// as LISTEN, and the error that ended it; with again, it logs that it
+// listens again. Its errors only end the attempt: the fallback poll of
 // Subscribe covers the time until the next one succeeds.
-func (s *Store) listenOnce(ctx context.Context) (listening bool) {
+func (s *Store) listenOnce(ctx context.Context, again bool) (listening bool, err error) {
 	conn, err := pgx.Connect(ctx, s.target.DSN)
 	if err != nil {
-		return false
+		return false, fmt.Errorf("connect: %w", err)
 	}
 	defer func() {
 		closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -56,15 +59,18 @@ func (s *Store) listenOnce(ctx context.Context) (listening bool) {
 	}()
 	var channel string
 	if err := conn.QueryRow(ctx, "SELECT "+notifyChannel).Scan(&channel); err != nil {
-		return false
+		return false, fmt.Errorf("read the notification channel: %w", err)
 	}
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
-		return false
+		return false, fmt.Errorf("listen: %w", err)
+	}
+	if again {
+		s.tel.log.Info("peon: PostgreSQL listener reconnected", "channel", channel)
 	}
 	s.grew.fire() // whatever committed while nobody listened
 	for {
 		if _, err := conn.WaitForNotification(ctx); err != nil {
-			return true
+			return true, fmt.Errorf("wait for notifications: %w", err)
 		}
 		s.grew.fire()
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
+	"time"
 
 	atlasmigrate "ariga.io/atlas/sql/migrate"
 
@@ -21,6 +23,8 @@ type migrateOpts struct {
 	// beforeWrite, when set, runs once the database was found to be one
 	// the store may write to, before any migration (SQLite: switch to WAL).
 	beforeWrite func(ctx context.Context) error
+	// log gets a line for each file applied.
+	log *slog.Logger
 }
 
 // migrate applies the pending files of dir to db (see
@@ -31,7 +35,7 @@ type migrateOpts struct {
 // does not match, a database that records migrations dir does not have,
 // and one that is not a peon store (see refuseNotStore).
 func migrate(ctx context.Context, db *sql.DB, d dialect, dir atlasmigrate.Dir, mo migrateOpts) (applied int, err error) {
-	r, err := newRunner(d, dir, mo.adopt)
+	r, err := newRunner(d, dir, mo)
 	if err != nil {
 		return 0, err
 	}
@@ -64,15 +68,21 @@ func migrate(ctx context.Context, db *sql.DB, d dialect, dir atlasmigrate.Dir, m
 }
 
 // newRunner returns the migration runner of dir on d: its refusals are
-// ErrMigration, and a database that is not a peon store is refused under
-// the migration lock too.
-func newRunner(d dialect, dir atlasmigrate.Dir, adopt bool) (*schemamigrate.Runner, error) {
-	return schemamigrate.New(migrateEngine{d}, dir, &schemamigrate.Options{
+// ErrMigration, a database that is not a peon store is refused under the
+// migration lock too, and mo.log gets a line for each file applied.
+func newRunner(d dialect, dir atlasmigrate.Dir, mo migrateOpts) (*schemamigrate.Runner, error) {
+	opts := &schemamigrate.Options{
 		Name:     d.name(),
 		TextTime: d.name() == "sqlite",
 		Refused:  ErrMigration,
-		Check:    func(st schemamigrate.State) error { return refuseNotStore(st, adopt) },
-	})
+		Check:    func(st schemamigrate.State) error { return refuseNotStore(st, mo.adopt) },
+	}
+	if mo.log != nil {
+		opts.Applied = func(version, description string, took time.Duration) {
+			mo.log.Info("peon: migration applied", "version", version, "description", description, "duration", took)
+		}
+	}
+	return schemamigrate.New(migrateEngine{d}, dir, opts)
 }
 
 // embeddedDir returns the embedded migration directory of d.

@@ -121,7 +121,7 @@ func PendingMigrations(ctx context.Context, dsn string) ([]PendingMigration, err
 	if err != nil {
 		return nil, err
 	}
-	r, err := newRunner(d, dir, false)
+	r, err := newRunner(d, dir, migrateOpts{})
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,6 +17,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/peonhq/peon/internal/testhook"
@@ -52,6 +56,26 @@ type Options struct {
 	// A database with a table of the name of one of peon's is refused
 	// either way.
 	Adopt bool
+
+	// Logger receives the store's operational events: each migration
+	// applied (version, duration), the store opened, projection catch-up
+	// and rebuild progress (started, every 5 s, done with counts and
+	// duration), Verify, Import and Export done, and failures of the
+	// background work that watches for other processes' appends (the
+	// PostgreSQL listener's reconnects, SQLite's data_version watcher)
+	// and of reads that a resuming subscription retries. Append never
+	// logs. Nil discards everything. docs/OBSERVABILITY.md lists the
+	// messages.
+	Logger *slog.Logger
+	// TracerProvider, when set, gets spans of appends, replay pages,
+	// subscription catch-ups, migrations, catch-ups, rebuilds, verifies,
+	// imports and exports, named peon.*; nil means no spans.
+	TracerProvider trace.TracerProvider
+	// MeterProvider, when set, gets the store's metrics: events appended
+	// and append latency by outcome, and the lag of live subscriptions
+	// (see docs/OBSERVABILITY.md); nil means none. Without a
+	// TracerProvider and a MeterProvider, Append does no telemetry work.
+	MeterProvider metric.MeterProvider
 }
 
 // OpenMemory opens a private, migrated in-memory SQLite store; it is gone
@@ -89,7 +113,8 @@ func OpenWith(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 		return nil, err
 	}
 	d := dialectOf(target)
-	mo := migrateOpts{readOnly: opts.ReadOnly, adopt: opts.Adopt}
+	tel := newTelemetry(opts, d)
+	mo := migrateOpts{readOnly: opts.ReadOnly, adopt: opts.Adopt, log: tel.log}
 	var db *sql.DB
 	switch {
 	case target.Dialect == "postgres":
@@ -117,15 +142,19 @@ func OpenWith(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 			return nil, err
 		}
 	}
-	if _, err := migrate(ctx, db, d, dir, mo); err != nil {
+	mctx, endMigrate := tel.start(ctx, "peon.migrate")
+	applied, err := migrate(mctx, db, d, dir, mo)
+	endMigrate(err, attribute.Int("peon.migrate.applied", applied))
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", target.Display, err)
 	}
-	s := newStore(db, d, target, opts)
+	s := newStore(db, d, target, opts, tel)
 	if err := s.start(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open %s: %w", target.Display, err)
 	}
+	tel.log.Info("peon: store opened", "dialect", d.name(), "target", target.Display, "read_only", opts.ReadOnly)
 	return s, nil
 }
 

@@ -19,7 +19,7 @@ func TestPostgres(t *testing.T) {
 	t.Parallel()
 	dbtest.PostgresURL(t) // skips the suite without a server
 	persistencetest.Run(t, persistencetest.Harness{
-		NewDSN:            func(t *testing.T) string { return dbtest.PostgresSchema(t) },
+		NewDSN:            func(t *testing.T) string { return dbtest.NamedPostgresSchema(t) },
 		Durable:           true,
 		ValidatesJSON:     true,
 		TimePrecision:     time.Microsecond,

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"iter"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/peonhq/peon/internal/clip"
 	"github.com/peonhq/peon/orchestration"
 )
@@ -75,7 +77,9 @@ func (s *Store) pages(ctx context.Context, q querier, where, order string, args 
 				return
 			}
 			var err error
-			page, errs, err = s.readPage(ctx, q, query, append(args, from, pageSize), page[:0], errs[:0])
+			pctx, end := s.tel.start(ctx, "peon.replay.page", attribute.Int64("peon.replay.from", from))
+			page, errs, err = s.readPage(pctx, q, query, append(args, from, pageSize), page[:0], errs[:0])
+			end(err, attribute.Int("peon.replay.events", len(page)))
 			if err != nil {
 				yield(Recorded{}, fmt.Errorf("read events: %w", err))
 				return

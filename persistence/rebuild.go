@@ -89,6 +89,8 @@ func (s *Store) Rebuild(ctx context.Context, opts *RebuildOpts) error {
 		res RebuildResult
 		err error
 	)
+	ctx, done := s.tel.op(ctx, "rebuild", "projection rebuild")
+	progress := s.tel.progress("projection rebuild", opts.Progress)
 	if s.target.Memory {
 		err = s.writeTx(ctx, func(tx *ent.Tx) error {
 			head, err := s.d.lastSequence(ctx, tx)
@@ -98,12 +100,13 @@ func (s *Store) Rebuild(ctx context.Context, opts *RebuildOpts) error {
 			if _, _, err := s.projectorStates(ctx, tx); err != nil {
 				return err
 			}
-			res, err = s.rebuildIn(ctx, tx, head, opts.Progress)
+			res, err = s.rebuildIn(ctx, tx, head, progress)
 			return err
 		})
 	} else {
-		res, err = s.rebuildShadow(ctx, opts.Progress)
+		res, err = s.rebuildShadow(ctx, progress)
 	}
+	done(err, "events", res.Events, "undecodable", res.Undecodable, "missing", res.Missing)
 	if err != nil {
 		return fmt.Errorf("rebuild projections: %w", withContext(ctx, err))
 	}

@@ -23,6 +23,7 @@ type Store struct {
 	d      dialect
 	target Target
 	opts   Options
+	tel    *telemetry // logger, tracer and metric instruments
 
 	// writeMu serializes this process's SQLite write transactions, so they
 	// queue in Go instead of spinning in SQLite's busy handler.
@@ -42,9 +43,9 @@ type Store struct {
 	verifyProgress func(done, total int64)
 }
 
-func newStore(db *sql.DB, d dialect, t Target, opts *Options) *Store {
+func newStore(db *sql.DB, d dialect, t Target, opts *Options, tel *telemetry) *Store {
 	drv := entsql.OpenDB(d.entDialect(), db)
-	return &Store{
+	s := &Store{
 		db:     db,
 		client: ent.NewClient(ent.Driver(drv)),
 		d:      d,
@@ -53,7 +54,10 @@ func newStore(db *sql.DB, d dialect, t Target, opts *Options) *Store {
 		serial: d.name() == "sqlite",
 		gate:   newAppendGate(),
 		grew:   newSignal(),
+		tel:    tel,
 	}
+	tel.observeLag(s)
+	return s
 }
 
 // start runs what opening does after migrating.
@@ -95,6 +99,8 @@ func (s *Store) Close() error {
 	}
 	s.wg.Wait()
 	s.grew.fire()
+	s.tel.stop()
+	s.tel.log.Debug("peon: store closed", "target", s.target.Display)
 	return s.client.Close()
 }
 

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"iter"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // pollInterval is how often a SQLite store checks whether another process
@@ -80,17 +82,21 @@ func (s *Store) SubscribeWith(ctx context.Context, after int64, opts *SubscribeO
 	return func(yield func(Recorded, error) bool) {
 		s.subscribers.Add(1)
 		defer s.subscribers.Add(-1)
+		pos, unsubscribed := s.tel.subscribed(after)
+		defer unsubscribed()
 		poll := time.NewTimer(fallbackPoll)
 		defer poll.Stop()
 		next := after + 1
 		failures := 0
+		catchCtx, caughtUp := s.tel.start(ctx, "peon.subscribe.catch_up", attribute.Int64("peon.subscribe.after", after))
+		defer func() { caughtUp(nil, attribute.Int64("peon.subscribe.next", next)) }()
 		for {
 			// Take the wake-up channel before reading: an append that
 			// commits after the read below began fires it, so none goes
 			// unnoticed.
 			wake := s.grew.wait()
 			var failed error
-			for rec, err := range s.ReplayFrom(ctx, next) {
+			for rec, err := range s.ReplayFrom(catchCtx, next) {
 				var de *DecodeError
 				if err != nil && !errors.As(err, &de) { // the read failed
 					failed = err
@@ -100,7 +106,12 @@ func (s *Store) SubscribeWith(ctx context.Context, after int64, opts *SubscribeO
 				if !yield(rec, err) {
 					return
 				}
+				if pos != nil {
+					pos.Store(rec.Sequence)
+				}
 			}
+			caughtUp(failed, attribute.Int64("peon.subscribe.next", next))
+			catchCtx, caughtUp = ctx, endNothing
 			var delay time.Duration
 			switch {
 			case failed != nil && ctx.Err() != nil:
@@ -117,6 +128,7 @@ func (s *Store) SubscribeWith(ctx context.Context, after int64, opts *SubscribeO
 				if failures < 32 {
 					delay = min(retryMin<<(failures-1), retryMax)
 				}
+				s.tel.log.Warn("peon: subscription read failed; retrying", "err", failed, "attempt", failures, "retry_in", delay)
 				if !yield(Recorded{}, &RetryError{Err: failed, Attempt: failures, Delay: delay}) {
 					return
 				}
@@ -161,6 +173,7 @@ func (s *Store) watchDataVersion(ctx context.Context) {
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
 	var last int64 = -1
+	failing := s.tel.failures("SQLite data_version watcher")
 	for {
 		select {
 		case <-ctx.Done():
@@ -173,11 +186,13 @@ func (s *Store) watchDataVersion(ctx context.Context) {
 		}
 		conn, err := s.db.Conn(ctx)
 		if err != nil {
+			failing(ctx, err)
 			continue
 		}
 		// data_version is per connection: keep this one while subscribed.
 		for s.subscribers.Load() > 0 && ctx.Err() == nil {
 			v, err := queryInt64(ctx, conn, "PRAGMA data_version")
+			failing(ctx, err)
 			if err != nil {
 				break
 			}

@@ -107,6 +107,8 @@ func (r *VerifyReport) add(p Problem) {
 func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 	r := &VerifyReport{}
 	var err error
+	ctx, done := s.tel.op(ctx, "verify", "verify")
+	defer func() { done(err, "events", r.Events, "problems", len(r.Problems)) }()
 	if s.target.Memory {
 		err = s.verifyInPlace(ctx, r)
 	} else if s.closed.Load() {

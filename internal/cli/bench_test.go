@@ -131,7 +131,7 @@ func BenchmarkImportLock(b *testing.B) {
 					return tx.Rollback()
 				}, func() { c.Close() }
 			}},
-		{"PostgreSQL", func(b *testing.B, _ int) string { return dbtest.PostgresSchema(b) },
+		{"PostgreSQL", func(b *testing.B, _ int) string { return dbtest.NamedPostgresSchema(b) },
 			func(b *testing.B, db string) (func(ctx context.Context) error, func()) {
 				c, err := sql.Open("pgx", db)
 				require.NoError(b, err)

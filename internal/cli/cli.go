@@ -146,6 +146,7 @@ created on first use.`,
 		a.threadCommand(),
 		a.rebuildCommand(),
 		a.verifyCommand(),
+		a.statsCommand(),
 		a.exportCommand(),
 		a.importCommand(),
 	)

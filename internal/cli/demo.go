@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/peonhq/peon/internal/workload"
 	"github.com/peonhq/peon/orchestration"
 	"github.com/peonhq/peon/persistence"
 	"github.com/peonhq/peon/projection"
@@ -19,6 +20,7 @@ import (
 func (a *app) demoCommand() *cobra.Command {
 	var (
 		o      demoOpts
+		wl     workload.Options
 		asJSON bool
 	)
 	cmd := &cobra.Command{
@@ -32,14 +34,29 @@ projections show: a table of the threads and the transcript of one thread.
 
 The same --seed writes the same ids and times. Without --seed, demo picks one
 that the store has not used yet, so it can run again on the same store.
---json prints a report of what it wrote instead.`,
+--json prints a report of what it wrote instead.
+
+--agents N --hours H writes a long workload instead: N agents working at
+once for H hours of simulated time (from 2026-11-02 08:00 UTC) on hundreds
+of threads over several projects, replies streamed as deltas of 20 to 80
+bytes, failed and interrupted turns, checkpoints and reverts, threads
+archived and deleted, a project deleted, in batches of 1,000 events; then
+it says what it wrote. --agents 8 --hours 25 writes over 200,000 events.`,
 		Example: `  peon-store demo
   peon-store --db /tmp/demo.db demo --threads 20 --turns 10
-  peon-store --db :memory: demo --seed 7`,
+  peon-store --db :memory: demo --seed 7
+  peon-store --db /tmp/long.db demo --agents 8 --hours 25`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Threads < 1 || o.Turns < 1 {
 				return usagef("--threads and --turns must be at least 1")
+			}
+			long := cmd.Flags().Changed("agents") || cmd.Flags().Changed("hours")
+			if long && (cmd.Flags().Changed("threads") || cmd.Flags().Changed("turns")) {
+				return usagef("--agents and --hours write a workload of their own; leave out --threads and --turns")
+			}
+			if long && (wl.Agents < 1 || wl.Agents > 1000 || !(wl.Hours > 0 && wl.Hours <= 24*365)) {
+				return usagef("--agents must be 1 to 1000 and --hours more than 0, at most 8760")
 			}
 			ctx := cmd.Context()
 			s, err := a.open(ctx, mayCreate)
@@ -53,6 +70,10 @@ that the store has not used yet, so it can run again on the same store.
 					return err
 				}
 				o.Seed = uint64(head) + 1
+			}
+			if long {
+				wl.Seed = o.Seed
+				return a.runWorkload(ctx, s, wl, asJSON)
 			}
 			res, err := writeDemo(ctx, s, o)
 			if err != nil {
@@ -68,6 +89,8 @@ that the store has not used yet, so it can run again on the same store.
 	cmd.Flags().IntVar(&o.Threads, "threads", 4, "how many threads to write")
 	cmd.Flags().IntVar(&o.Turns, "turns", 5, "how many turns each thread has")
 	cmd.Flags().Uint64Var(&o.Seed, "seed", 0, "seed of the ids, times and texts (default: one this store has not used)")
+	cmd.Flags().IntVar(&wl.Agents, "agents", 8, "write a long workload of this many agents working at once (with --hours)")
+	cmd.Flags().Float64Var(&wl.Hours, "hours", 25, "write a long workload of this many hours of simulated time (with --agents)")
 	addJSONFlag(cmd, &asJSON)
 	return cmd
 }

@@ -30,7 +30,7 @@ func TestFollowThroughDisruptions(t *testing.T) {
 	// which sends its batch again).
 	t.Run("PostgreSQL", func(t *testing.T) {
 		t.Parallel()
-		e := &env{t: t, db: dbtest.PostgresSchema(t), vars: map[string]string{}}
+		e := &env{t: t, db: dbtest.NamedPostgresSchema(t), vars: map[string]string{}}
 		followThroughDisruptions(t, e, func() { dbtest.TerminateBackends(t, e.db) })
 	})
 

@@ -16,7 +16,7 @@ import (
 // each export is byte-identical to the first, each store verifies.
 func TestPostgres(t *testing.T) {
 	t.Parallel()
-	pg := &env{t: t, db: dbtest.PostgresSchema(t), vars: map[string]string{}}
+	pg := &env{t: t, db: dbtest.NamedPostgresSchema(t), vars: map[string]string{}}
 	require.Equal(t, ExitPending, pg.run("migrate", "status").code)
 	dry := pg.ok("migrate", "--dry-run")
 	require.Contains(t, dry, `CREATE TABLE "events"`)
@@ -33,7 +33,7 @@ func TestPostgres(t *testing.T) {
 	lite.ok("import", file)
 	require.Equal(t, first, lite.ok("export"))
 
-	back := &env{t: t, db: dbtest.PostgresSchema(t), vars: map[string]string{}}
+	back := &env{t: t, db: dbtest.NamedPostgresSchema(t), vars: map[string]string{}}
 	back.ok("import", file)
 	require.True(t, strings.HasPrefix(back.ok("verify"), "OK: "))
 	require.Equal(t, first, back.ok("export"))

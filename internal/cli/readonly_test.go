@@ -18,7 +18,7 @@ import (
 // readOnlyCommands are the commands that must not change a database.
 var readOnlyCommands = [][]string{
 	{"events"}, {"events", "--json"}, {"projects"}, {"threads"}, {"thread", "thr-x"},
-	{"verify"}, {"export"}, {"migrate", "status"},
+	{"verify"}, {"export"}, {"stats"}, {"migrate", "status"},
 }
 
 // fileState is a file's hash and whether its -wal and -shm files exist.

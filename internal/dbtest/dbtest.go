@@ -45,9 +45,8 @@ func PostgresURL(tb testing.TB) string {
 // PostgresSchema creates an empty schema on the server of PostgresURL
 // (skipping the test when it is not set), drops it with everything in it
 // when the test ends, and returns PostgresURL with the schema as its
-// search_path and its application_name (pgx passes unknown URL parameters
-// to the server as runtime parameters), so that TerminateBackends finds
-// its connections.
+// search_path (pgx passes unknown URL parameters to the server as runtime
+// parameters).
 func PostgresSchema(tb testing.TB) string {
 	tb.Helper()
 	base := PostgresURL(tb)
@@ -68,13 +67,26 @@ func PostgresSchema(tb testing.TB) string {
 	require.NoError(tb, err)
 	q := u.Query()
 	q.Set("search_path", schema)
-	q.Set("application_name", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// NamedPostgresSchema is PostgresSchema with the schema's name also as
+// the application_name of the URL's connections, so that
+// TerminateBackends finds them. A URL without one leaves the name to
+// whoever uses it (the crash tests name each child's sessions).
+func NamedPostgresSchema(tb testing.TB) string {
+	tb.Helper()
+	u, err := url.Parse(PostgresSchema(tb))
+	require.NoError(tb, err)
+	q := u.Query()
+	q.Set("application_name", q.Get("search_path"))
 	u.RawQuery = q.Encode()
 	return u.String()
 }
 
 // TerminateBackends ends, with pg_terminate_backend, the server process
-// of every connection made with dsn (a PostgresSchema URL), as an
+// of every connection made with dsn (a NamedPostgresSchema URL), as an
 // administrator or a failover would, and returns how many there were. It
 // waits until each has exited.
 func TerminateBackends(tb testing.TB, dsn string) int {
@@ -82,7 +94,7 @@ func TerminateBackends(tb testing.TB, dsn string) int {
 	u, err := url.Parse(dsn)
 	require.NoError(tb, err)
 	app := u.Query().Get("application_name")
-	require.NotEmpty(tb, app, "not a PostgresSchema URL: %s", dsn)
+	require.NotEmpty(tb, app, "not a NamedPostgresSchema URL: %s", dsn)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, PostgresURL(tb))

@@ -82,4 +82,5 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Outcome", func(t *testing.T) { runOutcome(t, h) })
 	t.Run("Admission", func(t *testing.T) { runAdmission(t, h) })
 	t.Run("StreamVersion", func(t *testing.T) { runStreamVersion(t, h) })
+	t.Run("Stats", func(t *testing.T) { runStats(t, h) })
 }
