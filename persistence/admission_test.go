@@ -2,12 +2,12 @@ package persistence_test
 
 import (
 	"bytes"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/peonhq/peon/internal/dbtest"
 	"github.com/peonhq/peon/orchestration"
 	"github.com/peonhq/peon/persistence"
 	"github.com/peonhq/peon/persistence/persistencetest"
@@ -20,10 +20,10 @@ import (
 func TestIDLimitMovesBetweenEngines(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	pg, err := persistence.Open(ctx, newSchema(t, postgresURL(t)))
+	pg, err := persistence.Open(ctx, dbtest.PostgresSchema(t))
 	require.NoError(t, err)
 	defer pg.Close()
-	lite, err := persistence.Open(ctx, filepath.Join(t.TempDir(), "peon.db"))
+	lite, err := persistence.Open(ctx, dbtest.SQLiteFile(t))
 	require.NoError(t, err)
 	defer lite.Close()
 

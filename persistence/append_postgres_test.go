@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/peonhq/peon/ent"
+	"github.com/peonhq/peon/internal/dbtest"
 	"github.com/peonhq/peon/orchestration"
 	"github.com/peonhq/peon/persistence"
 	"github.com/peonhq/peon/persistence/persistencetest"
@@ -131,7 +132,7 @@ func (fc *flightCounter) roundTrips(fn func()) int {
 // projectedRoundTrips).
 func TestPostgresAppendRoundTrips(t *testing.T) {
 	t.Parallel()
-	fc, dsn := proxy(t, newSchema(t, postgresURL(t)))
+	fc, dsn := proxy(t, dbtest.PostgresSchema(t))
 	ctx := t.Context()
 	evs := persistencetest.Catalogue()
 	for _, tc := range []struct {
@@ -194,7 +195,7 @@ func TestPostgresAppendRoundTrips(t *testing.T) {
 // message.delta, 7 for a message.added.
 func TestPostgresProjectedAppendRoundTrips(t *testing.T) {
 	t.Parallel()
-	fc, dsn := proxy(t, newSchema(t, postgresURL(t)))
+	fc, dsn := proxy(t, dbtest.PostgresSchema(t))
 	ctx := t.Context()
 	s, err := persistence.Open(ctx, dsn)
 	require.NoError(t, err)
@@ -306,7 +307,7 @@ func queryOne(t *testing.T, q interface {
 // default is SERIALIZABLE here, which Append must not inherit.
 func TestPostgresAppendReadsAfterTheLock(t *testing.T) {
 	t.Parallel()
-	dsn := newSchema(t, postgresURL(t))
+	dsn := dbtest.PostgresSchema(t)
 	u, err := url.Parse(dsn)
 	require.NoError(t, err)
 	q := u.Query()
@@ -348,7 +349,7 @@ func TestPostgresAppendReadsAfterTheLock(t *testing.T) {
 // (which PostgreSQL runs as READ COMMITTED) append.
 func TestPostgresAppendTxRefusesIsolation(t *testing.T) {
 	t.Parallel()
-	s, err := persistence.Open(t.Context(), newSchema(t, postgresURL(t)))
+	s, err := persistence.Open(t.Context(), dbtest.PostgresSchema(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	ctx := t.Context()
@@ -391,11 +392,11 @@ func TestPostgresAppendTxRefusesIsolation(t *testing.T) {
 func TestPostgresAppendNotifies(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	dsn := newSchema(t, postgresURL(t))
+	dsn := dbtest.PostgresSchema(t)
 	s, err := persistence.OpenWith(ctx, dsn, &persistence.Options{NoProjections: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
-	other, err := persistence.OpenWith(ctx, newSchema(t, postgresURL(t)), &persistence.Options{NoProjections: true})
+	other, err := persistence.OpenWith(ctx, dbtest.PostgresSchema(t), &persistence.Options{NoProjections: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { other.Close() })
 
@@ -443,7 +444,7 @@ func TestPostgresAppendNotifies(t *testing.T) {
 // the holder's commit.
 func TestPostgresAppendCanceledWhileWaiting(t *testing.T) {
 	t.Parallel()
-	dsn := newSchema(t, postgresURL(t))
+	dsn := dbtest.PostgresSchema(t)
 	u, err := url.Parse(dsn)
 	require.NoError(t, err)
 	q := u.Query()
@@ -494,7 +495,7 @@ func TestPostgresAppendCanceledWhileWaiting(t *testing.T) {
 func TestPostgresProjectionFailsInPipeline(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, err := persistence.Open(ctx, newSchema(t, postgresURL(t)))
+	s, err := persistence.Open(ctx, dbtest.PostgresSchema(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	_, err = s.Append(ctx, nil, persistencetest.Deltas("t1", 1)...)

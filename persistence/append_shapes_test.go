@@ -2,12 +2,12 @@ package persistence_test
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/peonhq/peon/internal/dbtest"
 	"github.com/peonhq/peon/orchestration"
 	"github.com/peonhq/peon/persistence"
 )
@@ -30,9 +30,9 @@ func TestAppendStatementShapes(t *testing.T) {
 	}
 	for name, dsn := range map[string]func(t *testing.T) string{
 		"Memory": func(*testing.T) string { return ":memory:" },
-		"File":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "peon.db") },
+		"File":   func(t *testing.T) string { return dbtest.SQLiteFile(t) },
 		// Pipelined: several head reads, several INSERTs, in one round trip.
-		"Postgres": func(t *testing.T) string { return newSchema(t, postgresURL(t)) },
+		"Postgres": func(t *testing.T) string { return dbtest.PostgresSchema(t) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -14,6 +14,7 @@ import (
 	atlasmigrate "ariga.io/atlas/sql/migrate"
 	"github.com/stretchr/testify/require"
 
+	"github.com/peonhq/peon/internal/dbtest"
 	"github.com/peonhq/peon/orchestration"
 	"github.com/peonhq/peon/persistence"
 	"github.com/peonhq/peon/persistence/persistencetest"
@@ -375,7 +376,7 @@ func TestBadMigrationDir(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			for _, existing := range []bool{false, true} {
-				path := filepath.Join(t.TempDir(), "peon.db")
+				path := dbtest.SQLiteFile(t)
 				var before string
 				if existing {
 					s, err := persistence.Open(ctx, path)
@@ -420,7 +421,7 @@ func TestBadNewerDatabase(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			path := filepath.Join(t.TempDir(), "peon.db")
+			path := dbtest.SQLiteFile(t)
 			s, err := persistence.Open(ctx, path)
 			require.NoError(t, err)
 			_, err = s.Append(ctx, nil, persistencetest.Catalogue()[:2]...)
@@ -544,7 +545,7 @@ func TestBadPaths(t *testing.T) {
 	for name, write := range corrupt {
 		t.Run("Corrupt"+name, func(t *testing.T) {
 			t.Parallel()
-			path := filepath.Join(t.TempDir(), "peon.db")
+			path := dbtest.SQLiteFile(t)
 			write(t, path)
 			before, err := os.ReadFile(path)
 			require.NoError(t, err)

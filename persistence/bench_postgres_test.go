@@ -22,6 +22,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/peonhq/peon/internal/dbtest"
 	"github.com/peonhq/peon/orchestration"
 	"github.com/peonhq/peon/persistence"
 )
@@ -55,7 +56,7 @@ func pgBenchEvents(thread string, n int) []orchestration.Event {
 // and returns it with its DSN.
 func openPostgresBench(b *testing.B) (*persistence.Store, string) {
 	b.Helper()
-	dsn := newSchema(b, postgresURL(b))
+	dsn := dbtest.PostgresSchema(b)
 	s, err := persistence.OpenWith(context.Background(), dsn, &persistence.Options{NoProjections: true})
 	if err != nil {
 		b.Fatal(err)
@@ -289,7 +290,7 @@ func BenchmarkPostgresAppendConcurrent(b *testing.B) {
 			})
 			if per == 1 {
 				b.Run(name+"/store-projected", func(b *testing.B) {
-					s, err := persistence.Open(ctx, newSchema(b, postgresURL(b)))
+					s, err := persistence.Open(ctx, dbtest.PostgresSchema(b))
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -384,7 +385,7 @@ func (r *pgRaw) insertIdentity(ctx context.Context, events []orchestration.Event
 // tables against bare ones, one event per Append and in batches of 100.
 func BenchmarkPostgresProjectedAppend(b *testing.B) {
 	benchProjectedAppend(b, func(b *testing.B, opts *persistence.Options) *persistence.Store {
-		s, err := persistence.OpenWith(context.Background(), newSchema(b, postgresURL(b)), opts)
+		s, err := persistence.OpenWith(context.Background(), dbtest.PostgresSchema(b), opts)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/peonhq/peon/internal/dbtest"
 	"github.com/peonhq/peon/orchestration"
 	"github.com/peonhq/peon/persistence"
 )
@@ -54,7 +54,7 @@ func paddedSessionMix(n int, pad string) []orchestration.Event {
 // event per Append (a streamed reply as it arrives) and in batches of 100.
 func BenchmarkProjectedAppend(b *testing.B) {
 	benchProjectedAppend(b, func(b *testing.B, opts *persistence.Options) *persistence.Store {
-		s, err := persistence.OpenWith(context.Background(), filepath.Join(b.TempDir(), "peon.db"), opts)
+		s, err := persistence.OpenWith(context.Background(), dbtest.SQLiteFile(b), opts)
 		require.NoError(b, err)
 		return s
 	})
@@ -99,7 +99,7 @@ func benchN() int {
 // and reopens it with opts.
 func sessionStore(b *testing.B, evs []orchestration.Event, opts *persistence.Options) *persistence.Store {
 	ctx := context.Background()
-	path := filepath.Join(b.TempDir(), "peon.db")
+	path := dbtest.SQLiteFile(b)
 	s, err := persistence.OpenWith(ctx, path, &persistence.Options{NoProjections: true})
 	require.NoError(b, err)
 	for len(evs) > 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/peonhq/peon/internal/dbtest"
 	"github.com/peonhq/peon/migrations"
 	"github.com/peonhq/peon/orchestration"
 	"github.com/peonhq/peon/persistence"
@@ -478,7 +479,7 @@ func crashCatchUp(t *testing.T, d dialectCase) {
 // nothing. PEON_RELIABILITY_KILLS times (20).
 func TestCrashAppendTerminatedBackends(t *testing.T) {
 	t.Parallel()
-	base := postgresURL(t)
+	base := dbtest.PostgresURL(t)
 	seed := reliabilitySeed(t)
 	kills := reliabilityKills(t, 20)
 	if raceBuild {
@@ -486,7 +487,7 @@ func TestCrashAppendTerminatedBackends(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(seed, 4))
 	ctx := t.Context()
-	dsn := newSchema(t, base)
+	dsn := dbtest.PostgresSchema(t)
 	u, err := url.Parse(dsn)
 	require.NoError(t, err)
 	q := u.Query()

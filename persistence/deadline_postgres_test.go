@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/peonhq/peon/internal/dbtest"
 	"github.com/peonhq/peon/orchestration"
 	"github.com/peonhq/peon/persistence"
 )
@@ -63,11 +64,11 @@ func TestPostgresDeadlinesDoNotStarve(t *testing.T) {
 	t.Parallel()
 	d, measured := starvationSeconds(t)
 	ctx := t.Context()
-	dsn := newSchema(t, postgresURL(t))
+	dsn := dbtest.PostgresSchema(t)
 	s, err := persistence.OpenWith(ctx, dsn, &persistence.Options{NoProjections: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
-	stats, err := pgx.Connect(ctx, postgresURL(t))
+	stats, err := pgx.Connect(ctx, dbtest.PostgresURL(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { stats.Close(context.Background()) })
 	// sessions counts the sessions the server has opened in this

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/peonhq/peon/internal/dbtest"
 	"github.com/peonhq/peon/orchestration"
 )
 
@@ -52,7 +52,7 @@ func TestImportDiskFullPageLimit(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	input := sessionExport(t, 5000)
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "peon.db"))
+	s, err := Open(ctx, dbtest.SQLiteFile(t))
 	require.NoError(t, err)
 	defer s.Close()
 	s.db.SetMaxOpenConns(1)

@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/peonhq/peon/internal/dbtest"
 	"github.com/peonhq/peon/orchestration"
 	"github.com/peonhq/peon/persistence"
 	"github.com/peonhq/peon/persistence/persistencetest"
@@ -62,7 +62,7 @@ func TestExport(t *testing.T) {
 
 	t.Run("UndecodableRowStopsIt", func(t *testing.T) {
 		t.Parallel()
-		path := filepath.Join(t.TempDir(), "peon.db")
+		path := dbtest.SQLiteFile(t)
 		s, err := persistence.Open(t.Context(), path)
 		require.NoError(t, err)
 		defer s.Close()
@@ -101,7 +101,7 @@ func TestImport(t *testing.T) {
 	t.Parallel()
 
 	open := func(t *testing.T) *persistence.Store {
-		s, err := persistence.Open(t.Context(), filepath.Join(t.TempDir(), "peon.db"))
+		s, err := persistence.Open(t.Context(), dbtest.SQLiteFile(t))
 		require.NoError(t, err)
 		t.Cleanup(func() { s.Close() })
 		return s

@@ -3,52 +3,15 @@ package persistence_test
 import (
 	"context"
 	"encoding/json"
-	"net/url"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/peonhq/peon/internal/dbtest"
 	"github.com/peonhq/peon/orchestration"
 	"github.com/peonhq/peon/persistence"
 	"github.com/peonhq/peon/persistence/persistencetest"
 )
-
-// namedSchema is newSchema with the schema's name as the application_name
-// of every connection made with the URL, so that terminateBackends finds
-// them.
-func namedSchema(tb testing.TB, base string) string {
-	tb.Helper()
-	u, err := url.Parse(newSchema(tb, base))
-	require.NoError(tb, err)
-	q := u.Query()
-	q.Set("application_name", q.Get("search_path"))
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-// terminateBackends ends, with pg_terminate_backend, the server process
-// of every connection made with dsn (a namedSchema URL), as an
-// administrator or a failover would, and returns how many there were. It
-// waits until each has exited.
-func terminateBackends(tb testing.TB, dsn string) int {
-	tb.Helper()
-	u, err := url.Parse(dsn)
-	require.NoError(tb, err)
-	app := u.Query().Get("application_name")
-	require.NotEmpty(tb, app, "not a namedSchema URL: %s", dsn)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, postgresURL(tb))
-	require.NoError(tb, err)
-	defer conn.Close(context.Background())
-	var n int
-	require.NoError(tb, conn.QueryRow(ctx,
-		"SELECT count(*) FROM (SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()) t",
-		app).Scan(&n))
-	return n
-}
 
 // TestPostgresTerminatedRebuildAndVerify terminates the server processes
 // of a store's connections while Rebuild or Verify works on one of them:
@@ -58,7 +21,7 @@ func terminateBackends(tb testing.TB, dsn string) int {
 // they were, and the store works on.
 func TestPostgresTerminatedRebuildAndVerify(t *testing.T) {
 	t.Parallel()
-	base := postgresURL(t)
+	dbtest.PostgresURL(t) // skips without a server
 	for _, tc := range []struct {
 		name   string
 		verify bool
@@ -72,7 +35,7 @@ func TestPostgresTerminatedRebuildAndVerify(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			dsn := namedSchema(t, base)
+			dsn := dbtest.NamedPostgresSchema(t)
 			s, err := persistence.Open(ctx, dsn)
 			require.NoError(t, err)
 			t.Cleanup(func() { s.Close() })
@@ -101,12 +64,12 @@ func TestPostgresTerminatedRebuildAndVerify(t *testing.T) {
 				switch {
 				case !tc.swap && done > 0 && done < total,
 					tc.swap && !tc.verify && total > built: // the swap's page
-					terminated = terminateBackends(t, dsn)
+					terminated = dbtest.TerminateBackends(t, dsn)
 				case tc.swap && done == total:
 					_, err := other.Append(ctx, nil, orchestration.SettingChanged{Key: "during", Value: json.RawMessage(`1`), At: persistencetest.T0})
 					require.NoError(t, err)
 					if tc.verify { // the build is done; Verify compares next
-						terminated = terminateBackends(t, dsn)
+						terminated = dbtest.TerminateBackends(t, dsn)
 					}
 				}
 			}

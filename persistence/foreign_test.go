@@ -13,6 +13,7 @@ import (
 	atlasmigrate "ariga.io/atlas/sql/migrate"
 	"github.com/stretchr/testify/require"
 
+	"github.com/peonhq/peon/internal/dbtest"
 	"github.com/peonhq/peon/migrations"
 	"github.com/peonhq/peon/persistence"
 	"github.com/peonhq/peon/persistence/persistencetest"
@@ -163,7 +164,7 @@ func TestForeignSQLiteDatabase(t *testing.T) {
 func TestReadOnlyOlderSQLiteStore(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	p := filepath.Join(t.TempDir(), "peon.db")
+	p := dbtest.SQLiteFile(t)
 	s, err := persistence.Open(ctx, p)
 	require.NoError(t, err)
 	_, err = s.Append(ctx, nil, persistencetest.Catalogue()...)
@@ -193,7 +194,7 @@ func TestReadOnlyOlderSQLiteStore(t *testing.T) {
 func TestPostgresForeignSchema(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	dsn := newSchema(t, postgresURL(t))
+	dsn := dbtest.PostgresSchema(t)
 	raw, err := sql.Open("pgx", dsn)
 	require.NoError(t, err)
 	defer raw.Close()

@@ -1,97 +1,37 @@
 package persistence
 
 import (
-	"context"
 	"fmt"
 	"regexp"
 	"slices"
 	"strings"
 
 	atlasmigrate "ariga.io/atlas/sql/migrate"
+
+	"github.com/peonhq/peon/internal/schemamigrate"
 )
 
-// revisionTableName is the atlas CLI's revision table.
-const revisionTableName = "atlas_schema_revisions"
-
-// schemaState is what a read of a database's schema found: its tables and
-// what its atlas_schema_revisions records of this build's migrations.
-type schemaState struct {
-	tables  []string            // the tables and views, sorted (SQLite's own excluded)
-	applied map[string]bool     // versions recorded as applied, all known to this build
-	pending []atlasmigrate.File // files of this build not applied, in order
-	// foreign are the recorded versions when this build knows none of
-	// them: another schema's atlas migrations.
-	foreign []string
-}
-
-// inspect reads the schema of the database q reaches and checks what it
-// records against files, as migrating would: it changes nothing and takes
-// no lock. A database written by a newer build, a migration that failed
-// half-way and one applied with other contents are ErrMigration.
-func inspect(ctx context.Context, q querier, d dialect, files []atlasmigrate.File, sums atlasmigrate.HashFile) (schemaState, error) {
-	st := schemaState{applied: map[string]bool{}}
-	var err error
-	if st.tables, err = listTables(ctx, q, d); err != nil {
-		return st, fmt.Errorf("read the schema: %w", err)
-	}
-	var revs []revision
-	if slices.Contains(st.tables, revisionTableName) {
-		if revs, err = readRevisions(ctx, q, d); err != nil {
-			return st, err
-		}
-	}
-	known := make(map[string]atlasmigrate.File, len(files))
-	for _, f := range files {
-		known[f.Version()] = f
-	}
-	if len(revs) > 0 && !slices.ContainsFunc(revs, func(r revision) bool { _, ok := known[r.version]; return ok }) {
-		for _, r := range revs {
-			st.foreign = append(st.foreign, r.version)
-		}
-		return st, nil
-	}
-	for _, r := range revs {
-		f, ok := known[r.version]
-		if !ok {
-			return st, fmt.Errorf("%w: the database records migration %s, which this build does not have: it was written by a newer peon; upgrade peon to open it", ErrMigration, r.version)
-		}
-		if r.errText != "" || r.applied < r.total {
-			return st, fmt.Errorf("%w: migration %s failed earlier (%d of %d statements applied: %s); repair the database by hand, then delete its row from atlas_schema_revisions", ErrMigration, r.version, r.applied, r.total, r.errText)
-		}
-		if want, _ := sums.SumByName(f.Name()); want != r.hash {
-			return st, fmt.Errorf("%w: migration %s was applied with other contents than this build's; the database and this build disagree on its schema", ErrMigration, r.version)
-		}
-		st.applied[r.version] = true
-	}
-	for _, f := range files {
-		if !st.applied[f.Version()] {
-			st.pending = append(st.pending, f)
-		}
-	}
-	return st, nil
-}
-
-// empty reports whether the database holds nothing of anyone's: no table
+// emptyDB reports whether the database holds nothing of anyone's: no table
 // but perhaps an empty revision table.
-func (st schemaState) empty() bool {
-	return len(st.applied) == 0 && len(st.foreign) == 0 &&
-		!slices.ContainsFunc(st.tables, func(t string) bool { return t != revisionTableName })
+func emptyDB(st schemamigrate.State) bool {
+	return len(st.Applied) == 0 && len(st.Foreign) == 0 &&
+		!slices.ContainsFunc(st.Tables, func(t string) bool { return t != schemamigrate.RevisionsTable })
 }
 
-// refuse returns the *NotStoreError for a database that is not a peon
+// refuseNotStore returns the *NotStoreError for a database that is not a peon
 // store, nil for a store or an empty database. With adopt, a database of
 // other tables is taken unless peon's pending migrations would create a
 // table of the same name.
-func (st schemaState) refuse(adopt bool) error {
-	if len(st.foreign) > 0 {
-		return &NotStoreError{Tables: st.tables, Revisions: st.foreign}
+func refuseNotStore(st schemamigrate.State, adopt bool) error {
+	if len(st.Foreign) > 0 {
+		return &NotStoreError{Tables: st.Tables, Revisions: st.Foreign}
 	}
-	if len(st.applied) > 0 || st.empty() {
+	if len(st.Applied) > 0 || emptyDB(st) {
 		return nil
 	}
-	e := &NotStoreError{Tables: st.tables, Adopting: adopt}
-	created := createdTables(st.pending)
-	for _, t := range st.tables {
+	e := &NotStoreError{Tables: st.Tables, Adopting: adopt}
+	created := createdTables(st.Pending)
+	for _, t := range st.Tables {
 		if created[t] {
 			e.Collide = append(e.Collide, t)
 		}
@@ -122,25 +62,6 @@ func createdTables(files []atlasmigrate.File) map[string]bool {
 		}
 	}
 	return out
-}
-
-// listTables returns the names of the tables and views of the database
-// (on PostgreSQL, of the first schema of the search_path), sorted.
-func listTables(ctx context.Context, q querier, d dialect) ([]string, error) {
-	rows, err := q.QueryContext(ctx, d.TablesQuery())
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return nil, err
-		}
-		out = append(out, name)
-	}
-	return out, rows.Err()
 }
 
 // NotStoreError says why a database is not a peon store, and what it

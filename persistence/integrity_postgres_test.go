@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
+	"github.com/peonhq/peon/internal/dbtest"
 	"github.com/peonhq/peon/persistence"
 	"github.com/peonhq/peon/persistence/persistencetest"
 )
@@ -23,7 +24,7 @@ func requireAmcheck(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, postgresURL(t))
+	conn, err := pgx.Connect(ctx, dbtest.PostgresURL(t))
 	require.NoError(t, err)
 	defer conn.Close(context.Background())
 	var available bool
@@ -50,7 +51,7 @@ func TestPostgresVerifyRunsAmcheck(t *testing.T) {
 	t.Parallel()
 	requireAmcheck(t)
 	ctx := t.Context()
-	dsn := newSchema(t, postgresURL(t))
+	dsn := dbtest.PostgresSchema(t)
 	s, err := persistence.Open(ctx, dsn)
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
@@ -94,7 +95,7 @@ func BenchmarkPostgresVerify(b *testing.B) {
 	requireAmcheck(b)
 	ctx := context.Background()
 	n := benchN()
-	dsn := newSchema(b, postgresURL(b))
+	dsn := dbtest.PostgresSchema(b)
 	s, err := persistence.OpenWith(ctx, dsn, &persistence.Options{NoProjections: true})
 	require.NoError(b, err)
 	evs := paddedSessionMix(n, strings.Repeat("x", 192))

@@ -11,19 +11,21 @@ import (
 	atlasmigrate "ariga.io/atlas/sql/migrate"
 	"github.com/stretchr/testify/require"
 
+	"github.com/peonhq/peon/internal/dbtest"
 	"github.com/peonhq/peon/internal/engine/sqlite"
+	"github.com/peonhq/peon/internal/schemamigrate"
 )
 
 // TestRevisionsAreRecordedAsTheAtlasCLIDoes reads atlas_schema_revisions
 // after an open, column by column, against what the CLI writes.
 func TestRevisionsAreRecordedAsTheAtlasCLIDoes(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "peon.db")
+	path := dbtest.SQLiteFile(t)
 	s, err := Open(t.Context(), path)
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 
-	dir, err := migrationDir("sqlite")
+	dir, err := schemamigrate.EmbeddedDir("sqlite")
 	require.NoError(t, err)
 	files, err := dir.Files()
 	require.NoError(t, err)
@@ -67,7 +69,7 @@ func TestRevisionsAreRecordedAsTheAtlasCLIDoes(t *testing.T) {
 		require.Equal(t, int64(atlasmigrate.RevisionTypeExecute), typ)
 		require.Equal(t, int64(len(stmts)), applied)
 		require.Equal(t, applied, total)
-		at, err := time.Parse(executedAtLayout, executedAt)
+		at, err := time.Parse(schemamigrate.ExecutedAtLayout, executedAt)
 		require.NoError(t, err, "executed_at %q must be in the CLI's layout", executedAt)
 		require.WithinDuration(t, time.Now(), at, time.Minute)
 		require.Positive(t, execTime)
@@ -76,7 +78,7 @@ func TestRevisionsAreRecordedAsTheAtlasCLIDoes(t *testing.T) {
 		require.Equal(t, want, hash)
 		require.False(t, strings.HasPrefix(hash, "h1:"))
 		require.True(t, noPartial)
-		require.Equal(t, operatorVersion, operator)
+		require.Equal(t, schemamigrate.OperatorVersion, operator)
 		n++
 	}
 	require.Equal(t, len(files), n)
@@ -87,10 +89,10 @@ func TestRevisionsAreRecordedAsTheAtlasCLIDoes(t *testing.T) {
 // may be applied twice.
 func TestOpenSeesCLIMigratedDatabaseAsUpToDate(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "peon.db")
+	path := dbtest.SQLiteFile(t)
 	db, err := sql.Open("sqlite", path+"?_pragma=foreign_keys(1)")
 	require.NoError(t, err)
-	dir, err := migrationDir("sqlite")
+	dir, err := schemamigrate.EmbeddedDir("sqlite")
 	require.NoError(t, err)
 	files, err := dir.Files()
 	require.NoError(t, err)
@@ -126,7 +128,7 @@ func TestOpenSeesCLIMigratedDatabaseAsUpToDate(t *testing.T) {
 // refused with ErrMigration and nothing changes.
 func TestMigrationRefusals(t *testing.T) {
 	t.Parallel()
-	embedded, err := migrationDir("sqlite")
+	embedded, err := schemamigrate.EmbeddedDir("sqlite")
 	require.NoError(t, err)
 	files, err := embedded.Files()
 	require.NoError(t, err)
@@ -140,7 +142,7 @@ func TestMigrationRefusals(t *testing.T) {
 		sum, err := fsRead(embedded, atlasmigrate.HashFileName)
 		require.NoError(t, err)
 		require.NoError(t, tampered.WriteFile(atlasmigrate.HashFileName, sum))
-		path := filepath.Join(t.TempDir(), "peon.db")
+		path := dbtest.SQLiteFile(t)
 		_, err = OpenWithMigrationDir(t.Context(), path, nil, tampered)
 		require.ErrorIs(t, err, ErrMigration)
 		require.Contains(t, err.Error(), "atlas.sum")
@@ -154,7 +156,7 @@ func TestMigrationRefusals(t *testing.T) {
 
 	t.Run("NewerDatabase", func(t *testing.T) {
 		t.Parallel()
-		path := filepath.Join(t.TempDir(), "peon.db")
+		path := dbtest.SQLiteFile(t)
 		s, err := Open(t.Context(), path)
 		require.NoError(t, err)
 		require.NoError(t, s.Close())

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/peonhq/peon/internal/schemamigrate"
 )
 
 // Migrations reports, for each migration of this build's embedded
@@ -19,7 +21,7 @@ func Migrations(ctx context.Context, dsn string) ([]MigrationStatus, error) {
 		return nil, err
 	}
 	d := dialectOf(target)
-	dir, err := migrationDir(d.Name())
+	dir, err := embeddedDir(d)
 	if err != nil {
 		return nil, err
 	}
@@ -36,7 +38,7 @@ func Migrations(ctx context.Context, dsn string) ([]MigrationStatus, error) {
 		return statuses, err
 	}
 	defer db.Close()
-	revs, err := readStatusRevisions(ctx, db, d)
+	revs, err := schemamigrate.ReadRevisions(ctx, db, d)
 	if err != nil {
 		return nil, fmt.Errorf("migration status of %s: %w", target.Display, err)
 	}
@@ -46,10 +48,10 @@ func Migrations(ctx context.Context, dsn string) ([]MigrationStatus, error) {
 	for _, r := range revs {
 		i := slices.IndexFunc(statuses, func(s MigrationStatus) bool { return s.Version == r.Version })
 		if i < 0 {
-			statuses = append(statuses, r)
+			statuses = append(statuses, MigrationStatus{Version: r.Version, Description: r.Description, Applied: r.OK(), ExecutedAt: r.ExecutedAt})
 			continue
 		}
-		statuses[i].Applied, statuses[i].ExecutedAt = r.Applied, r.ExecutedAt
+		statuses[i].Applied, statuses[i].ExecutedAt = r.OK(), r.ExecutedAt
 	}
 	return statuses, nil
 }
@@ -115,11 +117,11 @@ func PendingMigrations(ctx context.Context, dsn string) ([]PendingMigration, err
 		return nil, err
 	}
 	d := dialectOf(target)
-	dir, err := migrationDir(d.Name())
+	dir, err := embeddedDir(d)
 	if err != nil {
 		return nil, err
 	}
-	files, sums, err := checkedFiles(d, dir)
+	r, err := newRunner(d, dir, migrateOpts{})
 	if err != nil {
 		return nil, err
 	}
@@ -127,18 +129,18 @@ func PendingMigrations(ctx context.Context, dsn string) ([]PendingMigration, err
 	if err != nil {
 		return nil, err
 	}
-	todo := files
+	todo := r.Files()
 	if db != nil {
 		defer db.Close()
 		// What Migrate would find, and refuse, before it takes a lock.
-		st, err := inspect(ctx, db, d, files, sums)
+		st, err := r.Inspect(ctx, db)
 		if err == nil {
-			err = st.refuse(false)
+			err = refuseNotStore(st, false)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("pending migrations of %s: %w", target.Display, err)
 		}
-		todo = st.pending
+		todo = st.Pending
 	}
 	var pending []PendingMigration
 	for _, f := range todo {

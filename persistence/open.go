@@ -117,7 +117,7 @@ func OpenWith(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 	}
 	dir := testhook.MigrationDir(ctx) // nil but in this module's tests
 	if dir == nil {
-		if dir, err = migrationDir(d.Name()); err != nil {
+		if dir, err = embeddedDir(d); err != nil {
 			db.Close()
 			return nil, err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/peonhq/peon/internal/dbtest"
 	"github.com/peonhq/peon/orchestration"
 	"github.com/peonhq/peon/persistence"
 	"github.com/peonhq/peon/persistence/persistencetest"
@@ -70,7 +71,7 @@ func eventIDs(recs []persistence.Recorded) []string {
 // among them) on its connections.
 func proxiedStore(t *testing.T) (p *pgProxy, s, direct *persistence.Store) {
 	t.Helper()
-	dsn := newSchema(t, postgresURL(t))
+	dsn := dbtest.PostgresSchema(t)
 	p, pdsn := newPGProxy(t, dsn)
 	var err error
 	s, err = persistence.Open(t.Context(), pdsn)
@@ -214,7 +215,7 @@ func TestPostgresAppendCommitAnswerLate(t *testing.T) {
 // was terminated between its commit and the answer.
 func TestPostgresAppendOutcomeTerminatedBackends(t *testing.T) {
 	t.Parallel()
-	dsn := newSchema(t, postgresURL(t))
+	dsn := dbtest.PostgresSchema(t)
 	u, err := url.Parse(dsn)
 	require.NoError(t, err)
 	q := u.Query()
@@ -226,7 +227,7 @@ func TestPostgresAppendOutcomeTerminatedBackends(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 
-	killer, err := pgx.Connect(ctx, postgresURL(t))
+	killer, err := pgx.Connect(ctx, dbtest.PostgresURL(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { killer.Close(context.Background()) })
 

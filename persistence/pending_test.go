@@ -5,11 +5,11 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/peonhq/peon/internal/dbtest"
 	"github.com/peonhq/peon/migrations"
 	"github.com/peonhq/peon/persistence"
 )
@@ -35,7 +35,7 @@ func TestPendingMigrations(t *testing.T) {
 
 	t.Run("MissingFileIsAllPendingAndNotCreated", func(t *testing.T) {
 		t.Parallel()
-		file := filepath.Join(t.TempDir(), "peon.db")
+		file := dbtest.SQLiteFile(t)
 		pending, err := persistence.PendingMigrations(t.Context(), file)
 		require.NoError(t, err)
 		requireAllPending(t, "sqlite", pending)
@@ -44,7 +44,7 @@ func TestPendingMigrations(t *testing.T) {
 
 	t.Run("NoneAfterMigrate", func(t *testing.T) {
 		t.Parallel()
-		file := filepath.Join(t.TempDir(), "peon.db")
+		file := dbtest.SQLiteFile(t)
 		_, err := persistence.Migrate(t.Context(), file)
 		require.NoError(t, err)
 		before, err := os.ReadFile(file)
@@ -59,7 +59,7 @@ func TestPendingMigrations(t *testing.T) {
 
 	t.Run("RefusesWhatMigrateRefuses", func(t *testing.T) {
 		t.Parallel()
-		file := filepath.Join(t.TempDir(), "peon.db")
+		file := dbtest.SQLiteFile(t)
 		_, err := persistence.Migrate(t.Context(), file)
 		require.NoError(t, err)
 		db, err := sql.Open("sqlite", file)
@@ -77,7 +77,7 @@ func TestPendingMigrations(t *testing.T) {
 
 	t.Run("Postgres", func(t *testing.T) {
 		t.Parallel()
-		dsn := newSchema(t, postgresURL(t))
+		dsn := dbtest.PostgresSchema(t)
 		pending, err := persistence.PendingMigrations(t.Context(), dsn)
 		require.NoError(t, err)
 		requireAllPending(t, "postgres", pending)

@@ -2,13 +2,13 @@ package persistence_test
 
 import (
 	"database/sql"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	atlasmigrate "ariga.io/atlas/sql/migrate"
 	"github.com/stretchr/testify/require"
 
+	"github.com/peonhq/peon/internal/dbtest"
 	"github.com/peonhq/peon/migrations"
 )
 
@@ -69,8 +69,8 @@ type dialectCase struct {
 // forEachDialect runs fn as parallel subtests SQLite and PostgreSQL.
 func forEachDialect(t *testing.T, fn func(*testing.T, dialectCase)) {
 	cases := map[string]dialectCase{
-		"SQLite":     {"sqlite", func(t *testing.T) string { return filepath.Join(t.TempDir(), "peon.db") }},
-		"PostgreSQL": {"postgres", func(t *testing.T) string { return newSchema(t, postgresURL(t)) }},
+		"SQLite":     {"sqlite", func(t *testing.T) string { return dbtest.SQLiteFile(t) }},
+		"PostgreSQL": {"postgres", func(t *testing.T) string { return dbtest.PostgresSchema(t) }},
 	}
 	for _, name := range []string{"SQLite", "PostgreSQL"} {
 		t.Run(name, func(t *testing.T) {

@@ -2,12 +2,12 @@ package persistence_test
 
 import (
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/peonhq/peon/internal/dbtest"
 	"github.com/peonhq/peon/orchestration"
 	"github.com/peonhq/peon/persistence"
 	"github.com/peonhq/peon/persistence/persistencetest"
@@ -26,7 +26,7 @@ func TestSQLiteMemory(t *testing.T) {
 func TestSQLiteFile(t *testing.T) {
 	t.Parallel()
 	persistencetest.Run(t, persistencetest.Harness{
-		NewDSN:            func(t *testing.T) string { return filepath.Join(t.TempDir(), "peon.db") },
+		NewDSN:            func(t *testing.T) string { return dbtest.SQLiteFile(t) },
 		Durable:           true,
 		SetVerifyProgress: persistence.SetVerifyProgress,
 		ObserveGroups:     persistence.SetGroupObserver,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/peonhq/peon/internal/engine"
+	"github.com/peonhq/peon/internal/schemamigrate"
 	"github.com/peonhq/peon/orchestration"
 )
 
@@ -194,10 +195,10 @@ func (s *Store) StatsWith(ctx context.Context, opts *StatsOpts) (*Stats, error) 
 // peonTable reports whether name is one of the tables of peon's
 // migrations (or Atlas's revision table).
 func (s *Store) peonTable(name string) bool {
-	if name == revisionTableName {
+	if name == schemamigrate.RevisionsTable {
 		return true
 	}
-	dir, err := migrationDir(s.d.Name())
+	dir, err := embeddedDir(s.d)
 	if err != nil {
 		return false
 	}

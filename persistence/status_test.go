@@ -1,11 +1,11 @@
 package persistence_test
 
 import (
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/peonhq/peon/internal/dbtest"
 	"github.com/peonhq/peon/persistence"
 )
 
@@ -14,7 +14,7 @@ func TestMigrations(t *testing.T) {
 
 	t.Run("MissingFileIsAllPendingAndNotCreated", func(t *testing.T) {
 		t.Parallel()
-		path := filepath.Join(t.TempDir(), "peon.db")
+		path := dbtest.SQLiteFile(t)
 		st, err := persistence.Migrations(t.Context(), path)
 		require.NoError(t, err)
 		require.NotEmpty(t, st)
@@ -28,7 +28,7 @@ func TestMigrations(t *testing.T) {
 
 	t.Run("MigrateAppliesOnceThenStatusShowsApplied", func(t *testing.T) {
 		t.Parallel()
-		path := filepath.Join(t.TempDir(), "peon.db")
+		path := dbtest.SQLiteFile(t)
 		applied, err := persistence.Migrate(t.Context(), path)
 		require.NoError(t, err)
 		require.NotEmpty(t, applied)
@@ -46,7 +46,7 @@ func TestMigrations(t *testing.T) {
 
 	t.Run("OpenedStoreIsUpToDate", func(t *testing.T) {
 		t.Parallel()
-		path := filepath.Join(t.TempDir(), "peon.db")
+		path := dbtest.SQLiteFile(t)
 		s, err := persistence.Open(t.Context(), path)
 		require.NoError(t, err)
 		require.NoError(t, s.Close())

@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/peonhq/peon/internal/dbtest"
 	"github.com/peonhq/peon/persistence"
 )
 
@@ -23,7 +24,7 @@ func TestProjectionStatementsArePreparedWhereUsed(t *testing.T) {
 	})
 	t.Run("Postgres", func(t *testing.T) {
 		t.Parallel()
-		s, err := persistence.Open(t.Context(), newSchema(t, postgresURL(t)))
+		s, err := persistence.Open(t.Context(), dbtest.PostgresSchema(t))
 		require.NoError(t, err)
 		defer s.Close()
 		require.Zero(t, persistence.PreparedStatements(s), "statements prepared on PostgreSQL that no append uses")

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/peonhq/peon/internal/dbtest"
 	"github.com/peonhq/peon/persistence"
 )
 
@@ -252,7 +253,7 @@ func TestLoggerSubscriptionRetry(t *testing.T) {
 
 func TestListenerReconnectLogged(t *testing.T) {
 	t.Parallel()
-	dsn := newSchema(t, postgresURL(t))
+	dsn := dbtest.PostgresSchema(t)
 	logs := &logRecorder{}
 	s, err := persistence.OpenWith(t.Context(), dsn, &persistence.Options{Logger: slog.New(logs)})
 	require.NoError(t, err)

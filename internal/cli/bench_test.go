@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/peonhq/peon/internal/dbtest"
 	"github.com/peonhq/peon/orchestration"
 	"github.com/peonhq/peon/persistence"
 )
@@ -130,7 +131,7 @@ func BenchmarkImportLock(b *testing.B) {
 					return tx.Rollback()
 				}, func() { c.Close() }
 			}},
-		{"PostgreSQL", func(b *testing.B, _ int) string { return postgresDB(b) },
+		{"PostgreSQL", func(b *testing.B, _ int) string { return dbtest.NamedPostgresSchema(b) },
 			func(b *testing.B, db string) (func(ctx context.Context) error, func()) {
 				c, err := sql.Open("pgx", db)
 				require.NoError(b, err)

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	_ "modernc.org/sqlite"
 
+	"github.com/peonhq/peon/internal/dbtest"
 	"github.com/peonhq/peon/orchestration"
 	"github.com/peonhq/peon/persistence"
 	"github.com/peonhq/peon/projection"
@@ -42,7 +43,7 @@ type env struct {
 }
 
 func newEnv(t *testing.T) *env {
-	return &env{t: t, db: filepath.Join(t.TempDir(), "peon.db"), vars: map[string]string{"HOME": t.TempDir()}}
+	return &env{t: t, db: dbtest.SQLiteFile(t), vars: map[string]string{"HOME": t.TempDir()}}
 }
 
 // run runs peon-store with --db set to the env's store.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/peonhq/peon/internal/dbtest"
 	"github.com/peonhq/peon/orchestration"
 	"github.com/peonhq/peon/persistence"
 )
@@ -29,8 +30,8 @@ func TestFollowThroughDisruptions(t *testing.T) {
 	// which sends its batch again).
 	t.Run("PostgreSQL", func(t *testing.T) {
 		t.Parallel()
-		e := &env{t: t, db: postgresDB(t), vars: map[string]string{}}
-		followThroughDisruptions(t, e, func() { terminateBackends(t, e.db) })
+		e := &env{t: t, db: dbtest.NamedPostgresSchema(t), vars: map[string]string{}}
+		followThroughDisruptions(t, e, func() { dbtest.TerminateBackends(t, e.db) })
 	})
 
 	// SQLite has no connection to end: the events table is renamed away

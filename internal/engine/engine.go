@@ -65,6 +65,11 @@ type Features struct {
 	// are pipelined through pgx, which prepares on each connection what
 	// it runs, and nothing would use them.
 	PreparesProjections bool
+	// RevisionTimesAsText: the atlas CLI keeps atlas_schema_revisions'
+	// executed_at as text on this engine (SQLite), in
+	// schemamigrate.ExecutedAtLayout; a time in another form reads back
+	// in the CLI as year 1.
+	RevisionTimesAsText bool
 }
 
 // Opener opens the engine's databases: its driver, its connection

@@ -30,7 +30,7 @@ type Engine struct {
 // a file otherwise;
 // projection writes go through the store's statement cache.
 func (e Engine) Features() engine.Features {
-	return engine.Features{SerialWrites: true, Private: e.Memory, File: !e.Memory, PreparesProjections: true}
+	return engine.Features{SerialWrites: true, Private: e.Memory, File: !e.Memory, PreparesProjections: true, RevisionTimesAsText: true}
 }
 
 // Name is "sqlite".
