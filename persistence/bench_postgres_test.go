@@ -13,7 +13,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -326,30 +325,7 @@ func BenchmarkPostgresAppendConcurrent(b *testing.B) {
 // of calls of do per iteration, and reports the 50th and 99th percentile
 // of a call's latency.
 func pgParallel(b *testing.B, writers, calls int, do func(w int) error) {
-	lat := make([][]time.Duration, writers)
-	defer func() { reportLatency(b, slices.Concat(lat...)) }()
-	for b.Loop() {
-		var wg sync.WaitGroup
-		errs := make([]error, writers)
-		for w := range writers {
-			wg.Go(func() {
-				for range calls / writers {
-					start := time.Now()
-					if err := do(w); err != nil {
-						errs[w] = err
-						return
-					}
-					lat[w] = append(lat[w], time.Since(start))
-				}
-			})
-		}
-		wg.Wait()
-		for _, err := range errs {
-			if err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
+	reportLatency(b, loopParallel(b, writers, calls, do))
 }
 
 // insertIdentity writes events in one transaction, numbered by the

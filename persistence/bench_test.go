@@ -282,14 +282,22 @@ const parallelCalls = 16
 // calls of do per iteration, each call one event, and reports events/s
 // and the 50th and 99th percentile of a call's latency.
 func appendParallel(b *testing.B, writers int, do func(w int) error) {
-	lat := make([][]time.Duration, writers)
 	m := startMeter(b)
+	lat := loopParallel(b, writers, parallelCalls, do)
+	m.report(parallelCalls)
+	reportLatency(b, lat)
+}
+
+// loopParallel runs b.Loop with writers goroutines sharing calls calls of
+// do per iteration, and returns how long each call took.
+func loopParallel(b *testing.B, writers, calls int, do func(w int) error) []time.Duration {
+	lat := make([][]time.Duration, writers)
 	for b.Loop() {
 		var wg sync.WaitGroup
 		errs := make([]error, writers)
 		for w := range writers {
 			wg.Go(func() {
-				for range parallelCalls / writers {
+				for range calls / writers {
 					start := time.Now()
 					if err := do(w); err != nil {
 						errs[w] = err
@@ -306,8 +314,7 @@ func appendParallel(b *testing.B, writers int, do func(w int) error) {
 			}
 		}
 	}
-	m.report(parallelCalls)
-	reportLatency(b, slices.Concat(lat...))
+	return slices.Concat(lat...)
 }
 
 // reportLatency reports the 50th and 99th percentile of lat in µs.
