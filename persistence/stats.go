@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -188,25 +189,25 @@ func (s *Store) StatsWith(ctx context.Context, opts *StatsOpts) (*Stats, error) 
 			return nil, fmt.Errorf("stats: %s: %w", step.what, err)
 		}
 	}
-	st.Database.Tables = slices.DeleteFunc(st.Database.Tables, func(t TableStats) bool { return !s.peonTable(t.Table) })
+	peon := s.peonTables()
+	st.Database.Tables = slices.DeleteFunc(st.Database.Tables, func(t TableStats) bool { return !peon[t.Table] })
 	return st, nil
 }
 
-// peonTable reports whether name is one of the tables of peon's
-// migrations (or Atlas's revision table).
-func (s *Store) peonTable(name string) bool {
-	if name == schemamigrate.RevisionsTable {
-		return true
-	}
+// peonTables returns the tables of peon's migrations and Atlas's
+// revision table, read once from the embedded directory.
+func (s *Store) peonTables() map[string]bool {
+	peon := map[string]bool{schemamigrate.RevisionsTable: true}
 	dir, err := embeddedDir(s.d)
 	if err != nil {
-		return false
+		return peon
 	}
 	files, err := dir.Files()
 	if err != nil {
-		return false
+		return peon
 	}
-	return createdTables(files)[name]
+	maps.Copy(peon, createdTables(files))
+	return peon
 }
 
 // statsReader runs Stats' queries inside one snapshot.
