@@ -66,7 +66,7 @@ func (s *Store) appendPipelined(ctx context.Context, p pipeliner, b *batch) (rec
 	}
 	defer s.gate.leave()
 	start := time.Now()
-	work, stop := workContext(ctx)
+	work, stop := workContext(appendGrace, ctx)
 	defer stop()
 	conn, err := s.db.Conn(work)
 	if err != nil {

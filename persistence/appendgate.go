@@ -127,26 +127,33 @@ func (g *appendGate) floor() time.Duration {
 }
 
 // workContext returns the context an append's statements run under once
-// it is through the gate: it carries ctx's values but not its end, which
-// the append checks between round trips instead; it ends appendGrace
-// after ctx does, so a round trip in flight then is cut short all the
-// same, or when stop is called.
-func workContext(ctx context.Context) (work context.Context, stop func()) {
-	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
+// it is through the gate: it carries the values of ctxs[0] but not the end
+// of any of ctxs, which the append checks between round trips instead; it
+// ends grace after the last of ctxs has ended, so a round trip in flight
+// then is cut short all the same, or when stop is called. A lone Append
+// passes its own context and appendGrace; a group, its members'.
+func workContext(grace time.Duration, ctxs ...context.Context) (work context.Context, stop func()) {
+	work, cancel := context.WithCancel(context.WithoutCancel(ctxs[0]))
 	var (
 		mu      sync.Mutex
+		left    = len(ctxs)
 		timer   *time.Timer
 		stopped bool
 	)
-	unregister := context.AfterFunc(ctx, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if !stopped {
-			timer = time.AfterFunc(appendGrace, cancel)
-		}
-	})
+	unregister := make([]func() bool, len(ctxs))
+	for i, ctx := range ctxs {
+		unregister[i] = context.AfterFunc(ctx, func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if left--; left == 0 && !stopped {
+				timer = time.AfterFunc(grace, cancel)
+			}
+		})
+	}
 	return work, func() {
-		unregister()
+		for _, u := range unregister {
+			u()
+		}
 		mu.Lock()
 		stopped = true
 		if timer != nil {

@@ -65,14 +65,14 @@ func TestAppendGateEnter(t *testing.T) {
 func TestWorkContext(t *testing.T) {
 	t.Parallel()
 	caller, cancel := context.WithCancel(t.Context())
-	work, stop := workContext(caller)
+	work, stop := workContext(appendGrace, caller)
 	defer stop()
 	start := time.Now()
 	cancel()
 	<-work.Done()
 	require.GreaterOrEqual(t, time.Since(start), appendGrace)
 
-	work, stop = workContext(t.Context())
+	work, stop = workContext(appendGrace, t.Context())
 	stop()
 	require.Error(t, work.Err())
 }

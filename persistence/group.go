@@ -229,39 +229,15 @@ func (s *Store) lead(r *groupReq) {
 	close(r.done)
 }
 
-// groupContext returns the context a group's statements run under: it
-// carries the first member's values, and ends grace after every member's
-// context has ended, or when stop is called.
+// groupContext returns the context a group's statements run under (see
+// workContext): the first member's values, ending grace after every
+// member's context has ended, or when stop is called.
 func groupContext(g []*groupReq, grace time.Duration) (work context.Context, stop func()) {
-	work, cancel := context.WithCancel(context.WithoutCancel(g[0].ctx))
-	var (
-		mu      sync.Mutex
-		left    = len(g)
-		timer   *time.Timer
-		stopped bool
-	)
-	unregister := make([]func() bool, len(g))
+	ctxs := make([]context.Context, len(g))
 	for i, m := range g {
-		unregister[i] = context.AfterFunc(m.ctx, func() {
-			mu.Lock()
-			defer mu.Unlock()
-			if left--; left == 0 && !stopped {
-				timer = time.AfterFunc(grace, cancel)
-			}
-		})
+		ctxs[i] = m.ctx
 	}
-	return work, func() {
-		for _, u := range unregister {
-			u()
-		}
-		mu.Lock()
-		stopped = true
-		if timer != nil {
-			timer.Stop()
-		}
-		mu.Unlock()
-		cancel()
-	}
+	return workContext(grace, ctxs...)
 }
 
 // allEnded reports whether the context of every member of g has ended.
