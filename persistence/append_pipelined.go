@@ -80,18 +80,8 @@ func (s *Store) appendPipelined(ctx context.Context, p pipeliner, b *batch) (rec
 		}
 	}()
 
-	var (
-		locked bool
-		stmts  []pipeStmt
-	)
-	begin := p.BeginAppendSQL()
-	for i, q := range begin {
-		st := pipeStmt{What: "begin and lock", Query: q}
-		if i == len(begin)-1 {
-			st.Dest = []any{&locked}
-		}
-		stmts = append(stmts, st)
-	}
+	var locked bool
+	stmts := beginAppend(p, &locked)
 	reads, head := s.headReads(b)
 	if err := p.Pipeline(work, conn, append(stmts, reads...)); err != nil {
 		return fail("", err)
@@ -260,3 +250,16 @@ func (n rowsAffected) LastInsertId() (int64, error) {
 	return 0, errors.New("LastInsertId is not supported")
 }
 func (n rowsAffected) RowsAffected() (int64, error) { return int64(n), nil }
+
+// beginAppend returns the statements that begin an append's transaction
+// and try to take the append lock (see Pipeliner.BeginAppendSQL); the last
+// one scans into locked whether it got it.
+func beginAppend(p pipeliner, locked *bool) []pipeStmt {
+	begin := p.BeginAppendSQL()
+	stmts := make([]pipeStmt, len(begin))
+	for i, q := range begin {
+		stmts[i] = pipeStmt{What: "begin and lock", Query: q}
+	}
+	stmts[len(stmts)-1].Dest = []any{locked}
+	return stmts
+}

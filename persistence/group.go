@@ -413,15 +413,7 @@ func (s *Store) groupPipelined(p pipeliner, g []*groupReq) {
 	}()
 
 	var locked bool
-	var stmts []pipeStmt
-	begin := p.BeginAppendSQL()
-	for i, q := range begin {
-		st := pipeStmt{What: "begin and lock", Query: q}
-		if i == len(begin)-1 {
-			st.Dest = []any{&locked}
-		}
-		stmts = append(stmts, st)
-	}
+	stmts := beginAppend(p, &locked)
 	for _, m := range g {
 		if m.ctx.Err() != nil {
 			m.err = notBegun(m.ctx, m.b)

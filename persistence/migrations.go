@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	atlasmigrate "ariga.io/atlas/sql/migrate"
+
 	"github.com/peonhq/peon/internal/schemamigrate"
 )
 
@@ -16,12 +18,7 @@ import (
 // this build does not know (a newer peon wrote them) are listed after the
 // known ones, applied, with the description the database holds.
 func Migrations(ctx context.Context, dsn string) ([]MigrationStatus, error) {
-	target, err := ParseDSN(dsn)
-	if err != nil {
-		return nil, err
-	}
-	d := dialectOf(target)
-	dir, err := embeddedDir(d)
+	target, d, dir, err := embeddedFor(dsn)
 	if err != nil {
 		return nil, err
 	}
@@ -112,12 +109,7 @@ type PendingMigration struct {
 // migration this build does not have, one that failed, or one applied with
 // other contents.
 func PendingMigrations(ctx context.Context, dsn string) ([]PendingMigration, error) {
-	target, err := ParseDSN(dsn)
-	if err != nil {
-		return nil, err
-	}
-	d := dialectOf(target)
-	dir, err := embeddedDir(d)
+	target, d, dir, err := embeddedFor(dsn)
 	if err != nil {
 		return nil, err
 	}
@@ -147,4 +139,16 @@ func PendingMigrations(ctx context.Context, dsn string) ([]PendingMigration, err
 		pending = append(pending, PendingMigration{Version: f.Version(), Description: f.Desc(), Name: f.Name(), SQL: string(f.Bytes())})
 	}
 	return pending, nil
+}
+
+// embeddedFor parses dsn and returns what it names, its engine and the
+// engine's embedded migration directory.
+func embeddedFor(dsn string) (Target, dialect, atlasmigrate.Dir, error) {
+	target, err := ParseDSN(dsn)
+	if err != nil {
+		return Target{}, nil, nil, err
+	}
+	d := dialectOf(target)
+	dir, err := embeddedDir(d)
+	return target, d, dir, err
 }
