@@ -135,10 +135,12 @@ func BenchmarkPostgresSingle(b *testing.B) {
 }
 
 // parallel runs b.Loop with writers goroutines sharing calls calls of do
-// per iteration, and reports events/s and the 50th and 99th percentile of
+// per iteration, and reports events/s, events per CPU-second of this
+// process (the server's CPU is not counted) and the 50th and 99th percentile of
 // a call's latency in µs.
 func parallel(b *testing.B, writers int, do func(w int) error) {
 	lat := make([][]time.Duration, writers)
+	cpu := cpuTime()
 	for b.Loop() {
 		var wg sync.WaitGroup
 		errs := make([]error, writers)
@@ -162,6 +164,9 @@ func parallel(b *testing.B, writers int, do func(w int) error) {
 		}
 	}
 	b.ReportMetric(float64(calls)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	if d := cpuTime() - cpu; d > 0 { // this process's CPU time, not the server's
+		b.ReportMetric(float64(calls)*float64(b.N)/d.Seconds(), "events/cpu-s")
+	}
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	at := func(q float64) float64 {

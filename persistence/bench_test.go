@@ -224,7 +224,11 @@ func BenchmarkAppendBatch10k(b *testing.B) {
 // database/sql with the same INSERT, one transaction per event (its
 // writers take turns at a mutex, as the store's SQLite writers do). One
 // iteration is 16 Appends shared among the writers, so ns/op compares
-// across them; p50-us and p99-us are the latency of one Append.
+// across them; p50-us and p99-us are the latency of one Append, and
+// appends/group the mean number of Appends a transaction of the store
+// held. With PEON_BENCH_SUSTAINED=1 an iteration is 16 Appends per
+// writer, so that writers meet at the end of an iteration 16 times less
+// often (ns/op then does not compare across writer counts).
 func BenchmarkAppendSingle(b *testing.B) {
 	ctx := context.Background()
 	// Each writer appends the events of its own threads, in order.
@@ -254,6 +258,8 @@ func BenchmarkAppendSingle(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer s.Close()
+				var gm groupMeter
+				gm.observe(s)
 				next := make([]int, writers)
 				appendParallel(b, writers, func(w int) error {
 					evs := events[w]
@@ -262,6 +268,7 @@ func BenchmarkAppendSingle(b *testing.B) {
 					_, err := s.Append(ctx, nil, evs[i])
 					return err
 				})
+				gm.report(b)
 			})
 		}
 	}
@@ -275,7 +282,8 @@ func onOff(on bool) string {
 }
 
 // parallelCalls is how many single-event calls one iteration of
-// appendParallel makes, shared among its writers.
+// appendParallel makes, shared among its writers (per writer with
+// PEON_BENCH_SUSTAINED=1).
 const parallelCalls = 16
 
 // appendParallel runs b.Loop with writers goroutines sharing parallelCalls
@@ -283,8 +291,12 @@ const parallelCalls = 16
 // and the 50th and 99th percentile of a call's latency.
 func appendParallel(b *testing.B, writers int, do func(w int) error) {
 	m := startMeter(b)
-	lat := loopParallel(b, writers, parallelCalls, do)
-	m.report(parallelCalls)
+	calls := parallelCalls
+	if os.Getenv("PEON_BENCH_SUSTAINED") != "" {
+		calls = parallelCalls * writers
+	}
+	lat := loopParallel(b, writers, calls, do)
+	m.report(calls)
 	reportLatency(b, lat)
 }
 

@@ -126,14 +126,16 @@
 //     (docs/RELIABILITY.md).
 //   - Group commit: Appends of one store that arrive while a commit is in
 //     flight are committed together in the next transaction, which the
-//     first of them leads (no timer: a lone Append begins at once). Each
-//     keeps its own guarantees: its events are contiguous, its expected
-//     versions and command id are checked as the earlier Appends of the
-//     group left the log, an Append that fails is rolled back to its own
-//     savepoint and fails alone, and every caller is answered once the
-//     group's COMMIT is durable. One whose context ends while it is queued
-//     leaves the queue with its context's error, nothing written; once its
-//     group began it gets the group's outcome. AppendTx is not grouped.
+//     first of them leads (no timer: a lone Append begins at once; while
+//     Appends are concurrent a leader yields the CPU once, so that those
+//     runnable join its group). Each keeps its own guarantees: its events
+//     are contiguous, its expected versions and command id are checked as
+//     the earlier Appends of the group left the log, an Append that fails
+//     is rolled back to its own savepoint and fails alone, and every
+//     caller is answered once the group's COMMIT is durable. One whose
+//     context ends while it is queued leaves the queue with its context's
+//     error, nothing written; once its group began it gets the group's
+//     outcome. AppendTx is not grouped.
 //   - Streaming: replays and reads hold one page of rows at a time and no
 //     connection while the loop body runs, and stop when ctx ends.
 //   - Honest on bad data: an undecodable stored row is yielded with a

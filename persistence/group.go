@@ -56,6 +56,11 @@ const (
 	// maxGroupBytes bounds the payload bytes of one group, for the same
 	// reason: a few appends of large messages make a full group.
 	maxGroupBytes = 1 << 20
+	// contendedGroups is how many groups of one in a row end the
+	// leaders' yield (see committer.contended): enough to span the
+	// stragglers of a burst of 16 writers, few enough that a writer left
+	// alone stops yielding after as many Appends.
+	contendedGroups = 16
 )
 
 // groupReq is one Append waiting for its group, or in it.
@@ -77,10 +82,11 @@ type committer struct {
 	mu    sync.Mutex
 	busy  bool // a group is being committed
 	queue []*groupReq
-	// shared is true when the last group had more than one member: the
-	// store's Appends are concurrent, and a leader yields before it takes
-	// its group (see commit).
-	shared bool
+	// contended counts down from contendedGroups each group of one
+	// member, and is set back to it by a group of more: while it is above
+	// zero the store's Appends were concurrent lately, and a leader yields
+	// before it takes its group (see commit).
+	contended int
 
 	// Test hooks (see grouphook_test.go).
 	onGroup   func(members int)     // a group's transaction begins
@@ -95,17 +101,22 @@ func (s *Store) commit(ctx context.Context, b *batch) (recs []Recorded, fresh bo
 	if !c.busy {
 		c.busy = true
 		r.taken = true
-		shared := c.shared
+		contended := c.contended > 0
 		c.mu.Unlock()
-		if shared {
-			// Appends are concurrent: yield once before taking the
-			// group, so that those that are runnable (answered by the
-			// last group and about to append again) queue meanwhile and
-			// join it. On a loaded machine the leader would otherwise go
-			// on alone on its thread while they wait for a CPU. A lone
-			// writer (its groups have one member) does not yield, and
-			// this is no timer: with nothing else runnable it returns at
-			// once.
+		if contended {
+			// Appends were concurrent lately: yield once before taking
+			// the group, so that those that are runnable (answered by
+			// the last group and about to append again, or woken by
+			// their own input) queue meanwhile and join it. On a loaded
+			// machine the leader would otherwise go on alone on its
+			// thread while they wait for a CPU, and the next one, and
+			// the next: concurrent writers committed in groups of 2–3
+			// instead of 8 (docs/BENCHMARKS.md). Not only after a shared
+			// group: each burst of concurrent Appends ends with groups
+			// of one, and the next burst's first leader must still
+			// yield. A lone writer (all its groups have one member)
+			// does not yield, and this is no timer: with nothing else
+			// runnable it returns at once.
 			runtime.Gosched()
 		}
 		s.lead(r)
@@ -179,7 +190,11 @@ func (s *Store) lead(r *groupReq) {
 		c.queue = c.queue[1:]
 	}
 	onGroup := c.onGroup
-	c.shared = len(g) > 1
+	if len(g) > 1 {
+		c.contended = contendedGroups
+	} else if c.contended > 0 {
+		c.contended--
+	}
 	c.mu.Unlock()
 
 	live := g[:0:0]

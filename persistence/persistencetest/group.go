@@ -376,6 +376,7 @@ func racingAppenders(t *testing.T, h Harness) {
 	require.EqualValues(t, writers*each/10, failed)
 	require.GreaterOrEqual(t, faults.Load(), int64(failed))
 	require.Positive(t, repeats, "no command was repeated")
+	require.Positive(t, conflicts, "no expected version conflicted")
 	t.Logf("%d events, %d conflicts, %d repeats answered from the first, %d failed in the database, %d groups of more than one",
 		len(log), conflicts, repeats, failed, multi.Load())
 
