@@ -81,3 +81,118 @@ func TestAppendStatementShapes(t *testing.T) {
 		})
 	}
 }
+
+// TestAppendShapesPrepared: once an append of some shape has run, another
+// of the same batch size and stream count prepares nothing more and parses
+// nothing again, for the sizes that occur (not only up to 8): a head read
+// of 9 streams, a batch of 100 events of one stream, 9 and 37 events of as
+// many streams, 300 events, and more than one INSERT carries.
+func TestAppendShapesPrepared(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
+	for name, dsn := range map[string]func(t *testing.T) string{
+		"Memory": func(*testing.T) string { return ":memory:" },
+		"File":   func(t *testing.T) string { return dbtest.SQLiteFile(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			s, err := persistence.OpenWith(ctx, dsn(t), &persistence.Options{NoProjections: true})
+			require.NoError(t, err)
+			t.Cleanup(func() { s.Close() })
+			round := 0
+			// batch returns n events over streams threads (round-robin),
+			// new ones in each round.
+			batch := func(n, streams int) []orchestration.Event {
+				round++
+				evs := make([]orchestration.Event, n)
+				for i := range evs {
+					evs[i] = orchestration.ThreadRenamed{ThreadID: fmt.Sprintf("r%d-t%d", round, i%streams), Title: "x", At: at}
+				}
+				return evs
+			}
+			// Each case: events of streams threads, and unseen more streams
+			// whose versions it expects (a head read of 9 streams beside
+			// an INSERT of 8 rows).
+			for _, c := range []struct{ events, streams, unseen int }{
+				{8, 8, 1}, {100, 1, 0}, {9, 9, 0}, {37, 37, 0}, {300, 3, 0}, {1203, 1, 0}, {1, 1, 0},
+			} {
+				for _, command := range []bool{false, true} {
+					opts := func() *persistence.AppendOpts {
+						o := &persistence.AppendOpts{ExpectedVersions: map[string]int64{}}
+						for i := range c.unseen {
+							o.ExpectedVersions[fmt.Sprintf("thread:unseen-%d-%d", round, i)] = persistence.NoStream
+						}
+						if command {
+							o.CommandID = fmt.Sprintf("cmd-%d", round)
+						}
+						return o
+					}
+					_, err := s.Append(ctx, opts(), batch(c.events, c.streams)...)
+					require.NoError(t, err)
+					prepares, unprepared := persistence.StatementCounts(s)
+					_, err = s.Append(ctx, opts(), batch(c.events, c.streams)...)
+					require.NoError(t, err)
+					p, u := persistence.StatementCounts(s)
+					what := fmt.Sprintf("%d events of %d streams (and %d more read), command %v", c.events, c.streams, c.unseen, command)
+					require.Equal(t, prepares, p, "%s: statements prepared again", what)
+					require.Equal(t, unprepared, u, "%s: statements parsed again", what)
+				}
+			}
+		})
+	}
+}
+
+// TestAppendShapesBounded: after appends of every batch size from 1 to
+// 1,100 events and of every stream count, with and without a command,
+// the statement cache keeps no more texts and prepared statements than
+// shapes.go states, and the appends ran no more distinct statement texts
+// (which pgx prepares and keeps on each PostgreSQL connection) than that.
+func TestAppendShapesBounded(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
+	events := func(n, streams int) []orchestration.Event {
+		evs := make([]orchestration.Event, n)
+		for i := range evs {
+			evs[i] = orchestration.ThreadRenamed{ThreadID: fmt.Sprintf("t%d", i%streams), Title: "x", At: at}
+		}
+		return evs
+	}
+	for name, dsn := range map[string]func(t *testing.T) string{
+		"Memory":   func(*testing.T) string { return ":memory:" },
+		"Postgres": func(t *testing.T) string { return dbtest.PostgresSchema(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			s, err := persistence.OpenWith(ctx, dsn(t), &persistence.Options{NoProjections: true})
+			require.NoError(t, err)
+			t.Cleanup(func() { s.Close() })
+
+			texts := map[string]bool{}
+			for n := 1; n <= 1100; n++ {
+				for _, cmd := range []string{"", "c"} {
+					q, err := persistence.AppendTexts(s, cmd, events(n, n)...)
+					require.NoError(t, err)
+					for _, q := range q {
+						texts[q] = true
+					}
+				}
+			}
+			require.LessOrEqual(t, len(texts), persistence.ShapeTexts, "distinct statement texts of appends of 1 to 1,100 events")
+			require.LessOrEqual(t, persistence.StatementTexts(s), persistence.ShapeTexts)
+
+			// Real appends of many sizes and stream counts, one after another.
+			for i, n := range []int{1, 2, 3, 5, 9, 17, 37, 64, 99, 100, 101, 255, 300, 511, 513, 777, 1100} {
+				for _, streams := range []int{1, 3, n} {
+					_, err := s.Append(ctx, &persistence.AppendOpts{CommandID: fmt.Sprintf("c%d-%d", i, streams)}, events(n, streams)...)
+					require.NoError(t, err)
+					_, err = s.Append(ctx, nil, events(n, streams)...)
+					require.NoError(t, err)
+				}
+			}
+			require.LessOrEqual(t, persistence.StatementTexts(s), persistence.ShapeTexts)
+			require.LessOrEqual(t, persistence.PreparedStatements(s), persistence.MaxPrepared)
+		})
+	}
+}
