@@ -85,8 +85,9 @@ func TestAppendStatementShapes(t *testing.T) {
 // TestAppendShapesPrepared: once an append of some shape has run, another
 // of the same batch size and stream count prepares nothing more and parses
 // nothing again, for the sizes that occur (not only up to 8): a head read
-// of 9 streams, a batch of 100 events of one stream, 9 and 37 events of as
-// many streams, 300 events, and more than one INSERT carries.
+// of 9 streams, a batch of 100 events of one stream, 9, 37 and 100 events
+// of as many streams (100: two head reads), 300 events, and more than one
+// INSERT carries.
 func TestAppendShapesPrepared(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
@@ -115,7 +116,7 @@ func TestAppendShapesPrepared(t *testing.T) {
 			// whose versions it expects (a head read of 9 streams beside
 			// an INSERT of 8 rows).
 			for _, c := range []struct{ events, streams, unseen int }{
-				{8, 8, 1}, {100, 1, 0}, {9, 9, 0}, {37, 37, 0}, {300, 3, 0}, {1203, 1, 0}, {1, 1, 0},
+				{8, 8, 1}, {100, 1, 0}, {9, 9, 0}, {37, 37, 0}, {100, 100, 0}, {300, 3, 0}, {1203, 1, 0}, {1, 1, 0},
 			} {
 				for _, command := range []bool{false, true} {
 					opts := func() *persistence.AppendOpts {

@@ -80,9 +80,6 @@ func (s *Store) insertEvents(ctx context.Context, q querier, recs []Recorded) er
 	return nil
 }
 
-// headStreams is how many streams one head read looks up at most.
-const headStreams = maxShape
-
 // headReads returns the statements that read, inside the append lock,
 // what an append of b checks: the last sequence taken, the current
 // version of each stream (0 for a new one) and whether b's command was
@@ -96,18 +93,16 @@ func (s *Store) headReads(b *batch) (stmts []pipeStmt, head func() (last int64, 
 	// padding's.
 	vals := make([]sql.NullInt64, 2+len(b.streams))
 	var pad sql.NullInt64
-	command := b.opts.CommandID != ""
 	for start := 0; start < len(b.streams); start += headStreams {
 		chunk := b.streams[start:min(start+headStreams, len(b.streams))]
 		n := padded(len(chunk))
 		first := start == 0
 		var dest, args []any
 		if first {
-			dest = append(dest, &vals[0])
-			if command {
-				dest = append(dest, &vals[1])
-				args = append(args, b.opts.CommandID)
-			}
+			// Without a command the look-up of NULL finds nothing: one
+			// shape for both.
+			dest = append(dest, &vals[0], &vals[1])
+			args = append(args, nullable(b.opts.CommandID))
 		}
 		for i, st := range chunk {
 			dest = append(dest, &vals[2+start+i])
@@ -119,7 +114,7 @@ func (s *Store) headReads(b *batch) (stmts []pipeStmt, head func() (last int64, 
 		}
 		stmts = append(stmts, pipeStmt{
 			What:  "read versions",
-			Query: s.stmts.head(s.d, n, first, first && command),
+			Query: s.stmts.head(s.d, n, first, first),
 			Args:  args,
 			Dest:  dest,
 		})

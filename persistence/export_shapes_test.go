@@ -2,12 +2,20 @@ package persistence
 
 // Hooks of the statement shapes' tests (see shapes.go).
 
-import "github.com/peonhq/peon/orchestration"
+import (
+	"context"
+	"fmt"
+
+	"modernc.org/sqlite"
+
+	"github.com/peonhq/peon/orchestration"
+)
 
 // ShapeTexts and MaxPrepared are the bounds shapes.go states.
 const (
 	ShapeTexts  = shapeTexts
 	MaxPrepared = maxPrepared
+	ShapeMemory = shapeMemory
 )
 
 // StatementCounts is how many statements s's statement cache prepared,
@@ -45,4 +53,37 @@ func AppendTexts(s *Store, commandID string, events ...orchestration.Event) ([]s
 		texts = append(texts, st.Query)
 	}
 	return texts, nil
+}
+
+// PrepareAllShapes prepares on s every statement shape the append path
+// has (see shapes.go).
+func PrepareAllShapes(ctx context.Context, s *Store) {
+	var queries []string
+	for n := 1; n <= maxChunk(s.d); n *= 2 {
+		queries = append(queries, s.stmts.insert(s.d, n, false), s.stmts.insert(s.d, n, true))
+	}
+	for n := 1; n <= headStreams; n *= 2 {
+		queries = append(queries, s.stmts.head(s.d, n, true, true), s.stmts.head(s.d, n, false, false))
+	}
+	s.stmts.prepareAll(ctx, s.db, append(queries, s.stmts.command(s.d)))
+}
+
+// StatementMemory is how many bytes the statements prepared on one of
+// s's SQLite connections take (sqlite3_db_status STMT_USED).
+func StatementMemory(ctx context.Context, s *Store) (int, error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	var used int
+	err = conn.Raw(func(dc any) error {
+		st, ok := dc.(sqlite.DBStatus)
+		if !ok {
+			return fmt.Errorf("driver connection is a %T, not modernc's", dc)
+		}
+		used, _, err = st.Status(sqlite.DBStatusStmtUsed, false)
+		return err
+	})
+	return used, err
 }

@@ -6,37 +6,49 @@ import "math/bits"
 // number of rows (events) or streams they carry; a statement of a shape
 // not prepared before is parsed and planned again, which SQLite's parser
 // made 14–16% of a 100-event append's CPU. So every shape is a power of
-// two, up to a largest one (maxShape):
+// two:
 //
-//   - An INSERT of n events is written as full chunks of maxShape rows and
-//     then one INSERT per set bit of the rest, largest first: 100 events
-//     are INSERTs of 64, 32 and 4 rows. A chunk of k rows binds the same
-//     12·k arguments a single INSERT would; only the number of statements
-//     grows, by at most log2(maxShape) per append.
+//   - An INSERT of n events is written as full chunks of maxShape (512)
+//     rows and then one INSERT per set bit of the rest, largest first: 100
+//     events are INSERTs of 64, 32 and 4 rows. A chunk of k rows binds the
+//     same 12·k arguments a single INSERT would; only the number of
+//     statements grows, by at most log2(maxShape) per append.
 //   - A head read of n streams is padded up to the next power of two with
 //     the last stream again (reading a stream's version twice changes
-//     nothing); more than maxShape streams take several reads.
+//     nothing); more than headStreams (64) streams take several reads. The
+//     first read also reads the last sequence and the command, NULL when
+//     the append has none (which finds nothing), so it has one shape with
+//     and without a command.
 //
-// So at most log2(maxShape)+1 = 10 sizes exist per kind, and the cache
-// keeps at most shapeTexts texts: 10 INSERTs, 10 notifying INSERTs
-// (PostgreSQL), 30 head reads (with the last sequence and the command,
-// with the last sequence alone, and plain) and the command look-up.
+// So the cache keeps at most shapeTexts texts: 10 INSERTs (1 … 512 rows),
+// on PostgreSQL 10 notifying ones, 7 first head reads and 7 further ones
+// (1 … 64 streams), and the command look-up: 25 statements on SQLite.
 // SQLite prepares each on every connection that runs it (8 at most for a
-// file, 1 in memory); docs/BENCHMARKS.md "Prepared shapes (issue 12)"
-// gives their measured memory (all of them on one connection: about
-// 2.6 MiB). On PostgreSQL pgx prepares every text it runs on each
-// connection and keeps up to 512 of them (least recently used first
-// out): a bounded set of texts means the append's statements are never
-// evicted, and a batch of a new size costs no extra round trip to
-// prepare it.
+// file, 1 in memory). Measured with sqlite3_db_status (TestStatementMemory):
+// an INSERT takes about 1.2 KB a row (the 512-row one 616 KB, all ten
+// 1.27 MB), a head read about 2 KB a stream (the 64-stream one 128 KB,
+// all fourteen 0.5 MB): all 25 about 1.8 MB per connection, at most
+// 14 MB for a file whose 8 connections each ran every shape; the old
+// scheme (shapes up to 8 and the 500-row INSERT) held about 0.75 MB per
+// connection. On PostgreSQL pgx prepares every text it runs on each
+// connection and keeps up to 512 of them, least recently used first out:
+// with a bounded set of texts the append's statements are never evicted,
+// and no batch size costs a round trip to prepare it once it has run on a
+// connection.
 const maxShape = 512
 
-// shapeSizes is how many sizes a kind of statement has: 1, 2, 4 … maxShape.
-const shapeSizes = 10
+// headStreams is how many streams one head read looks up at most: a head
+// read takes twice an INSERT's memory per row, and appends of more than
+// 64 streams are rare.
+const headStreams = 64
 
 // shapeTexts is how many statement texts the cache keeps at most (see
 // above).
-const shapeTexts = 2*shapeSizes + 3*shapeSizes + 1
+const shapeTexts = 2*10 + 2*7 + 1
+
+// shapeMemory bounds the memory of every shape prepared on one SQLite
+// connection, as TestStatementMemory measures it (see above).
+const shapeMemory = 2 << 20
 
 // maxPrepared is how many statements the cache prepares at most: the
 // shapes, the projectors' statements and group commit's head reads (up to
@@ -75,7 +87,12 @@ func padded(n int) int {
 	return 1 << bits.Len(uint(n-1))
 }
 
-// isShape reports whether n is one of the sizes of the dialect.
+// isShape reports whether n is one of the INSERT sizes of the dialect.
 func isShape(d dialect, n int) bool {
 	return n >= 1 && n <= maxChunk(d) && n&(n-1) == 0
+}
+
+// isHeadShape reports whether n is one of the head read sizes.
+func isHeadShape(n int) bool {
+	return n >= 1 && n <= headStreams && n&(n-1) == 0
 }

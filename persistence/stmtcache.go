@@ -70,7 +70,7 @@ func (c *stmtCache) insert(d dialect, n int, notify bool) string {
 // head returns the head read of n streams (see headStatement). Only the
 // shapes are kept: headReads asks for no other.
 func (c *stmtCache) head(d dialect, n int, withSeq, command bool) string {
-	return c.text(shape{kind: 'h', n: n, first: withSeq, command: command}, isShape(d, n),
+	return c.text(shape{kind: 'h', n: n, first: withSeq, command: command}, isHeadShape(n),
 		func() string { return headStatement(d, n, withSeq, command) })
 }
 
@@ -86,14 +86,12 @@ func (c *stmtCache) command(d dialect) string {
 // to prepare runs unprepared, and reports its error then.
 func (c *stmtCache) warm(ctx context.Context, db *sql.DB, d dialect, b *batch) {
 	var queries []string
-	command := b.opts.CommandID != ""
-	if command {
+	if b.opts.CommandID != "" {
 		queries = append(queries, c.command(d))
 	}
 	for start := 0; start < len(b.streams); start += headStreams {
 		n := padded(min(headStreams, len(b.streams)-start))
-		first := start == 0
-		queries = append(queries, c.head(d, n, first, first && command))
+		queries = append(queries, c.head(d, n, start == 0, start == 0))
 	}
 	_, suffix := d.NotifyingInsert()
 	sizes := chunkSizes(len(b.events), maxChunk(d))
