@@ -197,3 +197,41 @@ func TestAppendShapesBounded(t *testing.T) {
 		})
 	}
 }
+
+// TestPostgresAppendShapesParsed counts the statements the server was
+// asked to prepare (Parse messages, through a pgProxy) while 520 appends
+// of 1 to 32 events that expect 0 to 519 other streams not to exist (a
+// head read of 1 to 520 streams) run twice in turn on PostgreSQL. pgx
+// prepares each statement text on a connection once and keeps up to 512
+// per connection, least recently used first out: the second turn must
+// prepare nothing again, which more than 512 distinct texts would not
+// allow (the old scheme's 552 here).
+func TestPostgresAppendShapesParsed(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	p, dsn := newPGProxy(t, dbtest.PostgresSchema(t))
+	s, err := persistence.OpenWith(ctx, dsn, &persistence.Options{NoProjections: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	at := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
+	turn := func() {
+		for i := range 520 {
+			evs := make([]orchestration.Event, 1+i%32)
+			for j := range evs {
+				evs[j] = orchestration.ThreadRenamed{ThreadID: "t", Title: fmt.Sprint(j), At: at}
+			}
+			opts := &persistence.AppendOpts{ExpectedVersions: map[string]int64{}}
+			for j := range i {
+				opts.ExpectedVersions[fmt.Sprintf("thread:unseen-%d", j)] = persistence.NoStream
+			}
+			_, err := s.Append(ctx, opts, evs...)
+			require.NoError(t, err)
+		}
+	}
+	turn()
+	first := p.parses.Load()
+	turn()
+	again := p.parses.Load() - first
+	t.Logf("statements prepared: %d in the first turn, %d in the second", first, again)
+	require.Zero(t, again, "statements prepared again in the second turn")
+}
