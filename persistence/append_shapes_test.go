@@ -1,6 +1,7 @@
 package persistence_test
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 	"time"
@@ -234,4 +235,39 @@ func TestPostgresAppendShapesParsed(t *testing.T) {
 	again := p.parses.Load() - first
 	t.Logf("statements prepared: %d in the first turn, %d in the second", first, again)
 	require.Zero(t, again, "statements prepared again in the second turn")
+}
+
+// TestImportStagingPrepared: an import prepares each shape of its staging
+// INSERTs once on its connection (5,000 events: chunks of 512 rows, then
+// 256, 128 and 8) instead of parsing one per chunk of 512, and imports
+// every event.
+func TestImportStagingPrepared(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	at := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
+	src, err := persistence.OpenWith(ctx, ":memory:", &persistence.Options{NoProjections: true})
+	require.NoError(t, err)
+	defer src.Close()
+	evs := make([]orchestration.Event, 5000)
+	for i := range evs {
+		evs[i] = orchestration.ThreadRenamed{ThreadID: fmt.Sprintf("t%d", i%7), Title: fmt.Sprint(i), At: at}
+	}
+	_, err = src.Append(ctx, nil, evs...)
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	_, err = src.Export(ctx, &buf, nil)
+	require.NoError(t, err)
+
+	dst, err := persistence.OpenWith(ctx, ":memory:", &persistence.Options{NoProjections: true})
+	require.NoError(t, err)
+	defer dst.Close()
+	before, _ := persistence.StatementCounts(dst)
+	res, err := dst.Import(ctx, &buf, nil)
+	require.NoError(t, err)
+	require.EqualValues(t, 5000, res.Events)
+	after, _ := persistence.StatementCounts(dst)
+	require.EqualValues(t, 4, after-before, "staging INSERTs prepared: one per shape")
+	head, err := dst.Head(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 5000, head)
 }

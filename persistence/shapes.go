@@ -1,6 +1,10 @@
 package persistence
 
-import "math/bits"
+import (
+	"context"
+	"database/sql"
+	"math/bits"
+)
 
 // Statement shapes. An append's INSERTs and head reads have a shape, the
 // number of rows (events) or streams they carry; a statement of a shape
@@ -95,4 +99,39 @@ func isShape(d dialect, n int) bool {
 // isHeadShape reports whether n is one of the head read sizes.
 func isHeadShape(n int) bool {
 	return n >= 1 && n <= headStreams && n&(n-1) == 0
+}
+
+// stagingInserts runs an import's INSERTs into stagingTable on its
+// connection, each shape prepared there once (see Store.stage): an
+// import of n events prepares at most log2(maxShape)+1 of them.
+type stagingInserts struct {
+	c     *stmtCache // counts the statements prepared
+	d     dialect
+	conn  *sql.Conn
+	stmts map[int]*sql.Stmt
+}
+
+// exec inserts the n events of args.
+func (si *stagingInserts) exec(ctx context.Context, n int, args ...any) error {
+	st, ok := si.stmts[n]
+	if !ok {
+		var err error
+		if st, err = si.conn.PrepareContext(ctx, stagingInsert(si.d, n)); err != nil {
+			return err
+		}
+		si.c.prepares.Add(1)
+		if si.stmts == nil {
+			si.stmts = map[int]*sql.Stmt{}
+		}
+		si.stmts[n] = st
+	}
+	_, err := st.ExecContext(ctx, args...)
+	return err
+}
+
+// close closes the statements prepared.
+func (si *stagingInserts) close() {
+	for _, st := range si.stmts {
+		st.Close()
+	}
 }

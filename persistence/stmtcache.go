@@ -15,7 +15,8 @@ import (
 // transaction's connection. AppendTx runs in the caller's ent transaction,
 // which cannot do that, so there they run unprepared. On PostgreSQL,
 // Append sends its statements through pgx (see appendPipelined), and pgx
-// prepares and keeps every statement on each connection by itself, so the
+// prepares and keeps every statement on each connection by itself (the
+// shapes keep the append's texts few, see shapes.go), so the
 // projectors' statements are prepared at open only where an engine's
 // Features.PreparesProjections says appends use them (SQLite).
 
