@@ -13,14 +13,9 @@ const eventColumns = "sequence, event_id, stream_id, stream_version, event_type,
 
 const eventArgs = 12 // the number of eventColumns
 
-// insertRows is how many events one INSERT statement carries at most.
-const insertRows = 500
-
-// insertChunk is how many rows each INSERT of a batch of n events writes
-// (the last one the rest), within what the dialect allows per statement.
-func insertChunk(d dialect, n int) int {
-	return min(n, insertRows, d.MaxArgs()/eventArgs)
-}
+// insertRows is how many events one INSERT statement carries at most: the
+// largest shape (see shapes.go), within what the dialect allows.
+const insertRows = maxShape
 
 // insertStatement returns a multi-row INSERT of n events; with notify,
 // one that also notifies when the dialect does (see
@@ -43,18 +38,21 @@ func insertStatement(d dialect, n int, notify bool) string {
 }
 
 // inserts returns the statements that write recs with their sequences as
-// given: multi-row INSERTs of at most insertRows rows (and the dialect's
-// argument limit). With notify, the last one also notifies other
-// processes of the new head, where the dialect does.
+// given: multi-row INSERTs of the shapes chunkSizes gives (at most
+// insertRows rows, and the dialect's argument limit). With notify, the
+// last one also notifies other processes of the new head, where the
+// dialect does.
 func (s *Store) inserts(recs []Recorded, notify bool) []pipeStmt {
 	if _, suffix := s.d.NotifyingInsert(); suffix == "" {
 		notify = false
 	}
-	per := insertChunk(s.d, len(recs))
-	stmts := make([]pipeStmt, 0, (len(recs)+per-1)/per)
-	for start := 0; start < len(recs); start += per {
-		chunk := recs[start:min(start+per, len(recs))]
-		lastChunk := start+per >= len(recs)
+	sizes := chunkSizes(len(recs), maxChunk(s.d))
+	stmts := make([]pipeStmt, 0, len(sizes))
+	start := 0
+	for i, n := range sizes {
+		chunk := recs[start : start+n]
+		start += n
+		lastChunk := i == len(sizes)-1
 		args := make([]any, 0, len(chunk)*eventArgs+1)
 		for i := range chunk {
 			r := &chunk[i]
@@ -82,38 +80,41 @@ func (s *Store) insertEvents(ctx context.Context, q querier, recs []Recorded) er
 	return nil
 }
 
-// headStreams is how many streams one head read looks up at most.
-const headStreams = 500
-
 // headReads returns the statements that read, inside the append lock,
 // what an append of b checks: the last sequence taken, the current
 // version of each stream (0 for a new one) and whether b's command was
 // stored before. They are one statement unless b has more than
-// headStreams streams. Once their rows are scanned into their dest, head
-// returns what they read.
+// headStreams streams; each reads a power of two of streams, the last
+// stream of its chunk again as padding (see shapes.go). Once their rows
+// are scanned into their dest, head returns what they read.
 func (s *Store) headReads(b *batch) (stmts []pipeStmt, head func() (last int64, versions map[string]int64, seen bool)) {
 	// vals[0] is the last sequence, vals[1] the command (NULL when not
-	// stored), vals[2+i] the version of b.streams[i].
+	// stored), vals[2+i] the version of b.streams[i]; pad takes the
+	// padding's.
 	vals := make([]sql.NullInt64, 2+len(b.streams))
-	command := b.opts.CommandID != ""
+	var pad sql.NullInt64
 	for start := 0; start < len(b.streams); start += headStreams {
 		chunk := b.streams[start:min(start+headStreams, len(b.streams))]
+		n := padded(len(chunk))
 		first := start == 0
 		var dest, args []any
 		if first {
-			dest = append(dest, &vals[0])
-			if command {
-				dest = append(dest, &vals[1])
-				args = append(args, b.opts.CommandID)
-			}
+			// Without a command the look-up of NULL finds nothing: one
+			// shape for both.
+			dest = append(dest, &vals[0], &vals[1])
+			args = append(args, nullable(b.opts.CommandID))
 		}
 		for i, st := range chunk {
 			dest = append(dest, &vals[2+start+i])
 			args = append(args, st)
 		}
+		for range n - len(chunk) {
+			dest = append(dest, &pad)
+			args = append(args, chunk[len(chunk)-1])
+		}
 		stmts = append(stmts, pipeStmt{
 			What:  "read versions",
-			Query: s.stmts.head(s.d, len(chunk), first, first && command),
+			Query: s.stmts.head(s.d, n, first, first),
 			Args:  args,
 			Dest:  dest,
 		})

@@ -231,6 +231,20 @@ func BenchmarkPostgresAppendBatch10k(b *testing.B) {
 			pgEventsPerSec(b, n)
 		})
 	}
+	// Every size from 1 to 600, one Append each: more distinct texts
+	// than pgx keeps per connection (512) in the old scheme.
+	all := pgBenchEvents("mixed", mixedMax)
+	b.Run("events=1to600/impl=raw", func(b *testing.B) {
+		r := openPostgresRaw(b)
+		reportMixed(b, func(n int) error { return r.insert(ctx, all[:n]) })
+	})
+	b.Run("events=1to600/impl=store", func(b *testing.B) {
+		s, _ := openPostgresBench(b)
+		reportMixed(b, func(n int) error {
+			_, err := s.Append(ctx, nil, all[:n]...)
+			return err
+		})
+	})
 }
 
 // BenchmarkPostgresAppendSingle appends one event per transaction.
@@ -411,4 +425,48 @@ func BenchmarkPostgresReplay1M(b *testing.B) {
 	}
 	pgEventsPerSec(b, n)
 	b.ReportMetric(peak, "peak-heap-MiB")
+}
+
+// BenchmarkPostgresAppendBatch appends batches of batchSizes events in
+// one transaction each: the store (bare log) against raw pgx with the
+// same multi-row INSERT, alternating. See docs/BENCHMARKS-postgres.md
+// "Prepared shapes (issue 12)"; the comparison with watermill-sql is in
+// the bench module (BenchmarkPostgresBatch).
+func BenchmarkPostgresAppendBatch(b *testing.B) {
+	ctx := context.Background()
+	for _, n := range batchSizes {
+		events := pgBenchEvents("batch", n)
+		b.Run(fmt.Sprintf("events=%d/impl=raw", n), func(b *testing.B) {
+			r := openPostgresRaw(b)
+			for b.Loop() {
+				if err := r.insert(ctx, events); err != nil {
+					b.Fatal(err)
+				}
+			}
+			pgEventsPerSec(b, n)
+		})
+		b.Run(fmt.Sprintf("events=%d/impl=store", n), func(b *testing.B) {
+			s, _ := openPostgresBench(b)
+			for b.Loop() {
+				if _, err := s.Append(ctx, nil, events...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			pgEventsPerSec(b, n)
+		})
+	}
+	// Every size from 1 to 600, one Append each: more distinct texts
+	// than pgx keeps per connection (512) in the old scheme.
+	all := pgBenchEvents("mixed", mixedMax)
+	b.Run("events=1to600/impl=raw", func(b *testing.B) {
+		r := openPostgresRaw(b)
+		reportMixed(b, func(n int) error { return r.insert(ctx, all[:n]) })
+	})
+	b.Run("events=1to600/impl=store", func(b *testing.B) {
+		s, _ := openPostgresBench(b)
+		reportMixed(b, func(n int) error {
+			_, err := s.Append(ctx, nil, all[:n]...)
+			return err
+		})
+	})
 }

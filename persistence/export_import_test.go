@@ -231,7 +231,7 @@ func TestImport(t *testing.T) {
 		var ie *persistence.ImportError
 		require.ErrorAs(t, err, &ie)
 		require.Equal(t, 1151, ie.Line)
-		require.Equal(t, []int64{500, 1000}, progress, "two chunks were inserted before the bad line")
+		require.Equal(t, []int64{512, 1024}, progress, "two chunks were inserted before the bad line")
 		head, err := s.Head(t.Context())
 		require.NoError(t, err)
 		require.Zero(t, head)

@@ -635,7 +635,7 @@ func (s *Store) readGroupHead(g []*groupReq) (*groupHead, bool) {
 			}
 		}
 	}
-	if len(h.streams) > headStreams || len(h.commands) > headStreams {
+	if len(h.streams) > maxShape || len(h.commands) > maxShape {
 		return nil, false
 	}
 	var sb strings.Builder

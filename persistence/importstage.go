@@ -168,6 +168,8 @@ func (s *Store) stage(ctx context.Context, conn *sql.Conn, r io.Reader, opts *Im
 	if project {
 		ap = projector.New(conn, s.d.Bind)
 	}
+	ins := &stagingInserts{c: &s.stmts, d: s.d, conn: conn}
+	defer ins.close()
 	sc := bufio.NewScanner(contextReader(ctx, r))
 	sc.Buffer(make([]byte, 0, 64<<10), maxImportLine)
 	chunk := make([]Recorded, 0, insertRows)
@@ -175,7 +177,7 @@ func (s *Store) stage(ctx context.Context, conn *sql.Conn, r io.Reader, opts *Im
 		if len(chunk) == 0 {
 			return nil
 		}
-		if err := s.stageChunk(ctx, conn, ap, chunk); err != nil {
+		if err := s.stageChunk(ctx, conn, ins, ap, chunk); err != nil {
 			return fmt.Errorf("import: stage events %d to %d: %w", chunk[0].Sequence, chunk[len(chunk)-1].Sequence, err)
 		}
 		clear(chunk)
@@ -223,7 +225,7 @@ func (s *Store) stage(ctx context.Context, conn *sql.Conn, r io.Reader, opts *Im
 // stageChunk writes recs into stagingTable, and applies them to the
 // projection tables aside when ap is set, in one transaction that writes
 // temporary tables only (SQLite: DEFERRED, so no write lock).
-func (s *Store) stageChunk(ctx context.Context, conn *sql.Conn, ap *projector.Applier, recs []Recorded) (err error) {
+func (s *Store) stageChunk(ctx context.Context, conn *sql.Conn, ins *stagingInserts, ap *projector.Applier, recs []Recorded) (err error) {
 	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
 		return err
 	}
@@ -233,7 +235,7 @@ func (s *Store) stageChunk(ctx context.Context, conn *sql.Conn, ap *projector.Ap
 		}
 	}()
 	for _, st := range s.inserts(recs, false) {
-		if _, err := conn.ExecContext(ctx, stagingInsert(s.d, len(st.Args)/eventArgs), st.Args...); err != nil {
+		if err := ins.exec(ctx, len(st.Args)/eventArgs, st.Args...); err != nil {
 			return err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +30,8 @@ type pgProxy struct {
 	down  bool          // new connections are refused, open ones were cut
 	conns map[*proxyConn]struct{}
 	wg    sync.WaitGroup
+
+	parses atomic.Int64 // Parse messages its clients sent: statements prepared
 }
 
 // What a pgProxy does at an armed COMMIT.
@@ -306,6 +309,7 @@ func (c *proxyConn) parse(chunk []byte) (commit bool) {
 			name, rest := cstring(body)
 			query, _ := cstring(rest)
 			c.prepared[name] = query
+			c.p.parses.Add(1)
 		case 'B': // Bind: portal, statement, …
 			_, rest := cstring(body)
 			stmt, _ := cstring(rest)

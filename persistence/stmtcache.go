@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"sync"
+	"sync/atomic"
 )
 
 // The append path's statements, prepared once. SQLite spends as long
@@ -14,20 +15,22 @@ import (
 // transaction's connection. AppendTx runs in the caller's ent transaction,
 // which cannot do that, so there they run unprepared. On PostgreSQL,
 // Append sends its statements through pgx (see appendPipelined), and pgx
-// prepares and keeps every statement on each connection by itself, so the
+// prepares and keeps every statement on each connection by itself (the
+// shapes keep the append's texts few, see shapes.go), so the
 // projectors' statements are prepared at open only where an engine's
 // Features.PreparesProjections says appends use them (SQLite).
 
-// cachedShapes is up to how many rows (events of an INSERT, streams of a
-// head read) a statement shape is kept, besides the full INSERT chunk.
-const cachedShapes = 8
-
 // stmtCache holds the texts and prepared statements of the append path.
-// The set of shapes is bounded, so it never grows past a few dozen.
+// Its texts are those of the shapes (at most shapeTexts, see shapes.go),
+// and it prepares at most maxPrepared statements.
 type stmtCache struct {
 	mu       sync.Mutex
 	texts    map[shape]string
 	prepared map[string]*sql.Stmt
+	// prepares counts the statements prepared; unprepared the statements
+	// run from their text in an Append's own *sql.Tx, each parsed again
+	// (tests read them).
+	prepares, unprepared atomic.Int64
 }
 
 type shape struct {
@@ -40,7 +43,7 @@ type shape struct {
 	command bool
 }
 
-// text returns the statement of k, built once when the shape is kept.
+// text returns the statement of k, built once when keep.
 func (c *stmtCache) text(k shape, keep bool, build func() string) string {
 	if !keep {
 		return build()
@@ -58,15 +61,17 @@ func (c *stmtCache) text(k shape, keep bool, build func() string) string {
 	return q
 }
 
-// insert returns the INSERT of n events, notifying with notify.
+// insert returns the INSERT of n events, notifying with notify. Only the
+// shapes are kept: inserts asks for no other.
 func (c *stmtCache) insert(d dialect, n int, notify bool) string {
-	return c.text(shape{kind: 'i', n: n, first: notify}, n <= cachedShapes || n == insertChunk(d, insertRows),
+	return c.text(shape{kind: 'i', n: n, first: notify}, isShape(d, n),
 		func() string { return insertStatement(d, n, notify) })
 }
 
-// head returns the head read of n streams (see headStatement).
+// head returns the head read of n streams (see headStatement). Only the
+// shapes are kept: headReads asks for no other.
 func (c *stmtCache) head(d dialect, n int, withSeq, command bool) string {
-	return c.text(shape{kind: 'h', n: n, first: withSeq, command: command}, n <= cachedShapes,
+	return c.text(shape{kind: 'h', n: n, first: withSeq, command: command}, isHeadShape(n),
 		func() string { return headStatement(d, n, withSeq, command) })
 }
 
@@ -75,33 +80,24 @@ func (c *stmtCache) command(d dialect) string {
 	return c.text(shape{kind: 'c'}, true, func() string { return commandStatement(d) })
 }
 
-// warm prepares on db the statements an append of b will run, when their
-// shapes are kept. It runs before the append's transaction begins: a
-// private in-memory database has a single connection, which the
-// transaction then holds. A statement that fails to prepare runs
-// unprepared, and reports its error then.
+// warm prepares on db the statements an append of b will run (see
+// shapes.go), those not prepared yet. It runs before the append's
+// transaction begins: a private in-memory database has a single
+// connection, which the transaction then holds. A statement that fails
+// to prepare runs unprepared, and reports its error then.
 func (c *stmtCache) warm(ctx context.Context, db *sql.DB, d dialect, b *batch) {
 	var queries []string
-	command := b.opts.CommandID != ""
-	if command {
+	if b.opts.CommandID != "" {
 		queries = append(queries, c.command(d))
 	}
-	if k := len(b.streams); k <= cachedShapes {
-		queries = append(queries, c.head(d, k, true, command))
+	for start := 0; start < len(b.streams); start += headStreams {
+		n := padded(min(headStreams, len(b.streams)-start))
+		queries = append(queries, c.head(d, n, start == 0, start == 0))
 	}
 	_, suffix := d.NotifyingInsert()
-	notify := suffix != ""
-	n := len(b.events)
-	per := insertChunk(d, n)
-	rest := n % per
-	if full := n / per; full > 0 && (per <= cachedShapes || per == insertChunk(d, insertRows)) {
-		queries = append(queries, c.insert(d, per, notify && rest == 0))
-		if notify && rest == 0 && full > 1 {
-			queries = append(queries, c.insert(d, per, false))
-		}
-	}
-	if rest > 0 && rest <= cachedShapes {
-		queries = append(queries, c.insert(d, rest, notify))
+	sizes := chunkSizes(len(b.events), maxChunk(d))
+	for i, n := range sizes {
+		queries = append(queries, c.insert(d, n, suffix != "" && i == len(sizes)-1))
 	}
 	c.prepareAll(ctx, db, queries)
 }
@@ -117,6 +113,7 @@ func (c *stmtCache) stmt(ctx context.Context, q querier, query string) *sql.Stmt
 	st := c.prepared[query]
 	c.mu.Unlock()
 	if st == nil {
+		c.unprepared.Add(1)
 		return nil
 	}
 	return tx.StmtContext(ctx, st)
@@ -177,14 +174,16 @@ func (c *stmtCache) prepareAll(ctx context.Context, db *sql.DB, queries []string
 	for _, q := range queries {
 		c.mu.Lock()
 		_, ok := c.prepared[q]
+		full := len(c.prepared) >= maxPrepared
 		c.mu.Unlock()
-		if ok {
+		if ok || full {
 			continue
 		}
 		st, err := db.PrepareContext(ctx, q)
 		if err != nil {
 			continue
 		}
+		c.prepares.Add(1)
 		c.mu.Lock()
 		_, dup := c.prepared[q]
 		if !dup {
