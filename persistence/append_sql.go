@@ -114,7 +114,7 @@ func (s *Store) headReads(b *batch) (stmts []pipeStmt, head func() (last int64, 
 		}
 		stmts = append(stmts, pipeStmt{
 			What:  "read versions",
-			Query: s.stmts.head(s.d, n, first, first),
+			Query: s.stmts.head(s.d, n, first),
 			Args:  args,
 			Dest:  dest,
 		})
@@ -128,16 +128,14 @@ func (s *Store) headReads(b *batch) (stmts []pipeStmt, head func() (last int64, 
 	}
 }
 
-// headStatement returns a query of headReads for n streams, with the last
-// sequence first when withSeq and then, when command, a column that is 1
-// when the command's events are stored and NULL when not.
-func headStatement(d dialect, n int, withSeq, command bool) string {
+// headStatement returns a query of headReads for n streams; the first
+// read of an append (first) begins with the last sequence and a column
+// that is 1 when the command's events are stored and NULL when not.
+func headStatement(d dialect, n int, first bool) string {
 	var sb strings.Builder
 	sb.WriteString("SELECT ")
-	if withSeq {
+	if first {
 		sb.WriteString(d.LastSequenceSQL() + ", ")
-	}
-	if command {
 		sb.WriteString("(SELECT 1 FROM events WHERE command_id = ? LIMIT 1), ")
 	}
 	for i := range n {

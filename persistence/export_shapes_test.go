@@ -63,7 +63,7 @@ func PrepareAllShapes(ctx context.Context, s *Store) {
 		queries = append(queries, s.stmts.insert(s.d, n, false), s.stmts.insert(s.d, n, true))
 	}
 	for n := 1; n <= headStreams; n *= 2 {
-		queries = append(queries, s.stmts.head(s.d, n, true, true), s.stmts.head(s.d, n, false, false))
+		queries = append(queries, s.stmts.head(s.d, n, true), s.stmts.head(s.d, n, false))
 	}
 	s.stmts.prepareAll(ctx, s.db, append(queries, s.stmts.command(s.d)))
 }

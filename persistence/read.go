@@ -52,7 +52,7 @@ func (s *Store) StreamVersion(ctx context.Context, streamID string) (int64, erro
 	if s.closed.Load() {
 		return 0, ErrClosed
 	}
-	v, err := queryInt64(ctx, s.db, s.stmts.head(s.d, 1, false, false), streamID)
+	v, err := queryInt64(ctx, s.db, s.stmts.head(s.d, 1, false), streamID)
 	if err != nil {
 		return 0, fmt.Errorf("stream version of %s: %w", clip.String(streamID), err)
 	}

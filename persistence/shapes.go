@@ -46,9 +46,17 @@ const maxShape = 512
 // 64 streams are rare.
 const headStreams = 64
 
+// insertSizes and headSizes are how many sizes the INSERTs (1, 2, 4 …
+// maxShape) and the head reads (1, 2, 4 … headStreams) have.
+const (
+	insertSizes = 10
+	headSizes   = 7
+)
+
 // shapeTexts is how many statement texts the cache keeps at most (see
-// above).
-const shapeTexts = 2*10 + 2*7 + 1
+// above): INSERTs plain and notifying, first and further head reads, and
+// the command look-up.
+const shapeTexts = 2*insertSizes + 2*headSizes + 1
 
 // shapeMemory bounds the memory of every shape prepared on one SQLite
 // connection, as TestStatementMemory measures it (see above).

@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"math/bits"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -35,5 +36,16 @@ func TestPadded(t *testing.T) {
 	t.Parallel()
 	for n, want := range map[int]int{1: 1, 2: 2, 3: 4, 8: 8, 9: 16, 37: 64, 500: 512, 512: 512} {
 		require.Equal(t, want, padded(n), "n=%d", n)
+	}
+}
+
+// TestShapeSizes checks that the counts of sizes match the largest
+// shapes: the cache's bound (shapeTexts) is built from them.
+func TestShapeSizes(t *testing.T) {
+	if got := bits.Len(uint(maxShape)); got != insertSizes {
+		t.Errorf("INSERTs of 1 to %d rows have %d sizes; insertSizes is %d", maxShape, got, insertSizes)
+	}
+	if got := bits.Len(uint(headStreams)); got != headSizes {
+		t.Errorf("head reads of 1 to %d streams have %d sizes; headSizes is %d", headStreams, got, headSizes)
 	}
 }

@@ -37,10 +37,8 @@ type shape struct {
 	kind byte // 'i' insert, 'h' head read, 'c' command look-up
 	n    int
 	// For an insert: it also notifies. For a head read: it reads the
-	// last sequence.
+	// last sequence and whether the command is stored.
 	first bool
-	// For a head read: it reads whether the command is stored.
-	command bool
 }
 
 // text returns the statement of k, built once when keep.
@@ -70,9 +68,9 @@ func (c *stmtCache) insert(d dialect, n int, notify bool) string {
 
 // head returns the head read of n streams (see headStatement). Only the
 // shapes are kept: headReads asks for no other.
-func (c *stmtCache) head(d dialect, n int, withSeq, command bool) string {
-	return c.text(shape{kind: 'h', n: n, first: withSeq, command: command}, isHeadShape(n),
-		func() string { return headStatement(d, n, withSeq, command) })
+func (c *stmtCache) head(d dialect, n int, first bool) string {
+	return c.text(shape{kind: 'h', n: n, first: first}, isHeadShape(n),
+		func() string { return headStatement(d, n, first) })
 }
 
 // command returns the look-up of a command's events (see Store.collect).
@@ -92,7 +90,7 @@ func (c *stmtCache) warm(ctx context.Context, db *sql.DB, d dialect, b *batch) {
 	}
 	for start := 0; start < len(b.streams); start += headStreams {
 		n := padded(min(headStreams, len(b.streams)-start))
-		queries = append(queries, c.head(d, n, start == 0, start == 0))
+		queries = append(queries, c.head(d, n, start == 0))
 	}
 	_, suffix := d.NotifyingInsert()
 	sizes := chunkSizes(len(b.events), maxChunk(d))
