@@ -28,6 +28,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/peonhq/peon/internal/cputime"
 	"github.com/peonhq/peon/orchestration"
 	"github.com/peonhq/peon/persistence"
 )
@@ -140,7 +141,7 @@ func BenchmarkPostgresSingle(b *testing.B) {
 // a call's latency in µs.
 func parallel(b *testing.B, writers int, do func(w int) error) {
 	lat := make([][]time.Duration, writers)
-	cpu := cpuTime()
+	cpu := cputime.Used()
 	for b.Loop() {
 		var wg sync.WaitGroup
 		errs := make([]error, writers)
@@ -164,7 +165,7 @@ func parallel(b *testing.B, writers int, do func(w int) error) {
 		}
 	}
 	b.ReportMetric(float64(calls)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	if d := cpuTime() - cpu; d > 0 { // this process's CPU time, not the server's
+	if d := cputime.Used() - cpu; d > 0 { // this process's CPU time, not the server's
 		b.ReportMetric(float64(calls)*float64(b.N)/d.Seconds(), "events/cpu-s")
 	}
 	all := slices.Concat(lat...)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/peonhq/peon/internal/cputime"
 )
 
 // batchSizes are the batch sizes of the shapes' benchmarks (issue 12):
@@ -72,7 +74,7 @@ const mixedMax = 600
 // 2, … mixedMax events and again, and reports events/s and events/cpu-s
 // (this process's CPU: on PostgreSQL the server's is not in it).
 func reportMixed(b *testing.B, appendN func(n int) error) {
-	i, total, cpu := 0, 0, cpuTime()
+	i, total, cpu := 0, 0, cputime.Used()
 	for b.Loop() {
 		n := i%mixedMax + 1
 		i++
@@ -82,7 +84,7 @@ func reportMixed(b *testing.B, appendN func(n int) error) {
 		total += n
 	}
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "events/s")
-	if d := cpuTime() - cpu; d > time.Duration(0) {
+	if d := cputime.Used() - cpu; d > time.Duration(0) {
 		b.ReportMetric(float64(total)/d.Seconds(), "events/cpu-s")
 	}
 }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/peonhq/peon/internal/cputime"
 	"github.com/peonhq/peon/orchestration"
 	"github.com/peonhq/peon/persistence"
 )
@@ -181,12 +182,12 @@ type meter struct {
 	cpu time.Duration
 }
 
-func startMeter(b *testing.B) meter { return meter{b, cpuTime()} }
+func startMeter(b *testing.B) meter { return meter{b, cputime.Used()} }
 
 func (m meter) report(perOp int) {
 	events := float64(perOp) * float64(m.b.N)
 	m.b.ReportMetric(events/m.b.Elapsed().Seconds(), "events/s")
-	if cpu := cpuTime() - m.cpu; cpu > 0 {
+	if cpu := cputime.Used() - m.cpu; cpu > 0 {
 		m.b.ReportMetric(events/cpu.Seconds(), "events/cpu-s")
 	}
 }

@@ -1,14 +1,15 @@
 //go:build unix
 
-package persistence_test
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime returns the CPU time (user and system) the process has used.
-func cpuTime() time.Duration {
+// Used returns the CPU time (user and system) the process has used, 0
+// when it cannot be read.
+func Used() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
