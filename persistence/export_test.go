@@ -40,4 +40,3 @@ func PreparedStatements(s *Store) int {
 // engine (with the last sequence and the command when first), as the
 // engine receives it.
 func HeadStatement(s *Store, n int, first bool) string { return headStatement(s.d, n, first) }
-

@@ -4,7 +4,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-		"testing"
+	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
