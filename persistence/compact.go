@@ -304,8 +304,13 @@ func (s *Store) fold(ctx context.Context, tx querier, f messageFold, now time.Ti
 	last := f.Deltas[len(f.Deltas)-1]
 	removed = int64(len(f.Deltas) - 1)
 	saved = old - int64(len(payload))
+	// A message folded before in several events (see maxFoldDeltas) folds
+	// again into its first: its record grows to cover the new range.
 	if _, err := tx.ExecContext(ctx, s.d.Bind(`INSERT INTO compactions (first_sequence, last_sequence, stream_id, first_version, last_version, events, bytes, compacted_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), f.Deltas[0].Sequence, last.Sequence, f.Stream, f.Deltas[0].Version, last.Version, removed, saved, now); err != nil {
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (first_sequence) DO UPDATE SET last_sequence = excluded.last_sequence, last_version = excluded.last_version,
+			events = compactions.events + excluded.events, bytes = compactions.bytes + excluded.bytes, compacted_at = excluded.compacted_at`),
+		f.Deltas[0].Sequence, last.Sequence, f.Stream, f.Deltas[0].Version, last.Version, removed, saved, now); err != nil {
 		return 0, 0, err
 	}
 	return removed, saved, nil

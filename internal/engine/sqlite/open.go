@@ -26,13 +26,10 @@ const dbFileName = "peon.db"
 const busyTimeout = 30 * time.Second
 
 // sqlitePragmas are set on every connection: foreign keys (ent needs
-// them), incremental vacuum (it takes effect only in a file that has no
-// table yet, so a new one: compaction then gives pages back with PRAGMA
-// incremental_vacuum; an older file needs one full VACUUM), waiting for other writers instead of failing, NORMAL sync (safe
+// them), waiting for other writers instead of failing, NORMAL sync (safe
 // in WAL mode), UTC timestamps in SQLite's text layout that compare
 // correctly in SQL, and IMMEDIATE write transactions.
 var sqlitePragmas = "_pragma=foreign_keys(1)" +
-	"&_pragma=auto_vacuum(INCREMENTAL)" +
 	"&_pragma=busy_timeout(" + fmt.Sprint(busyTimeout.Milliseconds()) + ")" +
 	"&_pragma=synchronous(NORMAL)" +
 	"&_time_format=sqlite&_timezone=UTC&_txlock=immediate"
