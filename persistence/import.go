@@ -137,7 +137,8 @@ type importValidator struct {
 	// version returns a stream's version in the store; nil when the store
 	// is empty.
 	version func(stream string) (int64, error)
-	n       int // events checked so far: the index of the next one
+	n       int     // events checked so far: the index of the next one
+	gaps    *gapSet // the gaps the input declares, which it may leave
 }
 
 // line parses and checks one line and returns it as a record to insert.
@@ -185,9 +186,9 @@ func (v *importValidator) line(b []byte) (Recorded, error) {
 			return Recorded{}, fmt.Errorf("sequence %d is not after the store's last sequence %d", seq, v.last)
 		}
 		return Recorded{}, fmt.Errorf("sequence %d does not follow %d", seq, v.last)
-	} else if seq != v.last+1 {
+	} else if missing, _ := v.gaps.missing(v.last, seq); missing > 0 {
 		// The log has no holes (Verify checks it): an import continues it.
-		return Recorded{}, fmt.Errorf("sequence %d leaves a gap after %d; sequences run 1, 2, 3… without holes", seq, v.last)
+		return Recorded{}, fmt.Errorf("sequence %d leaves a gap after %d; sequences run 1, 2, 3… without holes but those a compaction line declares", seq, v.last)
 	}
 	e, err := orchestration.Decode(l.Type, l.Data)
 	if err != nil {
@@ -212,7 +213,7 @@ func (v *importValidator) line(b []byte) (Recorded, error) {
 			return Recorded{}, fmt.Errorf("read version of %s: %w", clip.String(l.Stream), err)
 		}
 	}
-	if *l.Version != prev+1 {
+	if missing, _ := v.gaps.missingVersions(l.Stream, prev, *l.Version); *l.Version <= prev || missing > 0 {
 		return Recorded{}, fmt.Errorf("version %d of %s does not follow %d", *l.Version, clip.String(l.Stream), prev)
 	}
 	v.last, v.versions[l.Stream] = *l.Sequence, *l.Version

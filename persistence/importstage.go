@@ -84,7 +84,8 @@ func (s *Store) importStaged(ctx context.Context, r io.Reader, opts *ImportOpts)
 			return res, fmt.Errorf("import: create the projection tables aside: %w", err)
 		}
 	}
-	if res, err = s.stage(ctx, conn, r, opts, head, held > 0, stored != nil); err != nil {
+	gaps := &importGaps{}
+	if res, err = s.stage(ctx, conn, r, opts, head, held > 0, stored != nil, gaps); err != nil {
 		return ImportResult{}, err
 	}
 	if res.Events == 0 {
@@ -112,6 +113,9 @@ func (s *Store) importStaged(ctx context.Context, r io.Reader, opts *ImportOpts)
 	}
 	if _, err := tx.ExecContext(ctx, "INSERT INTO events ("+eventColumns+") SELECT "+eventColumns+" FROM "+stagingTable+" ORDER BY sequence"); err != nil {
 		return ImportResult{}, fmt.Errorf("import: insert events %d to %d: %w", res.First, res.Last, err)
+	}
+	if err := s.storeGaps(ctx, tx, gaps); err != nil {
+		return ImportResult{}, fmt.Errorf("import: store the recorded gaps: %w", err)
 	}
 	switch {
 	case stored != nil:
@@ -151,14 +155,15 @@ func countEvents(ctx context.Context, q querier) (int64, error) {
 	return n, nil
 }
 
-// stage reads and checks r line by line and writes the events into
+// stage reads and checks r line by line, the gap records into gaps, and
+// writes the events into
 // stagingTable on conn, a chunk per transaction, which writes temporary
 // tables only; with project, it also applies each chunk to the projection
 // tables aside. held tells whether the store holds events, whose streams'
 // versions the import continues.
-func (s *Store) stage(ctx context.Context, conn *sql.Conn, r io.Reader, opts *ImportOpts, head int64, held, project bool) (ImportResult, error) {
+func (s *Store) stage(ctx context.Context, conn *sql.Conn, r io.Reader, opts *ImportOpts, head int64, held, project bool, gaps *importGaps) (ImportResult, error) {
 	var res ImportResult
-	v := importValidator{last: head, versions: make(map[string]int64)}
+	v := importValidator{last: head, versions: make(map[string]int64), gaps: &gaps.set}
 	if held {
 		v.version = func(stream string) (int64, error) {
 			return queryInt64(ctx, conn, s.stmts.head(s.d, 1, false), stream)
@@ -192,6 +197,15 @@ func (s *Store) stage(ctx context.Context, conn *sql.Conn, r io.Reader, opts *Im
 		line++
 		b := sc.Bytes()
 		if len(bytes.TrimSpace(b)) == 0 {
+			continue
+		}
+		if ok, err := gaps.gapLine(b); ok {
+			if err == nil && res.Events > 0 {
+				err = errors.New("a gap record after the events; compaction and compacted_command lines come first")
+			}
+			if err != nil {
+				return res, fmt.Errorf("import: %w", &ImportError{Line: line, Err: err})
+			}
 			continue
 		}
 		rec, err := v.line(b)

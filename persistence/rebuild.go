@@ -35,10 +35,13 @@ type RebuildResult struct {
 	Undecodable      int64
 	FirstUndecodable *DecodeError
 	// Missing counts the sequences up to the head that the log does not
-	// hold (rows removed by hand leave such gaps); FirstMissing is the
-	// lowest of them, 0 when none.
+	// hold and that no compaction recorded as removed (rows removed by
+	// hand leave such gaps); FirstMissing is the lowest of them, 0 when
+	// none.
 	Missing      int64
 	FirstMissing int64
+
+	known *gapSet // the recorded gaps, which are not missing
 }
 
 // skipped records an undecodable row.
@@ -53,15 +56,20 @@ func (r *RebuildResult) skipped(err error) {
 	}
 }
 
-// gap records the sequences after prev and before next as missing.
+// gap records the sequences after prev and before next as missing, but
+// for those of a recorded gap.
 func (r *RebuildResult) gap(prev, next int64) {
 	if r == nil || next <= prev+1 {
 		return
 	}
-	if r.Missing == 0 {
-		r.FirstMissing = prev + 1
+	n, first := r.known.missing(prev, next)
+	if n == 0 {
+		return
 	}
-	r.Missing += next - prev - 1
+	if r.Missing == 0 {
+		r.FirstMissing = first
+	}
+	r.Missing += n
 }
 
 // Rebuild recomputes every projection table from the log. Readers see the
@@ -111,6 +119,7 @@ func (s *Store) Rebuild(ctx context.Context, opts *RebuildOpts) error {
 		return fmt.Errorf("rebuild projections: %w", withContext(ctx, err))
 	}
 	if opts.Result != nil {
+		res.known = nil
 		*opts.Result = res
 	}
 	return nil
@@ -118,8 +127,28 @@ func (s *Store) Rebuild(ctx context.Context, opts *RebuildOpts) error {
 
 // rebuildShadow rebuilds the projections in temporary tables and swaps
 // them in, and returns what it applied and skipped. Only the swap holds the
-// write lock.
+// write lock. A compaction that commits while the tables are built aside
+// changes the log below the head: the swap sees it in the recorded gaps,
+// and the rebuild starts again, a few times at most.
 func (s *Store) rebuildShadow(ctx context.Context, progress func(done, total int64)) (RebuildResult, error) {
+	for attempt := 1; ; attempt++ {
+		res, err := s.rebuildShadowOnce(ctx, progress)
+		if !errors.Is(err, errGapsChanged) || attempt == maxAsideAttempts {
+			return res, err
+		}
+		s.tel.log.Info("peon: the log was compacted during a rebuild; rebuilding again", "attempt", attempt)
+	}
+}
+
+// maxAsideAttempts is how many times Rebuild and Verify build aside when
+// compactions commit meanwhile.
+const maxAsideAttempts = 5
+
+// errGapsChanged says that a compaction committed while tables were built
+// aside from the log: what was built may mix the log before and after.
+var errGapsChanged = errors.New("the log was compacted meanwhile; run again")
+
+func (s *Store) rebuildShadowOnce(ctx context.Context, progress func(done, total int64)) (RebuildResult, error) {
 	var res RebuildResult
 	conn, stored, head, done, err := s.buildAside(ctx, progress, &res)
 	res.Events = done
@@ -140,6 +169,11 @@ func (s *Store) rebuildShadow(ctx context.Context, progress func(done, total int
 		if err != nil {
 			return err
 		}
+		if now, err := loadGaps(ctx, tx); err != nil {
+			return err
+		} else if !now.same(res.known) {
+			return errGapsChanged
+		}
 		if last > head {
 			n, err := s.applyFrom(ctx, tx, head+1, last, 0, nil, &res)
 			res.Events += n
@@ -147,7 +181,7 @@ func (s *Store) rebuildShadow(ctx context.Context, progress func(done, total int
 				return err
 			}
 			if progress != nil {
-				progress(res.Events, last)
+				progress(res.Events, last-res.known.removedFrom(""))
 			}
 		}
 		if err := s.swapIn(ctx, tx, stored, last); err != nil {
@@ -161,15 +195,19 @@ func (s *Store) rebuildShadow(ctx context.Context, progress func(done, total int
 // rebuildIn empties the projection tables and applies the log up to head.
 func (s *Store) rebuildIn(ctx context.Context, tx querier, head int64, progress func(done, total int64)) (RebuildResult, error) {
 	var res RebuildResult
+	var err error
+	if res.known, err = loadGaps(ctx, tx); err != nil {
+		return res, err
+	}
 	for _, t := range projector.Tables {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t.Name); err != nil {
 			return res, err
 		}
 	}
+	total := head - res.known.removedFrom("") // less the events compacted away
 	if progress != nil {
-		progress(0, head)
+		progress(0, total)
 	}
-	var err error
-	res.Events, err = s.applyFrom(ctx, tx, 1, head, head, progress, &res)
+	res.Events, err = s.applyFrom(ctx, tx, 1, head, total, progress, &res)
 	return res, err
 }

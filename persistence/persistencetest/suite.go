@@ -92,4 +92,5 @@ func Run(t *testing.T, h Harness) {
 	t.Run("StreamVersion", func(t *testing.T) { runStreamVersion(t, h) })
 	t.Run("Stats", func(t *testing.T) { runStats(t, h) })
 	t.Run("Group", func(t *testing.T) { runGroup(t, h) })
+	t.Run("Compact", func(t *testing.T) { runCompact(t, h) })
 }

@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 
@@ -77,4 +79,81 @@ func fileSize(path string) (int64, error) {
 		return 0, err
 	}
 	return info.Size(), nil
+}
+
+// autoVacuumIncremental is PRAGMA auto_vacuum's value for INCREMENTAL.
+const autoVacuumIncremental = 2
+
+// vacuumStep is how many free pages one incremental_vacuum gives back.
+const vacuumStep = 1024
+
+// Reclaim gives free pages back to the file system: PRAGMA
+// incremental_vacuum on a file in incremental mode (new files are, see
+// PrepareNew), or with full a VACUUM, which first turns the file to
+// incremental mode; then a checkpoint that truncates the WAL, so that the
+// file shrinks now.
+func (e Engine) Reclaim(ctx context.Context, db *sql.DB, full bool) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	mode, err := sqlx.QueryInt64(ctx, conn, "PRAGMA main.auto_vacuum")
+	if err != nil {
+		return err
+	}
+	var stmts []string
+	switch {
+	case full && mode != autoVacuumIncremental:
+		stmts = []string{"PRAGMA main.auto_vacuum = INCREMENTAL", "VACUUM"}
+	case full:
+		stmts = []string{"VACUUM"}
+	case mode == autoVacuumIncremental:
+		// In steps, each its own short write transaction, so that
+		// appends go on between them.
+		for {
+			free, err := sqlx.QueryInt64(ctx, conn, "PRAGMA main.freelist_count")
+			if err != nil {
+				return err
+			}
+			if free == 0 {
+				break
+			}
+			if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA main.incremental_vacuum(%d)", min(free, vacuumStep))); err != nil {
+				return fmt.Errorf("incremental_vacuum: %w", err)
+			}
+			if !e.Memory {
+				if _, err := conn.ExecContext(ctx, "PRAGMA main.wal_checkpoint(PASSIVE)"); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if !e.Memory {
+		stmts = append(stmts, "PRAGMA main.wal_checkpoint(TRUNCATE)")
+	}
+	for _, q := range stmts {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return nil
+}
+
+// PrepareNew readies an empty database for its first migration: it turns
+// on incremental vacuum, which SQLite can only set before the first
+// table (or with a full VACUUM), so that compaction gives pages back with
+// PRAGMA incremental_vacuum.
+func (e Engine) PrepareNew(ctx context.Context, db *sql.DB) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	for _, q := range []string{"PRAGMA main.auto_vacuum = INCREMENTAL", "VACUUM"} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return nil
 }
