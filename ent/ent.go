@@ -15,6 +15,7 @@ import (
 	"github.com/peonhq/peon/ent/checkpoint"
 	"github.com/peonhq/peon/ent/event"
 	"github.com/peonhq/peon/ent/message"
+	"github.com/peonhq/peon/ent/messagechunk"
 	"github.com/peonhq/peon/ent/project"
 	"github.com/peonhq/peon/ent/projectionstate"
 	"github.com/peonhq/peon/ent/setting"
@@ -83,6 +84,7 @@ func checkColumn(t, c string) error {
 			checkpoint.Table:      checkpoint.ValidColumn,
 			event.Table:           event.ValidColumn,
 			message.Table:         message.ValidColumn,
+			messagechunk.Table:    messagechunk.ValidColumn,
 			project.Table:         project.ValidColumn,
 			projectionstate.Table: projectionstate.ValidColumn,
 			setting.Table:         setting.ValidColumn,
