@@ -82,10 +82,12 @@ func TestLoggerMigrationsAndOpen(t *testing.T) {
 	defer s.Close()
 	recs := logs.take()
 	applied := find(recs, "peon: migration applied")
-	require.Len(t, applied, 1, "one migration file; got %q", messages(recs))
+	require.Len(t, applied, 2, "two migration files; got %q", messages(recs))
 	require.Equal(t, "20261128130707", applied[0].attrs["version"])
 	require.Equal(t, "init", applied[0].attrs["description"])
 	require.NotEmpty(t, applied[0].attrs["duration"])
+	require.Equal(t, "20261202154920", applied[1].attrs["version"])
+	require.Equal(t, "message_chunks", applied[1].attrs["description"])
 	opened := find(recs, "peon: store opened")
 	require.Len(t, opened, 1)
 	require.Equal(t, "sqlite", opened[0].attrs["dialect"])
@@ -97,7 +99,7 @@ func TestLoggerMigrationsAndOpen(t *testing.T) {
 		s, err := persistence.OpenWith(t.Context(), path, &persistence.Options{Logger: slog.New(logs)})
 		require.NoError(t, err)
 		require.NoError(t, s.Close())
-		require.Len(t, find(logs.take(), "peon: migration applied"), 1-i, "open %d", i+1)
+		require.Len(t, find(logs.take(), "peon: migration applied"), 2*(1-i), "open %d", i+1)
 	}
 }
 

@@ -423,10 +423,10 @@ func TestMigrate(t *testing.T) {
 	r := e.run("migrate", "status")
 	require.Equal(t, ExitPending, r.code)
 	require.Regexp(t, `(?m)^\d{14}\s+init\s+pending\s+-$`, r.stdout)
-	require.Contains(t, r.stderr, "1 migration pending; apply it with `peon-store migrate`")
+	require.Contains(t, r.stderr, "2 migrations pending; apply them with `peon-store migrate`")
 	require.NoFileExists(t, e.db, "status creates nothing")
 
-	require.Regexp(t, `^applied \d{14} init\nApplied 1 migration.\n$`, e.ok("migrate"))
+	require.Regexp(t, `^applied \d{14} init\napplied \d{14} message_chunks\nApplied 2 migrations.\n$`, e.ok("migrate"))
 	require.Equal(t, "The schema is up to date; nothing to apply.\n", e.ok("migrate"))
 	require.Regexp(t, `(?m)^\d{14}\s+init\s+applied\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$`, e.ok("migrate", "status"))
 }

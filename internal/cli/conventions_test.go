@@ -91,7 +91,7 @@ func TestJSONReports(t *testing.T) {
 		requireDocumented(t, keys)
 		var st statusJSON
 		require.NoError(t, json.Unmarshal([]byte(status.stdout), &st))
-		require.Equal(t, 1, st.Pending)
+		require.Equal(t, 2, st.Pending)
 		require.False(t, st.Migrations[0].Applied)
 		require.Nil(t, st.Migrations[0].ExecutedAt)
 
@@ -104,7 +104,7 @@ func TestJSONReports(t *testing.T) {
 		var m migrateJSON
 		require.NoError(t, json.Unmarshal([]byte(e.ok("migrate", "--json")), &m))
 		require.False(t, m.DryRun)
-		require.Len(t, m.Migrations, 1)
+		require.Len(t, m.Migrations, 2)
 		require.True(t, m.Migrations[0].Applied)
 		require.NotNil(t, m.Migrations[0].ExecutedAt)
 		require.Empty(t, m.Migrations[0].SQL)
@@ -200,7 +200,7 @@ func TestMigrateStatusExitsNonZeroWhilePending(t *testing.T) {
 	r := e.run("migrate", "status")
 	require.Equal(t, ExitPending, r.code)
 	require.Regexp(t, `(?m)^\d{14}\s+init\s+pending\s+-$`, r.stdout)
-	require.Equal(t, "peon-store: 1 migration pending; apply it with `peon-store migrate`\n", r.stderr)
+	require.Equal(t, "peon-store: 2 migrations pending; apply them with `peon-store migrate`\n", r.stderr)
 	e.ok("migrate")
 	r = e.run("migrate", "status")
 	require.Equal(t, 0, r.code, r.stderr)
@@ -222,7 +222,7 @@ func TestMigrateDryRun(t *testing.T) {
 			want.WriteString("\n")
 		}
 	}
-	want.WriteString("-- 1 migration would be applied; nothing was changed.\n")
+	want.WriteString("-- " + strconv.Itoa(len(names)) + " migrations would be applied; nothing was changed.\n")
 
 	t.Run("MissingStoreIsNotCreated", func(t *testing.T) {
 		t.Parallel()

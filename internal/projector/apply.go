@@ -22,6 +22,7 @@ var Tables = []struct{ Name, Key string }{
 	{"projection_threads", "thread_id"},
 	{"projection_turns", "turn_id"},
 	{"projection_messages", "message_id"},
+	{"projection_message_chunks", "message_id, sequence"},
 	{"checkpoints", "thread_id, turn_id"},
 	{"settings", "key"},
 }
@@ -35,11 +36,11 @@ type Event struct {
 // Applier applies events to the projection tables through the querier
 // given to New, which carries the append's transaction.
 //
-// A statement whose result decides what happens next (a parent lookup, an
-// INSERT whose row count says whether the parent changes too) runs at
-// once. When the querier is a Deferrer, the others are held back and
-// sent with the next statement that needs a result, or with the COMMIT,
-// in the same order.
+// No statement is asked a question first: parent checks sit inside the
+// statements. When the querier is a Deferrer, every statement is held
+// back and sent with the COMMIT (or the next statement that reads), in
+// the same order. When it is not, an INSERT's row count spares the
+// statement that would follow it when it inserted nothing.
 type Applier struct {
 	q    sqlx.Querier
 	d    Deferrer // q, when it defers; nil when not
@@ -48,6 +49,14 @@ type Applier struct {
 	// deferred statement; typ is "" in Advance.
 	seq int64
 	typ string
+	// held are the deltas not yet written, in order (see hold).
+	held []heldDelta
+}
+
+// heldDelta is a message.delta waiting to be written with the others.
+type heldDelta struct {
+	seq int64
+	e   orchestration.MessageDelta
 }
 
 // New returns an Applier that runs its statements through q, each one
@@ -75,19 +84,24 @@ func (a *Applier) do(ctx context.Context, query string, args ...any) error {
 	return err
 }
 
-// exec runs one statement and returns how many rows it changed.
-func (a *Applier) exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := a.q.ExecContext(ctx, a.bind(query), args...)
-	if err != nil {
-		return 0, err
+// insertThen runs insert, then then, which is guarded in SQL by the row
+// insert makes: a Deferrer holds both back; otherwise then is not run when
+// insert changed no row.
+func (a *Applier) insertThen(ctx context.Context, insert string, args []any, then string, thenArgs ...any) error {
+	if a.d != nil {
+		if err := a.do(ctx, insert, args...); err != nil {
+			return err
+		}
+		return a.do(ctx, then, thenArgs...)
 	}
-	return res.RowsAffected()
-}
-
-// has reports whether a COUNT(*) query finds a row.
-func (a *Applier) has(ctx context.Context, query string, args ...any) (bool, error) {
-	n, err := sqlx.QueryInt64(ctx, a.q, a.bind(query), args...)
-	return n > 0, err
+	res, err := a.q.ExecContext(ctx, a.bind(insert), args...)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err
+	}
+	return a.do(ctx, then, thenArgs...)
 }
 
 // Apply applies evs, in order, and moves every projector to the last one.
@@ -96,39 +110,121 @@ func (a *Applier) has(ctx context.Context, query string, args ...any) (bool, err
 // statement, a *DeferredError, names its own event.
 func (a *Applier) Apply(ctx context.Context, evs []Event) error {
 	var de *DeferredError
-	for i := 0; i < len(evs); i++ {
-		// A run of deltas to one message is one UPDATE: the hot path of a
-		// streamed reply.
-		if d, ok := evs[i].Event.(orchestration.MessageDelta); ok {
-			j, text := i, d.Delta
-			for j+1 < len(evs) {
-				n, ok := evs[j+1].Event.(orchestration.MessageDelta)
-				if !ok || n.MessageID != d.MessageID || n.TurnID != d.TurnID || n.ThreadID != d.ThreadID {
-					break
-				}
-				text += n.Delta
-				j++
+	for _, ev := range evs {
+		switch e := ev.Event.(type) {
+		case orchestration.MessageDelta:
+			if err := a.hold(ctx, ev.Sequence, e); err != nil {
+				return err
 			}
-			last := evs[j].Event.(orchestration.MessageDelta)
-			a.seq, a.typ = evs[i].Sequence, d.EventType()
-			if err := a.do(ctx, sqlDelta, text, last.At, evs[j].Sequence, d.MessageID, d.TurnID, d.ThreadID); err != nil {
-				return fmt.Errorf("apply %d (%s): %w", evs[i].Sequence, d.EventType(), err)
-			}
-			i = j
 			continue
+		case orchestration.MessageAdded, orchestration.MessageCompleted:
+			// The held deltas came first: they see the message as it
+			// was before this event.
+			if err := a.writeHeld(ctx); err != nil {
+				return err
+			}
 		}
-		a.seq, a.typ = evs[i].Sequence, evs[i].Event.EventType()
-		if err := a.apply(ctx, evs[i].Sequence, evs[i].Event); err != nil {
+		a.seq, a.typ = ev.Sequence, ev.Event.EventType()
+		if err := a.apply(ctx, ev.Sequence, ev.Event); err != nil {
 			if errors.As(err, &de) {
 				return err
 			}
-			return fmt.Errorf("apply %d (%s): %w", evs[i].Sequence, evs[i].Event.EventType(), err)
+			return fmt.Errorf("apply %d (%s): %w", ev.Sequence, ev.Event.EventType(), err)
 		}
+	}
+	if err := a.writeHeld(ctx); err != nil {
+		return err
 	}
 	if len(evs) == 0 {
 		return nil
 	}
 	return a.Advance(ctx, evs[len(evs)-1].Sequence)
+}
+
+// hold keeps a delta to write later with the deltas around it: up to
+// maxHeld of them are one multi-row INSERT of their chunks and one UPDATE
+// of their messages, whatever the messages they go to. Only message.added
+// and message.completed change which deltas count, and they write the
+// held ones first. A delta that names a held message with another turn or
+// thread writes them first too, so that each message is named once.
+func (a *Applier) hold(ctx context.Context, seq int64, e orchestration.MessageDelta) error {
+	for _, h := range a.held {
+		if h.e.MessageID == e.MessageID && (h.e.TurnID != e.TurnID || h.e.ThreadID != e.ThreadID) {
+			if err := a.writeHeld(ctx); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	a.held = append(a.held, heldDelta{seq, e})
+	if len(a.held) == maxHeld {
+		return a.writeHeld(ctx)
+	}
+	return nil
+}
+
+// writeHeld writes the held deltas: their chunk rows, and each message's
+// at and sequence of its last one.
+func (a *Applier) writeHeld(ctx context.Context) error {
+	if len(a.held) == 0 {
+		return nil
+	}
+	held := a.held
+	a.held = a.held[:0]
+	a.seq, a.typ = held[0].seq, held[0].e.EventType()
+	if err := a.writeChunks(ctx, held); err != nil {
+		return fmt.Errorf("apply %d (%s): %w", held[0].seq, held[0].e.EventType(), err)
+	}
+	return nil
+}
+
+func (a *Applier) writeChunks(ctx context.Context, held []heldDelta) error {
+	// last is each message's last delta, in the order of their first.
+	var last []heldDelta
+	at := map[string]int{}
+	for _, h := range held {
+		if i, ok := at[h.e.MessageID]; ok {
+			last[i] = h
+			continue
+		}
+		at[h.e.MessageID] = len(last)
+		last = append(last, h)
+	}
+	if len(last) == 1 {
+		h := last[0]
+		if err := a.do(ctx, sqlDeltaTouch, h.e.At, h.seq, h.e.MessageID, h.e.TurnID, h.e.ThreadID); err != nil {
+			return err
+		}
+	} else {
+		n := shapeSize(len(last))
+		args := make([]any, 0, 9*n)
+		for _, col := range []func(heldDelta) any{
+			func(h heldDelta) any { return h.e.At },
+			func(h heldDelta) any { return h.seq },
+			func(h heldDelta) any { return h.e.TurnID },
+			func(h heldDelta) any { return h.e.ThreadID },
+		} {
+			for i := range n {
+				h := last[min(i, len(last)-1)]
+				args = append(args, h.e.MessageID, col(h))
+			}
+		}
+		for i := range n {
+			args = append(args, last[min(i, len(last)-1)].e.MessageID)
+		}
+		if err := a.do(ctx, touches[n], args...); err != nil {
+			return err
+		}
+	}
+	n := shapeSize(len(held))
+	args := make([]any, 0, 5*n)
+	for _, h := range held {
+		args = append(args, h.seq, h.e.MessageID, h.e.Delta, h.e.TurnID, h.e.ThreadID)
+	}
+	for range n - len(held) {
+		args = append(args, nil, nil, nil, nil, nil)
+	}
+	return a.do(ctx, chunkInserts[n], args...)
 }
 
 // Advance records that every projector has applied the log up to seq.
@@ -137,7 +233,7 @@ func (a *Applier) Advance(ctx context.Context, seq int64) error {
 	return a.do(ctx, sqlAdvance, seq, time.Now().UTC().Truncate(time.Microsecond))
 }
 
-// apply applies one event.
+// apply applies one event other than a delta.
 func (a *Applier) apply(ctx context.Context, seq int64, ev orchestration.Event) error {
 	var err error
 	switch e := ev.(type) {
@@ -148,10 +244,7 @@ func (a *Applier) apply(ctx context.Context, seq int64, ev orchestration.Event) 
 	case orchestration.ProjectDeleted:
 		err = a.do(ctx, sqlProjectDeleted, e.At, e.At, seq, e.ProjectID)
 	case orchestration.ThreadCreated:
-		if ok, err := a.has(ctx, sqlHasProject, e.ProjectID); !ok {
-			return err
-		}
-		err = a.do(ctx, sqlThreadCreated, e.ThreadID, e.ProjectID, e.Title, e.Model, e.At, e.At, seq)
+		err = a.do(ctx, sqlThreadCreated, e.ThreadID, e.ProjectID, e.Title, e.Model, e.At, e.At, seq, e.ProjectID)
 	case orchestration.ThreadRenamed:
 		err = a.do(ctx, sqlThreadRenamed, e.Title, e.At, seq, e.ThreadID)
 	case orchestration.ThreadArchived:
@@ -159,14 +252,8 @@ func (a *Applier) apply(ctx context.Context, seq int64, ev orchestration.Event) 
 	case orchestration.ThreadDeleted:
 		err = a.do(ctx, sqlThreadDeleted, e.At, e.At, seq, e.ThreadID)
 	case orchestration.TurnStarted:
-		if ok, err := a.has(ctx, sqlHasThread, e.ThreadID); !ok {
-			return err
-		}
-		var n int64
-		n, err = a.exec(ctx, sqlTurnStarted, e.TurnID, e.ThreadID, e.ThreadID, e.At, seq)
-		if err == nil && n > 0 {
-			err = a.do(ctx, sqlThreadTurnStarted, e.TurnID, e.At, seq, e.ThreadID)
-		}
+		err = a.insertThen(ctx, sqlTurnStarted, []any{e.TurnID, e.ThreadID, e.ThreadID, e.At, seq, e.ThreadID},
+			sqlThreadTurnStarted, e.TurnID, e.At, seq, e.ThreadID, e.TurnID, seq)
 	case orchestration.TurnCompleted:
 		err = a.endTurn(ctx, seq, e.ThreadID, e.TurnID, "completed", nil, e.At)
 	case orchestration.TurnFailed:
@@ -174,27 +261,14 @@ func (a *Applier) apply(ctx context.Context, seq int64, ev orchestration.Event) 
 	case orchestration.TurnInterrupted:
 		err = a.endTurn(ctx, seq, e.ThreadID, e.TurnID, "interrupted", nil, e.At)
 	case orchestration.MessageAdded:
-		if ok, err := a.has(ctx, sqlHasTurn, e.TurnID, e.ThreadID); !ok {
-			return err
-		}
-		var n int64
-		n, err = a.exec(ctx, sqlMessageAdded, e.MessageID, e.ThreadID, e.TurnID, string(e.Role), e.Text, e.Streaming, seq, e.At, e.At, seq)
-		if err == nil && n > 0 {
-			err = a.do(ctx, sqlThreadMessageAdded, e.At, seq, e.ThreadID)
-		}
-	case orchestration.MessageDelta:
-		err = a.do(ctx, sqlDelta, e.Delta, e.At, seq, e.MessageID, e.TurnID, e.ThreadID)
+		err = a.insertThen(ctx, sqlMessageAdded, []any{e.MessageID, e.ThreadID, e.TurnID, string(e.Role), e.Text, e.Streaming, seq, e.At, e.At, seq, e.TurnID, e.ThreadID},
+			sqlThreadMessageAdded, e.At, seq, e.ThreadID, e.MessageID, seq)
 	case orchestration.MessageCompleted:
-		err = a.do(ctx, sqlMessageCompleted, e.At, seq, e.MessageID, e.TurnID, e.ThreadID)
+		err = a.insertThen(ctx, sqlMessageCompleted, []any{e.At, seq, e.MessageID, e.TurnID, e.ThreadID},
+			sqlChunksFolded, e.MessageID, e.MessageID)
 	case orchestration.CheckpointCreated:
-		if ok, err := a.has(ctx, sqlHasTurn, e.TurnID, e.ThreadID); !ok {
-			return err
-		}
-		var n int64
-		n, err = a.exec(ctx, sqlCheckpointCreated, e.ThreadID, e.TurnID, e.GitRef, e.Message, e.At, seq)
-		if err == nil && n > 0 {
-			err = a.do(ctx, sqlTurnCheckpoint, e.GitRef, seq, e.TurnID)
-		}
+		err = a.insertThen(ctx, sqlCheckpointCreated, []any{e.ThreadID, e.TurnID, e.GitRef, e.Message, e.At, seq, e.TurnID, e.ThreadID},
+			sqlTurnCheckpoint, e.GitRef, seq, e.TurnID, e.ThreadID, e.TurnID, seq)
 	case orchestration.CheckpointReverted:
 		err = a.revert(ctx, seq, e)
 	case orchestration.SettingChanged:
@@ -216,18 +290,14 @@ func (a *Applier) endTurn(ctx context.Context, seq int64, threadID, turnID, stat
 }
 
 // revert marks every turn after the checkpoint's turn reverted, and their
-// checkpoints.
+// checkpoints, and touches the thread; nothing when the thread has no
+// checkpoint of that ref.
 func (a *Applier) revert(ctx context.Context, seq int64, e orchestration.CheckpointReverted) error {
-	// Ordinals start at 1: 0 is no turn with that checkpoint.
-	ordinal, err := sqlx.QueryInt64(ctx, a.q, a.bind(sqlCheckpointOrdinal), e.ThreadID, e.GitRef)
-	if err != nil || ordinal == 0 {
+	if err := a.do(ctx, sqlCheckpointsReverted, e.At, seq, e.ThreadID, e.ThreadID, e.ThreadID, e.GitRef); err != nil {
 		return err
 	}
-	if err := a.do(ctx, sqlCheckpointsReverted, e.At, seq, e.ThreadID, e.ThreadID, ordinal); err != nil {
+	if err := a.do(ctx, sqlTurnsReverted, seq, e.ThreadID, e.ThreadID, e.GitRef); err != nil {
 		return err
 	}
-	if err := a.do(ctx, sqlTurnsReverted, seq, e.ThreadID, ordinal); err != nil {
-		return err
-	}
-	return a.do(ctx, sqlThreadTouched, e.At, seq, e.ThreadID)
+	return a.do(ctx, sqlThreadReverted, e.At, seq, e.ThreadID, e.ThreadID, e.GitRef)
 }

@@ -249,7 +249,16 @@ func TestApplyIgnoresMissingParentsAndSecondCreations(t *testing.T) {
 	require.Empty(t, dump(t, db, "checkpoints"))
 }
 
-func TestDeltaRunIsOneUpdate(t *testing.T) {
+// live returns the text of message id as the view projection_messages_live
+// shows it.
+func live(t *testing.T, db *sql.DB, id string) string {
+	t.Helper()
+	var text string
+	require.NoError(t, db.QueryRowContext(t.Context(), "SELECT text FROM projection_messages_live WHERE message_id = ?", id).Scan(&text))
+	return text
+}
+
+func TestDeltasAreChunkRows(t *testing.T) {
 	t.Parallel()
 	db := openDB(t)
 	ctx := t.Context()
@@ -262,45 +271,97 @@ func TestDeltaRunIsOneUpdate(t *testing.T) {
 	)))
 	threadBefore := dump(t, db, "projection_threads")
 
-	t.Run("ARunToOneMessage", func(t *testing.T) {
+	t.Run("ARunIsOneInsertAndOneUpdate", func(t *testing.T) {
 		rec := &recorder{q: db}
 		require.NoError(t, projector.New(rec, nil).Apply(ctx, events(6,
 			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "one ", At: at(6)},
 			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "two ", At: at(7)},
 			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "three", At: at(8)},
 		)))
-		deltas := rec.matching("text = text ||")
-		require.Len(t, deltas, 1, "statements: %q", rec.stmts)
-		require.Equal(t, "one two three", rec.args[deltas[0]][0])
-		require.Len(t, rec.stmts, 2, "one UPDATE and the advance: %q", rec.stmts)
-		require.Contains(t, dump(t, db, "projection_messages"),
-			"a|8|t|u|assistant|>one two three|1|4|"+shell(4)+"|"+shell(8))
+		require.Len(t, rec.stmts, 3, "the chunks' INSERT, the message's UPDATE and the advance: %q", rec.stmts)
+		require.Len(t, rec.matching("INSERT INTO projection_message_chunks"), 1)
+		require.Empty(t, rec.matching("text ="), "a delta rewrote the text")
+		require.Equal(t, []string{"6|a|one ", "7|a|two ", "8|a|three"}, dump(t, db, "projection_message_chunks"))
+		// The stored text waits for the completion; the row has the
+		// last delta's at and sequence, and the view the whole text.
+		require.Contains(t, dump(t, db, "projection_messages"), "a|8|t|u|assistant|>|1|4|"+shell(4)+"|"+shell(8))
+		require.Equal(t, ">one two three", live(t, db, "a"))
 		require.Equal(t, threadBefore, dump(t, db, "projection_threads"), "a delta rewrote its thread")
 	})
 
-	t.Run("AnotherMessageEndsTheRun", func(t *testing.T) {
+	t.Run("InterleavedDeltasAreOneInsertAndOneUpdate", func(t *testing.T) {
 		rec := &recorder{q: db}
 		require.NoError(t, projector.New(rec, nil).Apply(ctx, events(9,
 			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "A", At: at(9)},
-			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "A", At: at(10)},
-			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "b", Delta: "B", At: at(11)},
-			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "a", At: at(12)},
-			orchestration.MessageCompleted{ThreadID: "t", TurnID: "u", MessageID: "a", At: at(13)},
-			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "late", At: at(14)},
+			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "b", Delta: "B", At: at(10)},
+			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "A", At: at(11)},
+			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "b", Delta: "B", At: at(12)},
+			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "a", At: at(13)},
 		)))
-		deltas := rec.matching("text = text ||")
-		require.Len(t, deltas, 4, "statements: %q", rec.stmts)
-		texts := make([]any, len(deltas))
-		for i, d := range deltas {
-			texts[i] = rec.args[d][0]
-		}
-		require.Equal(t, []any{"AA", "B", "a", "late"}, texts)
+		require.Len(t, rec.stmts, 3, "statements: %q", rec.stmts)
+		require.Contains(t, dump(t, db, "projection_messages"), "a|13|t|u|assistant|>|1|4|"+shell(4)+"|"+shell(13))
+		require.Contains(t, dump(t, db, "projection_messages"), "b|12|t|u|assistant||1|5|"+shell(5)+"|"+shell(12))
+		require.Equal(t, ">one two threeAAa", live(t, db, "a"))
+		require.Equal(t, "BB", live(t, db, "b"))
+	})
+
+	t.Run("CompletionFoldsTheChunks", func(t *testing.T) {
+		require.NoError(t, projector.New(db, nil).Apply(ctx, events(14,
+			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "!", At: at(14)},
+			orchestration.MessageDelta{ThreadID: "t", TurnID: "nope", MessageID: "b", Delta: "wrong turn", At: at(15)},
+			orchestration.MessageCompleted{ThreadID: "t", TurnID: "u", MessageID: "a", At: at(16)},
+			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "late", At: at(17)},
+			orchestration.MessageCompleted{ThreadID: "t", TurnID: "nope", MessageID: "b", At: at(18)},
+		)))
 		msgs := dump(t, db, "projection_messages")
 		require.Equal(t, []string{
-			"a|13|t|u|assistant|>one two threeAAa|0|4|" + shell(4) + "|" + shell(13),
-			"b|11|t|u|assistant|B|1|5|" + shell(5) + "|" + shell(11),
+			"a|16|t|u|assistant|>one two threeAAa!|0|4|" + shell(4) + "|" + shell(16),
+			"b|12|t|u|assistant||1|5|" + shell(5) + "|" + shell(12),
 		}, msgs)
+		// a's chunks are gone with its completion; b, still streaming,
+		// keeps its own, and a completion for another turn left it so.
+		require.Equal(t, []string{"10|b|B", "12|b|B"}, dump(t, db, "projection_message_chunks"))
+		require.Equal(t, ">one two threeAAa!", live(t, db, "a"))
+		require.Equal(t, "BB", live(t, db, "b"))
 	})
+
+	t.Run("ADeltaBeforeItsMessageIsIgnored", func(t *testing.T) {
+		require.NoError(t, projector.New(db, nil).Apply(ctx, events(19,
+			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "c", Delta: "early", At: at(19)},
+			orchestration.MessageAdded{ThreadID: "t", TurnID: "u", MessageID: "c", Role: orchestration.RoleAssistant, Streaming: true, At: at(20)},
+			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "c", Delta: "on time", At: at(21)},
+		)))
+		require.Equal(t, "on time", live(t, db, "c"))
+	})
+}
+
+func TestManyHeldDeltas(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	// More deltas than one statement holds, over more messages than one
+	// touch names, against the same events one at a time.
+	var evs []orchestration.Event
+	evs = append(evs,
+		orchestration.ProjectCreated{ProjectID: "p", Name: "p", WorkspaceRoot: "/", At: at(1)},
+		orchestration.ThreadCreated{ThreadID: "t", ProjectID: "p", Title: "t", Model: "m", At: at(2)},
+		orchestration.TurnStarted{ThreadID: "t", TurnID: "u", At: at(3)})
+	for m := range 70 {
+		evs = append(evs, orchestration.MessageAdded{ThreadID: "t", TurnID: "u", MessageID: fmt.Sprint("m", m), Role: orchestration.RoleAssistant, Streaming: true, At: at(4)})
+	}
+	for d := range 300 {
+		evs = append(evs, orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: fmt.Sprint("m", d%70), Delta: fmt.Sprint(d, " "), At: at(5 + d)})
+	}
+	all := events(1, evs...)
+	batched, single := openDB(t), openDB(t)
+	require.NoError(t, projector.New(batched, nil).Apply(ctx, all))
+	for _, ev := range all {
+		require.NoError(t, projector.New(single, nil).Apply(ctx, []projector.Event{ev}))
+	}
+	for _, tb := range projector.Tables {
+		require.Equal(t, dump(t, single, tb.Name), dump(t, batched, tb.Name), tb.Name)
+	}
+	require.Len(t, dump(t, batched, "projection_message_chunks"), 300)
+	require.Equal(t, "4 74 144 214 284 ", live(t, batched, "m4"))
 }
 
 func TestEveryStatementGoesThroughBind(t *testing.T) {
@@ -349,7 +410,8 @@ type deferrer struct {
 	q        sqlx.Querier
 	held     []heldStmt
 	deferred int
-	fail     error // the error of every held statement, when set
+	fail     error  // the error of every held statement, when set
+	failOn   string // when set, fail only the statements that hold it
 }
 
 type heldStmt struct {
@@ -366,7 +428,7 @@ func (d *deferrer) flush(ctx context.Context) error {
 	held := d.held
 	d.held = nil
 	for _, h := range held {
-		if d.fail != nil {
+		if d.fail != nil && strings.Contains(h.query, d.failOn) {
 			return &projector.DeferredError{What: h.what, Err: d.fail}
 		}
 		if _, err := d.q.ExecContext(ctx, h.query, h.args...); err != nil {
@@ -410,17 +472,26 @@ func TestDeferredStatementsGiveTheSameRows(t *testing.T) {
 func TestDeferredErrorNamesItsOwnEvent(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	d := &deferrer{q: openDB(t), fail: errors.New("disk full")}
-	err := projector.New(d, nil).Apply(ctx, events(1,
+	d := &deferrer{q: openDB(t), fail: errors.New("disk full"), failOn: "INSERT INTO projection_threads"}
+	require.NoError(t, projector.New(d, nil).Apply(ctx, events(1,
 		orchestration.ProjectCreated{ProjectID: "p", Name: "p", WorkspaceRoot: "/", At: at(1)},
 		orchestration.ThreadCreated{ThreadID: "t", ProjectID: "p", Title: "t", Model: "m", At: at(2)},
-	))
+		orchestration.SettingChanged{Key: "k", Value: json.RawMessage(`1`), At: at(3)},
+	)))
+	err := d.flush(ctx)
 	var de *projector.DeferredError
 	require.ErrorAs(t, err, &de)
-	// The project's INSERT was held back and failed when the thread's
-	// parent look-up sent it: the error names the project, once.
-	require.Equal(t, "apply 1 (project.created): disk full", err.Error())
+	require.Equal(t, "apply 2 (thread.created): disk full", err.Error())
+}
 
+func TestNoStatementWaitsForAnother(t *testing.T) {
+	t.Parallel()
+	// Parent checks sit inside the statements: with a Deferrer every
+	// statement of a whole session, every event type, waits for the
+	// COMMIT (on PostgreSQL: one round trip).
+	d := &deferrer{q: openDB(t)}
+	require.NoError(t, projector.New(d, nil).Apply(t.Context(), session()))
+	require.Equal(t, d.deferred, len(d.held), "statements were sent before the commit")
 }
 
 func TestDeferredStatementsWaitForTheCommit(t *testing.T) {
