@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
@@ -28,6 +29,12 @@ func (_c *MessageChunkCreate) SetMessageID(v string) *MessageChunkCreate {
 // SetText sets the "text" field.
 func (_c *MessageChunkCreate) SetText(v string) *MessageChunkCreate {
 	_c.mutation.SetText(v)
+	return _c
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (_c *MessageChunkCreate) SetUpdatedAt(v time.Time) *MessageChunkCreate {
+	_c.mutation.SetUpdatedAt(v)
 	return _c
 }
 
@@ -77,6 +84,9 @@ func (_c *MessageChunkCreate) check() error {
 	if _, ok := _c.mutation.Text(); !ok {
 		return &ValidationError{Name: "text", err: errors.New(`ent: missing required field "MessageChunk.text"`)}
 	}
+	if _, ok := _c.mutation.UpdatedAt(); !ok {
+		return &ValidationError{Name: "updated_at", err: errors.New(`ent: missing required field "MessageChunk.updated_at"`)}
+	}
 	return nil
 }
 
@@ -116,6 +126,10 @@ func (_c *MessageChunkCreate) createSpec() (*MessageChunk, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.Text(); ok {
 		_spec.SetField(messagechunk.FieldText, field.TypeString, value)
 		_node.Text = value
+	}
+	if value, ok := _c.mutation.UpdatedAt(); ok {
+		_spec.SetField(messagechunk.FieldUpdatedAt, field.TypeTime, value)
+		_node.UpdatedAt = value
 	}
 	return _node, _spec
 }

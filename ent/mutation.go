@@ -2593,6 +2593,7 @@ type MessageChunkMutation struct {
 	id            *int64
 	message_id    *string
 	text          *string
+	updated_at    *time.Time
 	clearedFields map[string]struct{}
 	done          bool
 	oldValue      func(context.Context) (*MessageChunk, error)
@@ -2775,6 +2776,42 @@ func (m *MessageChunkMutation) ResetText() {
 	m.text = nil
 }
 
+// SetUpdatedAt sets the "updated_at" field.
+func (m *MessageChunkMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *MessageChunkMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the MessageChunk entity.
+// If the MessageChunk object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MessageChunkMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *MessageChunkMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
 // Where appends a list predicates to the MessageChunkMutation builder.
 func (m *MessageChunkMutation) Where(ps ...predicate.MessageChunk) {
 	m.predicates = append(m.predicates, ps...)
@@ -2809,12 +2846,15 @@ func (m *MessageChunkMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MessageChunkMutation) Fields() []string {
-	fields := make([]string, 0, 2)
+	fields := make([]string, 0, 3)
 	if m.message_id != nil {
 		fields = append(fields, messagechunk.FieldMessageID)
 	}
 	if m.text != nil {
 		fields = append(fields, messagechunk.FieldText)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, messagechunk.FieldUpdatedAt)
 	}
 	return fields
 }
@@ -2828,6 +2868,8 @@ func (m *MessageChunkMutation) Field(name string) (ent.Value, bool) {
 		return m.MessageID()
 	case messagechunk.FieldText:
 		return m.Text()
+	case messagechunk.FieldUpdatedAt:
+		return m.UpdatedAt()
 	}
 	return nil, false
 }
@@ -2841,6 +2883,8 @@ func (m *MessageChunkMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldMessageID(ctx)
 	case messagechunk.FieldText:
 		return m.OldText(ctx)
+	case messagechunk.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown MessageChunk field %s", name)
 }
@@ -2863,6 +2907,13 @@ func (m *MessageChunkMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetText(v)
+		return nil
+	case messagechunk.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
 		return nil
 	}
 	return fmt.Errorf("unknown MessageChunk field %s", name)
@@ -2918,6 +2969,9 @@ func (m *MessageChunkMutation) ResetField(name string) error {
 		return nil
 	case messagechunk.FieldText:
 		m.ResetText()
+		return nil
+	case messagechunk.FieldUpdatedAt:
+		m.ResetUpdatedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown MessageChunk field %s", name)

@@ -86,7 +86,7 @@ func TestLoggerMigrationsAndOpen(t *testing.T) {
 	require.Equal(t, "20261128130707", applied[0].attrs["version"])
 	require.Equal(t, "init", applied[0].attrs["description"])
 	require.NotEmpty(t, applied[0].attrs["duration"])
-	require.Equal(t, "20261202154920", applied[1].attrs["version"])
+	require.Equal(t, "20261202160558", applied[1].attrs["version"])
 	require.Equal(t, "message_chunks", applied[1].attrs["description"])
 	opened := find(recs, "peon: store opened")
 	require.Len(t, opened, 1)

@@ -65,8 +65,9 @@ type Turn struct {
 	Messages      []Message  `json:"messages"`
 }
 
-// Message is a row of projection_messages; Text is the text so far of a
-// streaming message.
+// Message is a row of projection_messages; a streaming one as the view
+// projection_messages_live shows it, with its text so far and the at and
+// sequence of its last delta.
 type Message struct {
 	ID           string    `json:"message_id"`
 	ThreadID     string    `json:"thread_id"`
@@ -215,9 +216,13 @@ func threadDetail(ctx context.Context, c *ent.Client, id string) (ThreadDetail, 
 	}
 	byTurn := map[string][]Message{}
 	for _, m := range msgs {
-		byTurn[m.TurnID] = append(byTurn[m.TurnID], Message{ID: m.ID, ThreadID: m.ThreadID, TurnID: m.TurnID,
-			Role: string(m.Role), Text: m.Text + pending[m.ID], Streaming: m.Streaming, CreatedAt: utc(m.CreatedAt),
-			UpdatedAt: utc(m.UpdatedAt), LastSequence: m.LastSequence})
+		msg := Message{ID: m.ID, ThreadID: m.ThreadID, TurnID: m.TurnID, Role: string(m.Role), Text: m.Text,
+			Streaming: m.Streaming, CreatedAt: utc(m.CreatedAt), UpdatedAt: utc(m.UpdatedAt), LastSequence: m.LastSequence}
+		if p, ok := pending[m.ID]; ok {
+			msg.Text += p.text
+			msg.UpdatedAt, msg.LastSequence = utc(p.updatedAt), p.lastSequence
+		}
+		byTurn[m.TurnID] = append(byTurn[m.TurnID], msg)
 	}
 	for _, u := range turns {
 		ms := byTurn[u.ID]
@@ -234,9 +239,17 @@ func threadDetail(ctx context.Context, c *ent.Client, id string) (ThreadDetail, 
 	return d, nil
 }
 
-// chunks returns the text of the chunks of each streaming message of
-// msgs, concatenated in sequence order.
-func chunks(ctx context.Context, c *ent.Client, msgs []*ent.Message) (map[string]string, error) {
+// pendingText is what the chunks of a streaming message add to its row:
+// their text, in sequence order, and the at and sequence of the last.
+type pendingText struct {
+	text         string
+	updatedAt    time.Time
+	lastSequence int64
+}
+
+// chunks returns what the chunks of each streaming message of msgs add to
+// its row.
+func chunks(ctx context.Context, c *ent.Client, msgs []*ent.Message) (map[string]pendingText, error) {
 	var streaming []string
 	for _, m := range msgs {
 		if m.Streaming {
@@ -252,6 +265,7 @@ func chunks(ctx context.Context, c *ent.Client, msgs []*ent.Message) (map[string
 		return nil, err
 	}
 	texts := map[string]*strings.Builder{}
+	out := map[string]pendingText{}
 	for _, ch := range rows {
 		b := texts[ch.MessageID]
 		if b == nil {
@@ -259,10 +273,12 @@ func chunks(ctx context.Context, c *ent.Client, msgs []*ent.Message) (map[string
 			texts[ch.MessageID] = b
 		}
 		b.WriteString(ch.Text)
+		out[ch.MessageID] = pendingText{updatedAt: ch.UpdatedAt, lastSequence: ch.ID}
 	}
-	out := make(map[string]string, len(texts))
 	for id, b := range texts {
-		out[id] = b.String()
+		p := out[id]
+		p.text = b.String()
+		out[id] = p
 	}
 	return out, nil
 }

@@ -15,6 +15,8 @@ const (
 	FieldMessageID = "message_id"
 	// FieldText holds the string denoting the text field in the database.
 	FieldText = "text"
+	// FieldUpdatedAt holds the string denoting the updated_at field in the database.
+	FieldUpdatedAt = "updated_at"
 	// Table holds the table name of the messagechunk in the database.
 	Table = "projection_message_chunks"
 )
@@ -24,6 +26,7 @@ var Columns = []string{
 	FieldID,
 	FieldMessageID,
 	FieldText,
+	FieldUpdatedAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -52,4 +55,9 @@ func ByMessageID(opts ...sql.OrderTermOption) OrderOption {
 // ByText orders the results by the text field.
 func ByText(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldText, opts...).ToFunc()
+}
+
+// ByUpdatedAt orders the results by the updated_at field.
+func ByUpdatedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldUpdatedAt, opts...).ToFunc()
 }

@@ -3,6 +3,8 @@
 package messagechunk
 
 import (
+	"time"
+
 	"entgo.io/ent/dialect/sql"
 	"github.com/peonhq/peon/ent/predicate"
 )
@@ -60,6 +62,11 @@ func MessageID(v string) predicate.MessageChunk {
 // Text applies equality check predicate on the "text" field. It's identical to TextEQ.
 func Text(v string) predicate.MessageChunk {
 	return predicate.MessageChunk(sql.FieldEQ(FieldText, v))
+}
+
+// UpdatedAt applies equality check predicate on the "updated_at" field. It's identical to UpdatedAtEQ.
+func UpdatedAt(v time.Time) predicate.MessageChunk {
+	return predicate.MessageChunk(sql.FieldEQ(FieldUpdatedAt, v))
 }
 
 // MessageIDEQ applies the EQ predicate on the "message_id" field.
@@ -190,6 +197,46 @@ func TextEqualFold(v string) predicate.MessageChunk {
 // TextContainsFold applies the ContainsFold predicate on the "text" field.
 func TextContainsFold(v string) predicate.MessageChunk {
 	return predicate.MessageChunk(sql.FieldContainsFold(FieldText, v))
+}
+
+// UpdatedAtEQ applies the EQ predicate on the "updated_at" field.
+func UpdatedAtEQ(v time.Time) predicate.MessageChunk {
+	return predicate.MessageChunk(sql.FieldEQ(FieldUpdatedAt, v))
+}
+
+// UpdatedAtNEQ applies the NEQ predicate on the "updated_at" field.
+func UpdatedAtNEQ(v time.Time) predicate.MessageChunk {
+	return predicate.MessageChunk(sql.FieldNEQ(FieldUpdatedAt, v))
+}
+
+// UpdatedAtIn applies the In predicate on the "updated_at" field.
+func UpdatedAtIn(vs ...time.Time) predicate.MessageChunk {
+	return predicate.MessageChunk(sql.FieldIn(FieldUpdatedAt, vs...))
+}
+
+// UpdatedAtNotIn applies the NotIn predicate on the "updated_at" field.
+func UpdatedAtNotIn(vs ...time.Time) predicate.MessageChunk {
+	return predicate.MessageChunk(sql.FieldNotIn(FieldUpdatedAt, vs...))
+}
+
+// UpdatedAtGT applies the GT predicate on the "updated_at" field.
+func UpdatedAtGT(v time.Time) predicate.MessageChunk {
+	return predicate.MessageChunk(sql.FieldGT(FieldUpdatedAt, v))
+}
+
+// UpdatedAtGTE applies the GTE predicate on the "updated_at" field.
+func UpdatedAtGTE(v time.Time) predicate.MessageChunk {
+	return predicate.MessageChunk(sql.FieldGTE(FieldUpdatedAt, v))
+}
+
+// UpdatedAtLT applies the LT predicate on the "updated_at" field.
+func UpdatedAtLT(v time.Time) predicate.MessageChunk {
+	return predicate.MessageChunk(sql.FieldLT(FieldUpdatedAt, v))
+}
+
+// UpdatedAtLTE applies the LTE predicate on the "updated_at" field.
+func UpdatedAtLTE(v time.Time) predicate.MessageChunk {
+	return predicate.MessageChunk(sql.FieldLTE(FieldUpdatedAt, v))
 }
 
 // And groups predicates with the AND operator between them.

@@ -113,6 +113,7 @@ var (
 		{Name: "sequence", Type: field.TypeInt64},
 		{Name: "message_id", Type: field.TypeString},
 		{Name: "text", Type: field.TypeString, Size: 2147483647},
+		{Name: "updated_at", Type: field.TypeTime},
 	}
 	// ProjectionMessageChunksTable holds the schema information for the "projection_message_chunks" table.
 	ProjectionMessageChunksTable = &schema.Table{

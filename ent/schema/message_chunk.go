@@ -11,8 +11,10 @@ import (
 // MessageChunk is one message.delta of a message that is still streaming:
 // a delta inserts a row instead of rewriting the message's text, and
 // message.completed folds the rows into projection_messages.text, in
-// sequence order, and deletes them. The text of a streaming message is its
-// text followed by its chunks; the view projection_messages_live shows it.
+// sequence order, and deletes them. While a message streams its row keeps
+// what message.added wrote: its text so far is that text followed by its
+// chunks, and its last_sequence and updated_at are those of its last chunk
+// (if any). The view projection_messages_live shows it so.
 type MessageChunk struct{ ent.Schema }
 
 // Annotations of the MessageChunk schema.
@@ -29,6 +31,7 @@ func (MessageChunk) Fields() []ent.Field {
 			Comment("sequence of the message.delta event"),
 		field.String("message_id").Immutable(),
 		field.Text("text").Immutable().Comment("the delta's text"),
+		field.Time("updated_at").Immutable().Comment("the delta's at: the message's updated_at while this is its last chunk"),
 	}
 }
 

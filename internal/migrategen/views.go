@@ -23,12 +23,18 @@ type View struct {
 var Views = []View{{
 	Name: "projection_messages_live",
 	// A streaming message's text is its stored text followed by its
-	// chunks, in sequence order; a completed message has no chunks.
+	// chunks, in sequence order, and its last chunk gives its
+	// last_sequence and updated_at; a completed message has no chunks.
 	SQL: `CREATE VIEW projection_messages_live AS
-SELECT m.message_id, m.last_sequence, m.thread_id, m.turn_id, m.role,
+SELECT m.message_id,
+  CASE WHEN m.streaming THEN COALESCE((SELECT MAX(c.sequence) FROM projection_message_chunks c
+    WHERE c.message_id = m.message_id), m.last_sequence) ELSE m.last_sequence END AS last_sequence,
+  m.thread_id, m.turn_id, m.role,
   CASE WHEN m.streaming THEN m.text || COALESCE((SELECT string_agg(c.text, '' ORDER BY c.sequence)
     FROM projection_message_chunks c WHERE c.message_id = m.message_id), '') ELSE m.text END AS text,
-  m.streaming, m.added_sequence, m.created_at, m.updated_at
+  m.streaming, m.added_sequence, m.created_at,
+  CASE WHEN m.streaming THEN COALESCE((SELECT c.updated_at FROM projection_message_chunks c
+    WHERE c.message_id = m.message_id ORDER BY c.sequence DESC LIMIT 1), m.updated_at) ELSE m.updated_at END AS updated_at
 FROM projection_messages m`,
 }}
 

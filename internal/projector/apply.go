@@ -142,20 +142,10 @@ func (a *Applier) Apply(ctx context.Context, evs []Event) error {
 }
 
 // hold keeps a delta to write later with the deltas around it: up to
-// maxHeld of them are one multi-row INSERT of their chunks and one UPDATE
-// of their messages, whatever the messages they go to. Only message.added
-// and message.completed change which deltas count, and they write the
-// held ones first. A delta that names a held message with another turn or
-// thread writes them first too, so that each message is named once.
+// maxHeld of them are one multi-row INSERT of their chunks, whatever the
+// messages they go to. Only message.added and message.completed change
+// which deltas count, and they write the held ones first.
 func (a *Applier) hold(ctx context.Context, seq int64, e orchestration.MessageDelta) error {
-	for _, h := range a.held {
-		if h.e.MessageID == e.MessageID && (h.e.TurnID != e.TurnID || h.e.ThreadID != e.ThreadID) {
-			if err := a.writeHeld(ctx); err != nil {
-				return err
-			}
-			break
-		}
-	}
 	a.held = append(a.held, heldDelta{seq, e})
 	if len(a.held) == maxHeld {
 		return a.writeHeld(ctx)
@@ -163,8 +153,7 @@ func (a *Applier) hold(ctx context.Context, seq int64, e orchestration.MessageDe
 	return nil
 }
 
-// writeHeld writes the held deltas: their chunk rows, and each message's
-// at and sequence of its last one.
+// writeHeld writes the held deltas as chunk rows.
 func (a *Applier) writeHeld(ctx context.Context) error {
 	if len(a.held) == 0 {
 		return nil
@@ -179,50 +168,13 @@ func (a *Applier) writeHeld(ctx context.Context) error {
 }
 
 func (a *Applier) writeChunks(ctx context.Context, held []heldDelta) error {
-	// last is each message's last delta, in the order of their first.
-	var last []heldDelta
-	at := map[string]int{}
-	for _, h := range held {
-		if i, ok := at[h.e.MessageID]; ok {
-			last[i] = h
-			continue
-		}
-		at[h.e.MessageID] = len(last)
-		last = append(last, h)
-	}
-	if len(last) == 1 {
-		h := last[0]
-		if err := a.do(ctx, sqlDeltaTouch, h.e.At, h.seq, h.e.MessageID, h.e.TurnID, h.e.ThreadID); err != nil {
-			return err
-		}
-	} else {
-		n := shapeSize(len(last))
-		args := make([]any, 0, 9*n)
-		for _, col := range []func(heldDelta) any{
-			func(h heldDelta) any { return h.e.At },
-			func(h heldDelta) any { return h.seq },
-			func(h heldDelta) any { return h.e.TurnID },
-			func(h heldDelta) any { return h.e.ThreadID },
-		} {
-			for i := range n {
-				h := last[min(i, len(last)-1)]
-				args = append(args, h.e.MessageID, col(h))
-			}
-		}
-		for i := range n {
-			args = append(args, last[min(i, len(last)-1)].e.MessageID)
-		}
-		if err := a.do(ctx, touches[n], args...); err != nil {
-			return err
-		}
-	}
 	n := shapeSize(len(held))
-	args := make([]any, 0, 5*n)
+	args := make([]any, 0, 6*n)
 	for _, h := range held {
-		args = append(args, h.seq, h.e.MessageID, h.e.Delta, h.e.TurnID, h.e.ThreadID)
+		args = append(args, h.seq, h.e.MessageID, h.e.Delta, h.e.At, h.e.TurnID, h.e.ThreadID)
 	}
 	for range n - len(held) {
-		args = append(args, nil, nil, nil, nil, nil)
+		args = append(args, nil, nil, nil, nil, nil, nil)
 	}
 	return a.do(ctx, chunkInserts[n], args...)
 }

@@ -258,6 +258,16 @@ func live(t *testing.T, db *sql.DB, id string) string {
 	return text
 }
 
+// liveRow returns the row of message id in projection_messages_live as
+// the sqlite3 shell prints it.
+func liveRow(t *testing.T, db *sql.DB, id string) string {
+	t.Helper()
+	var row string
+	require.NoError(t, db.QueryRowContext(t.Context(), "SELECT message_id || '|' || last_sequence || '|' || thread_id || '|' || turn_id || '|' || role || '|' || "+
+		"text || '|' || streaming || '|' || added_sequence || '|' || created_at || '|' || updated_at FROM projection_messages_live WHERE message_id = ?", id).Scan(&row))
+	return row
+}
+
 func TestDeltasAreChunkRows(t *testing.T) {
 	t.Parallel()
 	db := openDB(t)
@@ -271,25 +281,25 @@ func TestDeltasAreChunkRows(t *testing.T) {
 	)))
 	threadBefore := dump(t, db, "projection_threads")
 
-	t.Run("ARunIsOneInsertAndOneUpdate", func(t *testing.T) {
+	t.Run("ARunIsOneInsert", func(t *testing.T) {
 		rec := &recorder{q: db}
 		require.NoError(t, projector.New(rec, nil).Apply(ctx, events(6,
 			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "one ", At: at(6)},
 			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "two ", At: at(7)},
 			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "three", At: at(8)},
 		)))
-		require.Len(t, rec.stmts, 3, "the chunks' INSERT, the message's UPDATE and the advance: %q", rec.stmts)
+		require.Len(t, rec.stmts, 2, "the chunks' INSERT and the advance: %q", rec.stmts)
 		require.Len(t, rec.matching("INSERT INTO projection_message_chunks"), 1)
-		require.Empty(t, rec.matching("text ="), "a delta rewrote the text")
-		require.Equal(t, []string{"6|a|one ", "7|a|two ", "8|a|three"}, dump(t, db, "projection_message_chunks"))
-		// The stored text waits for the completion; the row has the
-		// last delta's at and sequence, and the view the whole text.
-		require.Contains(t, dump(t, db, "projection_messages"), "a|8|t|u|assistant|>|1|4|"+shell(4)+"|"+shell(8))
-		require.Equal(t, ">one two three", live(t, db, "a"))
+		require.Empty(t, rec.matching("projection_messages SET"), "a delta rewrote its message")
+		require.Equal(t, []string{"6|a|one |" + shell(6), "7|a|two |" + shell(7), "8|a|three|" + shell(8)}, dump(t, db, "projection_message_chunks"))
+		// The row waits for the completion; the view has the whole text
+		// and the last delta's at and sequence.
+		require.Contains(t, dump(t, db, "projection_messages"), "a|4|t|u|assistant|>|1|4|"+shell(4)+"|"+shell(4))
+		require.Equal(t, "a|8|t|u|assistant|>one two three|1|4|"+shell(4)+"|"+shell(8), liveRow(t, db, "a"))
 		require.Equal(t, threadBefore, dump(t, db, "projection_threads"), "a delta rewrote its thread")
 	})
 
-	t.Run("InterleavedDeltasAreOneInsertAndOneUpdate", func(t *testing.T) {
+	t.Run("InterleavedDeltasAreOneInsert", func(t *testing.T) {
 		rec := &recorder{q: db}
 		require.NoError(t, projector.New(rec, nil).Apply(ctx, events(9,
 			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "A", At: at(9)},
@@ -298,11 +308,9 @@ func TestDeltasAreChunkRows(t *testing.T) {
 			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "b", Delta: "B", At: at(12)},
 			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "a", At: at(13)},
 		)))
-		require.Len(t, rec.stmts, 3, "statements: %q", rec.stmts)
-		require.Contains(t, dump(t, db, "projection_messages"), "a|13|t|u|assistant|>|1|4|"+shell(4)+"|"+shell(13))
-		require.Contains(t, dump(t, db, "projection_messages"), "b|12|t|u|assistant||1|5|"+shell(5)+"|"+shell(12))
-		require.Equal(t, ">one two threeAAa", live(t, db, "a"))
-		require.Equal(t, "BB", live(t, db, "b"))
+		require.Len(t, rec.stmts, 2, "statements: %q", rec.stmts)
+		require.Equal(t, "a|13|t|u|assistant|>one two threeAAa|1|4|"+shell(4)+"|"+shell(13), liveRow(t, db, "a"))
+		require.Equal(t, "b|12|t|u|assistant|BB|1|5|"+shell(5)+"|"+shell(12), liveRow(t, db, "b"))
 	})
 
 	t.Run("CompletionFoldsTheChunks", func(t *testing.T) {
@@ -316,13 +324,13 @@ func TestDeltasAreChunkRows(t *testing.T) {
 		msgs := dump(t, db, "projection_messages")
 		require.Equal(t, []string{
 			"a|16|t|u|assistant|>one two threeAAa!|0|4|" + shell(4) + "|" + shell(16),
-			"b|12|t|u|assistant||1|5|" + shell(5) + "|" + shell(12),
+			"b|5|t|u|assistant||1|5|" + shell(5) + "|" + shell(5),
 		}, msgs)
 		// a's chunks are gone with its completion; b, still streaming,
 		// keeps its own, and a completion for another turn left it so.
-		require.Equal(t, []string{"10|b|B", "12|b|B"}, dump(t, db, "projection_message_chunks"))
-		require.Equal(t, ">one two threeAAa!", live(t, db, "a"))
-		require.Equal(t, "BB", live(t, db, "b"))
+		require.Equal(t, []string{"10|b|B|" + shell(10), "12|b|B|" + shell(12)}, dump(t, db, "projection_message_chunks"))
+		require.Equal(t, "a|16|t|u|assistant|>one two threeAAa!|0|4|"+shell(4)+"|"+shell(16), liveRow(t, db, "a"))
+		require.Equal(t, "b|12|t|u|assistant|BB|1|5|"+shell(5)+"|"+shell(12), liveRow(t, db, "b"))
 	})
 
 	t.Run("ADeltaBeforeItsMessageIsIgnored", func(t *testing.T) {
@@ -338,8 +346,8 @@ func TestDeltasAreChunkRows(t *testing.T) {
 func TestManyHeldDeltas(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	// More deltas than one statement holds, over more messages than one
-	// touch names, against the same events one at a time.
+	// More deltas than one statement holds, over many messages, against
+	// the same events one at a time.
 	var evs []orchestration.Event
 	evs = append(evs,
 		orchestration.ProjectCreated{ProjectID: "p", Name: "p", WorkspaceRoot: "/", At: at(1)},

@@ -50,11 +50,8 @@ const (
 	sqlMessageAdded = `INSERT INTO projection_messages (message_id, thread_id, turn_id, role, text, streaming, added_sequence, created_at, updated_at, last_sequence)
 		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM projection_turns WHERE turn_id = ? AND thread_id = ?)
 		ON CONFLICT (message_id) DO NOTHING`
-	// A delta never rewrites the message's text: it is a chunk row (see
-	// chunkInsert), and the message only takes the delta's at and
-	// sequence (sqlDeltaTouch, or touch for several messages at once).
-	sqlDeltaTouch = `UPDATE projection_messages SET updated_at = ?, last_sequence = ?
-		WHERE message_id = ? AND turn_id = ? AND thread_id = ? AND streaming`
+	// A delta never touches its message's row: it is a chunk row (see
+	// chunkInsert), which the view and the reader add to the row.
 	// Completion folds the chunks into text, in sequence order, once;
 	// sqlChunksFolded then deletes them.
 	sqlMessageCompleted = `UPDATE projection_messages SET text = text || COALESCE((SELECT string_agg(c.text, '' ORDER BY c.sequence)
@@ -83,12 +80,12 @@ const (
 )
 
 // maxHeld is how many deltas the Applier holds before it writes them: the
-// largest chunk INSERT, and the most messages one touch UPDATE names.
+// most rows of one chunk INSERT.
 const maxHeld = 128
 
-// heldSizes are the row counts of the chunk INSERT and touch UPDATE
-// shapes: a run of n deltas (or messages) takes the smallest that holds
-// it, padded, so that a few shapes serve every batch and can be prepared.
+// heldSizes are the row counts of the chunk INSERT shapes: n held deltas
+// take the smallest that holds them, padded, so that a few shapes serve
+// every batch and can be prepared.
 var heldSizes = []int{1, 2, 4, 8, 16, 32, 64, maxHeld}
 
 // shapeSize returns the smallest of heldSizes that holds n (n <= maxHeld).
@@ -101,45 +98,28 @@ func shapeSize(n int) int {
 	panic(fmt.Sprintf("projector: %d rows in one statement", n))
 }
 
-// chunkInserts and touches hold the shapes by size; touches has none of
-// size 1, which is sqlDeltaTouch.
-var chunkInserts, touches = func() (map[int]string, map[int]string) {
-	ins, tch := map[int]string{}, map[int]string{}
+// chunkInserts holds the chunk INSERT shapes by size.
+var chunkInserts = func() map[int]string {
+	out := map[int]string{}
 	for _, n := range heldSizes {
-		ins[n] = chunkInsert(n)
-		if n > 1 {
-			tch[n] = touch(n)
-		}
+		out[n] = chunkInsert(n)
 	}
-	return ins, tch
+	return out
 }()
 
 // chunkInsert is the INSERT of n chunk rows, each (sequence, message_id,
-// text, turn_id, thread_id), of which only those whose message is
-// streaming in that turn and thread are kept. The CAST types the VALUES
-// column on PostgreSQL (which reads the others as text); a padding row of
-// NULLs matches no message.
+// text, updated_at, turn_id, thread_id), of which only those whose message
+// is streaming in that turn and thread are kept; a padding row of NULLs
+// matches no message. The rows are a UNION ALL after an empty SELECT of
+// the table itself, whose column types PostgreSQL gives the parameters (a
+// VALUES list would make them text).
 func chunkInsert(n int) string {
-	rows := strings.TrimSuffix(strings.Repeat("(CAST(? AS BIGINT), ?, ?, ?, ?), ", n), ", ")
-	return `INSERT INTO projection_message_chunks (sequence, message_id, text)
-		SELECT v.column1, v.column2, v.column3 FROM (VALUES ` + rows + `) v
+	rows := strings.Repeat(" UNION ALL SELECT ?, ?, ?, ?, ?, ?", n)
+	return `INSERT INTO projection_message_chunks (sequence, message_id, text, updated_at)
+		SELECT v.sequence, v.message_id, v.text, v.updated_at FROM (SELECT sequence, message_id, text, updated_at,
+			message_id AS turn_id, message_id AS thread_id FROM projection_message_chunks WHERE 1 = 0` + rows + `) v
 		WHERE EXISTS (SELECT 1 FROM projection_messages m
-			WHERE m.message_id = v.column2 AND m.turn_id = v.column4 AND m.thread_id = v.column5 AND m.streaming)`
-}
-
-// touch is the UPDATE that gives n streaming messages the at and sequence
-// of their last delta, each named once with its turn and thread. Its args
-// are those of four CASE lists (message id, value) — updated_at,
-// last_sequence, turn_id, thread_id — then the n message ids; a padding
-// entry repeats the last message. A CASE with an ELSE of the column takes
-// the column's type on PostgreSQL.
-func touch(n int) string {
-	whens := strings.Repeat("WHEN ? THEN ? ", n)
-	in := strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
-	return `UPDATE projection_messages SET updated_at = CASE message_id ` + whens + `ELSE updated_at END,
-		last_sequence = CASE message_id ` + whens + `ELSE last_sequence END
-		WHERE streaming AND turn_id = CASE message_id ` + whens + `ELSE turn_id END
-		AND thread_id = CASE message_id ` + whens + `ELSE thread_id END AND message_id IN (` + in + `)`
+			WHERE m.message_id = v.message_id AND m.turn_id = v.turn_id AND m.thread_id = v.thread_id AND m.streaming)`
 }
 
 // statements lists every statement of the projectors.
@@ -147,13 +127,10 @@ var statements = func() []string {
 	out := []string{sqlAdvance, sqlProjectCreated, sqlProjectRenamed, sqlProjectDeleted,
 		sqlThreadCreated, sqlThreadRenamed, sqlThreadArchived, sqlThreadDeleted, sqlThreadTurnStarted,
 		sqlThreadIdle, sqlThreadMessageAdded, sqlThreadReverted, sqlTurnStarted, sqlTurnEnded,
-		sqlTurnCheckpoint, sqlTurnsReverted, sqlMessageAdded, sqlDeltaTouch, sqlMessageCompleted, sqlChunksFolded,
+		sqlTurnCheckpoint, sqlTurnsReverted, sqlMessageAdded, sqlMessageCompleted, sqlChunksFolded,
 		sqlCheckpointCreated, sqlCheckpointsReverted, sqlSettingChanged}
 	for _, n := range heldSizes {
 		out = append(out, chunkInserts[n])
-		if n > 1 {
-			out = append(out, touches[n])
-		}
 	}
 	return out
 }()
