@@ -184,4 +184,3 @@ func runStreaming(t *testing.T, h Harness) {
 		requireVerified(t, s)
 	})
 }
-
