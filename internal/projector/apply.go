@@ -51,6 +51,11 @@ type Applier struct {
 	typ string
 	// held are the deltas not yet written, in order (see hold).
 	held []heldDelta
+	// turns, when not nil, are the turns (turn id → thread id) that
+	// existed before Apply's events, among those its message.added and
+	// checkpoint.created events name; started are the turns Apply's
+	// turn.started events named so far (see lookUpTurns).
+	turns, started map[string]string
 }
 
 // heldDelta is a message.delta waiting to be written with the others.
@@ -109,6 +114,10 @@ func (a *Applier) insertThen(ctx context.Context, insert string, args []any, the
 // refers to a missing row changes nothing. The error of a deferred
 // statement, a *DeferredError, names its own event.
 func (a *Applier) Apply(ctx context.Context, evs []Event) error {
+	defer func() { a.turns, a.started = nil, nil }()
+	if err := a.lookUpTurns(ctx, evs); err != nil {
+		return fmt.Errorf("apply %d: look up turns: %w", evs[0].Sequence, err)
+	}
 	var de *DeferredError
 	for _, ev := range evs {
 		switch e := ev.Event.(type) {
@@ -179,6 +188,82 @@ func (a *Applier) writeChunks(ctx context.Context, held []heldDelta) error {
 	return a.do(ctx, chunkInserts[n], args...)
 }
 
+// minLookUp is how many message.added and checkpoint.created events an
+// Apply needs before lookUpTurns asks for their turns at once.
+const minLookUp = 8
+
+// lookUpTurns, on a querier that does not defer (where a statement costs
+// CPU, not a round trip), reads once which of the turns that evs'
+// message.added and checkpoint.created events name exist, when there are
+// at least minLookUp of them. An event whose turn neither existed then
+// nor was started by an earlier event of evs (no event deletes a turn)
+// then runs no statement at all; the others still check in SQL.
+func (a *Applier) lookUpTurns(ctx context.Context, evs []Event) error {
+	if a.d != nil {
+		return nil
+	}
+	var ids []string
+	seen := map[string]bool{}
+	for _, ev := range evs {
+		var turn string
+		switch e := ev.Event.(type) {
+		case orchestration.MessageAdded:
+			turn = e.TurnID
+		case orchestration.CheckpointCreated:
+			turn = e.TurnID
+		default:
+			continue
+		}
+		if !seen[turn] {
+			seen[turn] = true
+			ids = append(ids, turn)
+		}
+	}
+	if len(seen) < minLookUp {
+		return nil
+	}
+	a.turns, a.started = map[string]string{}, map[string]string{}
+	for len(ids) > 0 {
+		k := min(len(ids), maxHeld)
+		n := shapeSize(k)
+		args := make([]any, n)
+		for i := range n {
+			args[i] = ids[min(i, k-1)]
+		}
+		rows, err := a.q.QueryContext(ctx, a.bind(turnLookUps[n]), args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var turn, thread string
+			if err := rows.Scan(&turn, &thread); err != nil {
+				rows.Close()
+				return err
+			}
+			a.turns[turn] = thread
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		ids = ids[k:]
+	}
+	return nil
+}
+
+// mayHaveTurn reports whether turn of thread may exist: always, unless
+// lookUpTurns found it missing before Apply's events and no turn.started
+// of them has named it since.
+func (a *Applier) mayHaveTurn(turn, thread string) bool {
+	if a.turns == nil {
+		return true
+	}
+	if th, ok := a.turns[turn]; ok {
+		return th == thread
+	}
+	_, ok := a.started[turn]
+	return ok
+}
+
 // Advance records that every projector has applied the log up to seq.
 func (a *Applier) Advance(ctx context.Context, seq int64) error {
 	a.seq, a.typ = seq, ""
@@ -204,6 +289,9 @@ func (a *Applier) apply(ctx context.Context, seq int64, ev orchestration.Event) 
 	case orchestration.ThreadDeleted:
 		err = a.do(ctx, sqlThreadDeleted, e.At, e.At, seq, e.ThreadID)
 	case orchestration.TurnStarted:
+		if a.started != nil {
+			a.started[e.TurnID] = e.ThreadID
+		}
 		err = a.insertThen(ctx, sqlTurnStarted, []any{e.TurnID, e.ThreadID, e.ThreadID, e.At, seq, e.ThreadID},
 			sqlThreadTurnStarted, e.TurnID, e.At, seq, e.ThreadID, e.TurnID, seq)
 	case orchestration.TurnCompleted:
@@ -213,12 +301,18 @@ func (a *Applier) apply(ctx context.Context, seq int64, ev orchestration.Event) 
 	case orchestration.TurnInterrupted:
 		err = a.endTurn(ctx, seq, e.ThreadID, e.TurnID, "interrupted", nil, e.At)
 	case orchestration.MessageAdded:
+		if !a.mayHaveTurn(e.TurnID, e.ThreadID) {
+			return nil
+		}
 		err = a.insertThen(ctx, sqlMessageAdded, []any{e.MessageID, e.ThreadID, e.TurnID, string(e.Role), e.Text, e.Streaming, seq, e.At, e.At, seq, e.TurnID, e.ThreadID},
 			sqlThreadMessageAdded, e.At, seq, e.ThreadID, e.MessageID, seq)
 	case orchestration.MessageCompleted:
 		err = a.insertThen(ctx, sqlMessageCompleted, []any{e.At, seq, e.MessageID, e.TurnID, e.ThreadID},
 			sqlChunksFolded, e.MessageID, e.MessageID)
 	case orchestration.CheckpointCreated:
+		if !a.mayHaveTurn(e.TurnID, e.ThreadID) {
+			return nil
+		}
 		err = a.insertThen(ctx, sqlCheckpointCreated, []any{e.ThreadID, e.TurnID, e.GitRef, e.Message, e.At, seq, e.TurnID, e.ThreadID},
 			sqlTurnCheckpoint, e.GitRef, seq, e.TurnID, e.ThreadID, e.TurnID, seq)
 	case orchestration.CheckpointReverted:

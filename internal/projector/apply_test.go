@@ -521,3 +521,48 @@ func ExampleStatements() {
 	// UPDATE projection_state SET last_sequence = $1, updated_at = $2
 	// INSERT INTO projection_projects (project_id, name, workspace_root, created_at, updated_at, last_sequence) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (project_id) DO NOTHING
 }
+
+func TestBatchLooksUpTurnsOnce(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	setup := events(1,
+		orchestration.ProjectCreated{ProjectID: "p", Name: "p", WorkspaceRoot: "/", At: at(1)},
+		orchestration.ThreadCreated{ThreadID: "t", ProjectID: "p", Title: "t", Model: "m", At: at(2)},
+		orchestration.ThreadCreated{ThreadID: "t2", ProjectID: "p", Title: "t", Model: "m", At: at(3)},
+		orchestration.TurnStarted{ThreadID: "t", TurnID: "old", At: at(4)},
+	)
+	var evs []orchestration.Event
+	for i := range 10 {
+		evs = append(evs, orchestration.MessageAdded{ThreadID: "t", TurnID: fmt.Sprint("gone", i), MessageID: fmt.Sprint("g", i), Role: orchestration.RoleUser, At: at(5)})
+	}
+	evs = append(evs,
+		orchestration.MessageAdded{ThreadID: "t", TurnID: "old", MessageID: "o", Role: orchestration.RoleUser, Text: "old turn", At: at(6)},
+		orchestration.MessageAdded{ThreadID: "t2", TurnID: "old", MessageID: "w", Role: orchestration.RoleUser, Text: "wrong thread", At: at(6)},
+		orchestration.MessageAdded{ThreadID: "t", TurnID: "new", MessageID: "early", Role: orchestration.RoleUser, Text: "before its turn", At: at(7)},
+		orchestration.TurnStarted{ThreadID: "t", TurnID: "new", At: at(8)},
+		orchestration.MessageAdded{ThreadID: "t", TurnID: "new", MessageID: "n", Role: orchestration.RoleUser, Text: "new turn", At: at(9)},
+		orchestration.CheckpointCreated{ThreadID: "t", TurnID: "new", GitRef: "r", Message: "c", At: at(10)},
+		orchestration.CheckpointCreated{ThreadID: "t", TurnID: "gone1", GitRef: "r", Message: "c", At: at(11)},
+		orchestration.TurnStarted{ThreadID: "nope", TurnID: "orphan", At: at(12)},
+		orchestration.MessageAdded{ThreadID: "nope", TurnID: "orphan", MessageID: "x", Role: orchestration.RoleUser, At: at(13)},
+	)
+	batch := events(5, evs...)
+	batched, single := openDB(t), openDB(t)
+	for _, db := range []*sql.DB{batched, single} {
+		require.NoError(t, projector.New(db, nil).Apply(ctx, setup))
+	}
+	rec := &recorder{q: batched}
+	require.NoError(t, projector.New(rec, nil).Apply(ctx, batch))
+	for _, ev := range batch {
+		require.NoError(t, projector.New(single, nil).Apply(ctx, []projector.Event{ev}))
+	}
+	for _, tb := range projector.Tables {
+		require.Equal(t, dump(t, single, tb.Name), dump(t, batched, tb.Name), tb.Name)
+	}
+	require.Len(t, rec.matching("SELECT turn_id, thread_id FROM projection_turns"), 1, "one look-up: %q", rec.stmts)
+	require.Len(t, rec.matching("INSERT INTO projection_messages"), 3, "only messages whose turn may exist: o, n, x")
+	msgs := dump(t, batched, "projection_messages")
+	require.Len(t, msgs, 2)
+	require.Contains(t, msgs[0], "new turn")
+	require.Contains(t, msgs[1], "old turn")
+}

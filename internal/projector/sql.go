@@ -107,6 +107,17 @@ var chunkInserts = func() map[int]string {
 	return out
 }()
 
+// turnLookUps holds, by size, the query of lookUpTurns: the turns (and
+// their threads) among n turn ids.
+var turnLookUps = func() map[int]string {
+	out := map[int]string{}
+	for _, n := range heldSizes {
+		out[n] = `SELECT turn_id, thread_id FROM projection_turns WHERE turn_id IN (` +
+			strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `)`
+	}
+	return out
+}()
+
 // chunkInsert is the INSERT of n chunk rows, each (sequence, message_id,
 // text, updated_at, turn_id, thread_id), of which only those whose message
 // is streaming in that turn and thread are kept; a padding row of NULLs
@@ -130,7 +141,7 @@ var statements = func() []string {
 		sqlTurnCheckpoint, sqlTurnsReverted, sqlMessageAdded, sqlMessageCompleted, sqlChunksFolded,
 		sqlCheckpointCreated, sqlCheckpointsReverted, sqlSettingChanged}
 	for _, n := range heldSizes {
-		out = append(out, chunkInserts[n])
+		out = append(out, chunkInserts[n], turnLookUps[n])
 	}
 	return out
 }()
