@@ -105,6 +105,15 @@ func CheckViews(ctx context.Context, dialectName, dir string) error {
 	if err != nil {
 		return err
 	}
+	known := map[string]bool{}
+	for _, v := range Views {
+		known[v.Name] = true
+	}
+	for name := range got {
+		if !known[name] {
+			return fmt.Errorf("%s creates view %s, which internal/migrategen.Views does not hold", dir, name)
+		}
+	}
 	for _, v := range Views {
 		if _, ok := got[v.Name]; !ok {
 			return fmt.Errorf("%s creates no view %s: add its CREATE VIEW (internal/migrategen.Views) to a new migration", dir, v.Name)
@@ -121,11 +130,7 @@ func CheckViews(ctx context.Context, dialectName, dir string) error {
 		return err
 	}
 	for name, def := range got {
-		w, ok := want[name]
-		if !ok {
-			return fmt.Errorf("%s creates view %s, which internal/migrategen.Views does not hold", dir, name)
-		}
-		if def != w {
+		if w := want[name]; def != w {
 			return fmt.Errorf("%s creates view %s as\n%s\nbut internal/migrategen.Views says\n%s\nwrite a migration that replaces it", dir, name, def, w)
 		}
 	}
