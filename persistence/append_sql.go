@@ -128,6 +128,16 @@ func (s *Store) headReads(b *batch) (stmts []pipeStmt, head func() (last int64, 
 	}
 }
 
+// streamVersionSQL reads one stream's version: the stream_version of its
+// last event, NULL when it has none. It is ORDER BY … LIMIT 1 rather than
+// MAX(): PostgreSQL plans MAX(stream_version) … WHERE stream_id = $1 as
+// an aggregate over all of the stream's index entries when it expects
+// few (a prepared statement's generic plan, made while the table is
+// small, keeps that plan as the stream grows: every Append read its
+// whole stream); LIMIT 1 on the (stream_id, stream_version) index is one
+// descent whatever the estimate. SQLite reads both in one descent.
+const streamVersionSQL = "(SELECT stream_version FROM events WHERE stream_id = ? ORDER BY stream_version DESC LIMIT 1)"
+
 // headStatement returns a query of headReads for n streams; the first
 // read of an append (first) begins with the last sequence and a column
 // that is 1 when the command's events are stored and NULL when not.
@@ -142,7 +152,7 @@ func headStatement(d dialect, n int, first bool) string {
 		if i > 0 {
 			sb.WriteString(", ")
 		}
-		sb.WriteString("(SELECT MAX(stream_version) FROM events WHERE stream_id = ?)")
+		sb.WriteString(streamVersionSQL)
 	}
 	return d.Bind(sb.String())
 }

@@ -645,7 +645,7 @@ func (s *Store) readGroupHead(g []*groupReq) (*groupHead, bool) {
 		h.args = append(h.args, c)
 	}
 	for _, st := range h.streams {
-		sb.WriteString(", (SELECT MAX(stream_version) FROM events WHERE stream_id = ?)")
+		sb.WriteString(", " + streamVersionSQL)
 		h.args = append(h.args, st)
 	}
 	h.query = s.d.Bind(sb.String())
