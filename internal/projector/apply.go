@@ -115,11 +115,14 @@ func (a *Applier) insertThen(ctx context.Context, insert string, args []any, the
 // refers to a missing row changes nothing. The error of a deferred
 // statement, a *DeferredError, names its own event.
 func (a *Applier) Apply(ctx context.Context, evs []Event) error {
-	defer func() { a.turns, a.started = nil, nil }()
+	defer func() { a.turns, a.started, a.held = nil, nil, a.held[:0] }()
+	var de *DeferredError
 	if err := a.lookUpTurns(ctx, evs); err != nil {
+		if errors.As(err, &de) { // a statement held before this Apply
+			return err
+		}
 		return fmt.Errorf("apply %d: look up turns: %w", evs[0].Sequence, err)
 	}
-	var de *DeferredError
 	for _, ev := range evs {
 		switch e := ev.Event.(type) {
 		case orchestration.MessageDelta:
