@@ -29,10 +29,10 @@ const rollbackTimeout = 5 * time.Second
 // The expected versions are checked between the two, before a sequence is
 // taken: a conflict, or a command stored before, ends in a ROLLBACK
 // instead. The projection runs through a pipeConn, which holds back the
-// INSERTs and every projection statement whose result is not read: an
-// event whose projection reads nothing (a message.delta) adds no round
-// trip, and one that reads (a parent lookup, a row count) adds one per
-// read, which carries what was held back before it.
+// INSERTs and every projection statement whose result is not read: no
+// projection statement reads (parent checks are inside the statements),
+// so the projection adds no round trip; a statement that read would add
+// one, which would carry what was held back before it.
 //
 // This process's appends take turns at s.gate (see appendgate.go), where
 // they wait with ctx; the first round trip then only tries the server's

@@ -143,10 +143,10 @@ func TestPostgresAppendRoundTrips(t *testing.T) {
 		want [4]int
 	}{
 		{"Bare", true, [4]int{2, 2, 3, 2}},
-		// thread.created reads whether its project exists (one round
-		// trip, which carries the INSERT); project.renamed reads nothing.
+		// The projection reads nothing (thread.created checks its
+		// project inside its INSERT): its statements go with the COMMIT.
 		// An append that writes nothing projects nothing.
-		{"Projected", false, [4]int{3, 2, 3, 2}},
+		{"Projected", false, [4]int{2, 2, 3, 2}},
 	} {
 		s, err := persistence.OpenWith(ctx, dsn, &persistence.Options{NoProjections: tc.bare})
 		require.NoError(t, err)
@@ -192,7 +192,8 @@ func TestPostgresAppendRoundTrips(t *testing.T) {
 // projected Append of one event of each type, and of a run of deltas,
 // once their statements are prepared. Before the projection statements
 // were pipelined, each cost one more (and the COMMIT one): 5 for a
-// message.delta, 7 for a message.added.
+// message.delta, 7 for a message.added; before parent checks moved into
+// the statements, 3 or 4 for an event with a parent.
 func TestPostgresProjectedAppendRoundTrips(t *testing.T) {
 	t.Parallel()
 	fc, dsn := proxy(t, dbtest.PostgresSchema(t))
@@ -207,10 +208,9 @@ func TestPostgresProjectedAppendRoundTrips(t *testing.T) {
 	}
 	one := func(ev orchestration.Event, want int) step { return step{[]orchestration.Event{ev}, want} }
 	// session is one of each event, in round r; want is 2 (BEGIN, lock
-	// and head read; the rest and COMMIT) and one per statement whose
-	// result the projection reads: a parent lookup, the row count of an
-	// INSERT that decides whether the parent changes, the ordinal a
-	// revert starts from.
+	// and head read; the rest and COMMIT) for every one: the projection
+	// reads no result (parent lookups, row counts and a revert's ordinal
+	// are inside its statements), so all of them go with the COMMIT.
 	session := func(r int) []step {
 		p, th, u, u2, m := fmt.Sprint("p", r), fmt.Sprint("t", r), fmt.Sprint("u", r), fmt.Sprint("v", r), fmt.Sprint("m", r)
 		ref := "refs/peon/" + u
@@ -222,18 +222,18 @@ func TestPostgresProjectedAppendRoundTrips(t *testing.T) {
 		return []step{
 			one(orchestration.ProjectCreated{ProjectID: p, Name: "peon", WorkspaceRoot: "/src", At: at}, 2),
 			one(orchestration.ProjectRenamed{ProjectID: p, Name: "peon2", At: at}, 2),
-			one(orchestration.ThreadCreated{ThreadID: th, ProjectID: p, Title: "x", Model: "m", At: at}, 3),
+			one(orchestration.ThreadCreated{ThreadID: th, ProjectID: p, Title: "x", Model: "m", At: at}, 2),
 			one(orchestration.ThreadRenamed{ThreadID: th, Title: "y", At: at}, 2),
-			one(orchestration.TurnStarted{ThreadID: th, TurnID: u, At: at}, 4),
-			one(orchestration.MessageAdded{ThreadID: th, TurnID: u, MessageID: m, Role: orchestration.RoleAssistant, Streaming: true, At: at}, 4),
+			one(orchestration.TurnStarted{ThreadID: th, TurnID: u, At: at}, 2),
+			one(orchestration.MessageAdded{ThreadID: th, TurnID: u, MessageID: m, Role: orchestration.RoleAssistant, Streaming: true, At: at}, 2),
 			one(delta, 2),
 			{deltas, 2},
 			one(orchestration.MessageCompleted{ThreadID: th, TurnID: u, MessageID: m, At: at}, 2),
 			one(orchestration.TurnCompleted{ThreadID: th, TurnID: u, At: at}, 2),
-			one(orchestration.CheckpointCreated{ThreadID: th, TurnID: u, GitRef: ref, Message: "c", At: at}, 4),
-			one(orchestration.TurnStarted{ThreadID: th, TurnID: u2, At: at}, 4),
+			one(orchestration.CheckpointCreated{ThreadID: th, TurnID: u, GitRef: ref, Message: "c", At: at}, 2),
+			one(orchestration.TurnStarted{ThreadID: th, TurnID: u2, At: at}, 2),
 			one(orchestration.TurnFailed{ThreadID: th, TurnID: u2, Error: "e", At: at}, 2),
-			one(orchestration.CheckpointReverted{ThreadID: th, GitRef: ref, At: at}, 3),
+			one(orchestration.CheckpointReverted{ThreadID: th, GitRef: ref, At: at}, 2),
 			one(orchestration.SettingChanged{Key: "k", Value: []byte(`1`), At: at}, 2),
 			one(orchestration.ThreadArchived{ThreadID: th, At: at}, 2),
 			one(orchestration.ThreadDeleted{ThreadID: th, At: at}, 2),
@@ -507,7 +507,7 @@ func TestPostgresProjectionFailsInPipeline(t *testing.T) {
 		orchestration.MessageAdded{ThreadID: "t2", TurnID: "u2", MessageID: "m2", Role: orchestration.RoleAssistant, Streaming: true, At: persistencetest.T0})
 	require.NoError(t, err)
 	for _, c := range []string{
-		"ALTER TABLE projection_messages ADD CONSTRAINT no_boom CHECK (text NOT LIKE '%BOOM%')",
+		"ALTER TABLE projection_message_chunks ADD CONSTRAINT no_boom CHECK (text NOT LIKE '%BOOM%')",
 		"ALTER TABLE projection_messages ADD CONSTRAINT no_bad CHECK (message_id <> 'bad')",
 	} {
 		_, err = s.Client().ExecContext(ctx, c)
@@ -517,7 +517,7 @@ func TestPostgresProjectionFailsInPipeline(t *testing.T) {
 	dump := func() string {
 		var sb strings.Builder
 		for _, tbl := range []string{"projection_projects", "projection_threads", "projection_turns",
-			"projection_messages", "checkpoints", "settings", "projection_state"} {
+			"projection_messages", "projection_message_chunks", "checkpoints", "settings", "projection_state"} {
 			var rows sql.NullString
 			queryOne(t, s.Client(), "SELECT json_agg(x ORDER BY x::text)::text FROM "+tbl+" x", nil, &rows)
 			sb.WriteString(tbl + ": " + rows.String + "\n")
@@ -532,12 +532,12 @@ func TestPostgresProjectionFailsInPipeline(t *testing.T) {
 		want string // in the error
 	}{
 		{"deferred, failing with the COMMIT", []orchestration.Event{ok, boom}, "apply 8 (message.delta): "},
-		{"deferred, failing with a later read", []orchestration.Event{boom,
+		{"deferred, a delta before a message", []orchestration.Event{boom,
 			orchestration.MessageAdded{ThreadID: "t2", TurnID: "u2", MessageID: "m3", Role: orchestration.RoleUser, Text: "q", At: persistencetest.T0}},
 			"apply 8 (message.delta): "},
-		{"row count read", []orchestration.Event{ok,
+		{"deferred, a message after a delta", []orchestration.Event{ok,
 			orchestration.MessageAdded{ThreadID: "t2", TurnID: "u2", MessageID: "bad", Role: orchestration.RoleUser, Text: "q", At: persistencetest.T0}},
-			"project: apply 9 (message.added): "},
+			"apply 9 (message.added): "},
 	} {
 		before := dump()
 		_, err := s.Append(ctx, nil, tc.evs...)
@@ -553,7 +553,7 @@ func TestPostgresProjectionFailsInPipeline(t *testing.T) {
 	_, err = s.Append(ctx, nil, ok)
 	require.NoError(t, err)
 	var text string
-	queryOne(t, s.Client(), "SELECT text FROM projection_messages WHERE message_id = 'm2'", nil, &text)
+	queryOne(t, s.Client(), "SELECT text FROM projection_messages_live WHERE message_id = 'm2'", nil, &text)
 	require.Equal(t, "fine ", text)
 	report, err := s.Verify(ctx)
 	require.NoError(t, err)

@@ -470,3 +470,15 @@ func BenchmarkPostgresAppendBatch(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkPostgresStreamingProjection is BenchmarkStreamingProjection on
+// PostgreSQL, each store in a schema of its own.
+func BenchmarkPostgresStreamingProjection(b *testing.B) {
+	benchStreamingProjection(b, func(b *testing.B, opts *persistence.Options) *persistence.Store {
+		s, err := persistence.OpenWith(context.Background(), dbtest.PostgresSchema(b), opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	})
+}

@@ -196,3 +196,144 @@ func BenchmarkIntegrityCheck(b *testing.B) {
 		})
 	}
 }
+
+// streamPair is a projected store and a bare one (NoProjections) that a
+// streaming benchmark feeds the same events, alternating, and times apart.
+type streamPair struct {
+	stores [2]*persistence.Store // projected, bare
+	spent  [2]time.Duration
+	events int
+}
+
+// appendBoth appends evs, in Appends of at most batch events, to both
+// stores, the projected one first, and adds the time each took.
+func (p *streamPair) appendBoth(b *testing.B, evs []orchestration.Event, batch int) {
+	for i, s := range p.stores {
+		start := time.Now()
+		for rest := evs; len(rest) > 0; {
+			k := min(batch, len(rest))
+			if _, err := s.Append(context.Background(), nil, rest[:k]...); err != nil {
+				b.Fatal(err)
+			}
+			rest = rest[k:]
+		}
+		p.spent[i] += time.Since(start)
+	}
+	p.events += len(evs)
+}
+
+// setupBoth appends evs to both stores, untimed.
+func (p *streamPair) setupBoth(b *testing.B, evs []orchestration.Event) {
+	for _, s := range p.stores {
+		for rest := evs; len(rest) > 0; {
+			k := min(500, len(rest))
+			if _, err := s.Append(context.Background(), nil, rest[:k]...); err != nil {
+				b.Fatal(err)
+			}
+			rest = rest[k:]
+		}
+	}
+}
+
+// report reports the events/s of each store and projected ÷ bare.
+func (p *streamPair) report(b *testing.B) {
+	proj := float64(p.events) / p.spent[0].Seconds()
+	bare := float64(p.events) / p.spent[1].Seconds()
+	b.ReportMetric(proj, "projected-events/s")
+	b.ReportMetric(bare, "bare-events/s")
+	b.ReportMetric(proj/bare, "projected/bare")
+}
+
+// BenchmarkStreamingProjection measures what the projection costs a
+// streamed reply (issue 12), projected ÷ bare on one file database each,
+// alternating event by event:
+//
+//   - delta/text=N: one 16-byte message.delta per Append to a message
+//     that already holds N bytes (grown by 1 KB deltas); every 32 deltas
+//     the message completes and a new one of N bytes takes over, untimed;
+//   - added-unknown-turns: 10,000 message.added whose turns do not exist;
+//   - deltas-interleaved: 10,000 deltas round-robin over 50 streaming
+//     messages;
+//
+// the last two in Appends of 100 events.
+func BenchmarkStreamingProjection(b *testing.B) {
+	benchStreamingProjection(b, func(b *testing.B, opts *persistence.Options) *persistence.Store {
+		s, err := persistence.OpenWith(context.Background(), dbtest.SQLiteFile(b), opts)
+		require.NoError(b, err)
+		return s
+	})
+}
+
+func benchStreamingProjection(b *testing.B, open func(*testing.B, *persistence.Options) *persistence.Store) {
+	at := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
+	pair := func(b *testing.B) *streamPair {
+		p := &streamPair{}
+		for i, bare := range []bool{false, true} {
+			p.stores[i] = open(b, &persistence.Options{NoProjections: bare})
+			b.Cleanup(func() { p.stores[i].Close() })
+		}
+		p.setupBoth(b, []orchestration.Event{
+			orchestration.ProjectCreated{ProjectID: "p", Name: "bench", WorkspaceRoot: "/w", At: at},
+			orchestration.ThreadCreated{ThreadID: "t", ProjectID: "p", Title: "bench", Model: "m", At: at},
+			orchestration.TurnStarted{ThreadID: "t", TurnID: "u", At: at},
+		})
+		return p
+	}
+	// message starts streaming message id with n bytes of text.
+	message := func(id string, n int) []orchestration.Event {
+		evs := []orchestration.Event{orchestration.MessageAdded{ThreadID: "t", TurnID: "u", MessageID: id, Role: orchestration.RoleAssistant, Streaming: true, At: at}}
+		for ; n > 0; n -= 1024 {
+			evs = append(evs, orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: id, Delta: strings.Repeat("x", min(n, 1024)), At: at})
+		}
+		return evs
+	}
+	for _, kb := range []int{1, 128, 512} {
+		b.Run(fmt.Sprintf("delta/text=%dKB", kb), func(b *testing.B) {
+			p := pair(b)
+			i, msg := 0, ""
+			for b.Loop() {
+				if i%32 == 0 {
+					if msg != "" {
+						p.setupBoth(b, []orchestration.Event{orchestration.MessageCompleted{ThreadID: "t", TurnID: "u", MessageID: msg, At: at}})
+					}
+					msg = fmt.Sprint("m", i)
+					p.setupBoth(b, message(msg, kb<<10))
+				}
+				p.appendBoth(b, []orchestration.Event{orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: msg, Delta: "sixteen bytes ok", At: at}}, 1)
+				i++
+			}
+			p.report(b)
+		})
+	}
+	b.Run("added-unknown-turns", func(b *testing.B) {
+		p := pair(b)
+		round := 0
+		for b.Loop() {
+			evs := make([]orchestration.Event, 10_000)
+			for i := range evs {
+				evs[i] = orchestration.MessageAdded{ThreadID: "t", TurnID: fmt.Sprint("gone", round, "-", i), MessageID: fmt.Sprint("a", round, "-", i), Role: orchestration.RoleUser, Text: "hello", At: at}
+			}
+			p.appendBoth(b, evs, 100)
+			round++
+		}
+		p.report(b)
+	})
+	b.Run("deltas-interleaved", func(b *testing.B) {
+		p := pair(b)
+		round := 0
+		for b.Loop() {
+			var setup []orchestration.Event
+			for m := range 50 {
+				setup = append(setup, message(fmt.Sprint("r", round, "-", m), 0)...)
+			}
+			p.setupBoth(b, setup)
+			evs := make([]orchestration.Event, 10_000)
+			for i := range evs {
+				evs[i] = orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: fmt.Sprint("r", round, "-", i%50), Delta: fmt.Sprintf("token%d ", i), At: at}
+			}
+			p.appendBoth(b, evs, 100)
+			round++
+		}
+		p.report(b)
+	})
+}

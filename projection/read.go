@@ -2,14 +2,17 @@ package projection
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/peonhq/peon/ent"
 	"github.com/peonhq/peon/ent/checkpoint"
 	"github.com/peonhq/peon/ent/message"
+	"github.com/peonhq/peon/ent/messagechunk"
 	"github.com/peonhq/peon/ent/project"
 	"github.com/peonhq/peon/ent/setting"
 	"github.com/peonhq/peon/ent/thread"
@@ -62,7 +65,9 @@ type Turn struct {
 	Messages      []Message  `json:"messages"`
 }
 
-// Message is a row of projection_messages.
+// Message is a row of projection_messages; a streaming one as the view
+// projection_messages_live shows it, with its text so far and the at and
+// sequence of its last delta.
 type Message struct {
 	ID           string    `json:"message_id"`
 	ThreadID     string    `json:"thread_id"`
@@ -173,10 +178,23 @@ func threadFrom(t *ent.Thread) Thread {
 		DeletedAt: utcp(t.DeletedAt), LastSequence: t.LastSequence}
 }
 
-// Thread returns one thread with its turns, messages and checkpoints. It
-// returns an error that wraps ErrNotFound when there is no such thread.
+// Thread returns one thread with its turns, messages and checkpoints, all
+// as of one moment (a read-only transaction, repeatable read). A message
+// that is streaming has its text so far: its stored text followed by its
+// chunks (projection_message_chunks), as the view projection_messages_live
+// shows it. It returns an error that wraps ErrNotFound when there is no
+// such thread.
 func (r *Reader) Thread(ctx context.Context, id string) (ThreadDetail, error) {
-	t, err := r.c.Thread.Get(ctx, id)
+	tx, err := r.c.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
+	if err != nil {
+		return ThreadDetail{}, fmt.Errorf("thread %s: %w", id, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep
+	return threadDetail(ctx, tx.Client(), id)
+}
+
+func threadDetail(ctx context.Context, c *ent.Client, id string) (ThreadDetail, error) {
+	t, err := c.Thread.Get(ctx, id)
 	if ent.IsNotFound(err) {
 		return ThreadDetail{}, fmt.Errorf("thread %s: %w", id, ErrNotFound)
 	}
@@ -184,19 +202,27 @@ func (r *Reader) Thread(ctx context.Context, id string) (ThreadDetail, error) {
 		return ThreadDetail{}, fmt.Errorf("thread %s: %w", id, err)
 	}
 	d := ThreadDetail{Thread: threadFrom(t), Turns: []Turn{}}
-	turns, err := r.c.Turn.Query().Where(turn.ThreadID(id)).Order(ent.Asc(turn.FieldOrdinal)).All(ctx)
+	turns, err := c.Turn.Query().Where(turn.ThreadID(id)).Order(ent.Asc(turn.FieldOrdinal)).All(ctx)
 	if err != nil {
 		return ThreadDetail{}, fmt.Errorf("thread %s: turns: %w", id, err)
 	}
-	msgs, err := r.c.Message.Query().Where(message.ThreadID(id)).Order(ent.Asc(message.FieldAddedSequence)).All(ctx)
+	msgs, err := c.Message.Query().Where(message.ThreadID(id)).Order(ent.Asc(message.FieldAddedSequence)).All(ctx)
 	if err != nil {
 		return ThreadDetail{}, fmt.Errorf("thread %s: messages: %w", id, err)
 	}
+	pending, err := chunks(ctx, c, msgs)
+	if err != nil {
+		return ThreadDetail{}, fmt.Errorf("thread %s: message chunks: %w", id, err)
+	}
 	byTurn := map[string][]Message{}
 	for _, m := range msgs {
-		byTurn[m.TurnID] = append(byTurn[m.TurnID], Message{ID: m.ID, ThreadID: m.ThreadID, TurnID: m.TurnID,
-			Role: string(m.Role), Text: m.Text, Streaming: m.Streaming, CreatedAt: utc(m.CreatedAt),
-			UpdatedAt: utc(m.UpdatedAt), LastSequence: m.LastSequence})
+		msg := Message{ID: m.ID, ThreadID: m.ThreadID, TurnID: m.TurnID, Role: string(m.Role), Text: m.Text,
+			Streaming: m.Streaming, CreatedAt: utc(m.CreatedAt), UpdatedAt: utc(m.UpdatedAt), LastSequence: m.LastSequence}
+		if p, ok := pending[m.ID]; ok {
+			msg.Text += p.text
+			msg.UpdatedAt, msg.LastSequence = utc(p.updatedAt), p.lastSequence
+		}
+		byTurn[m.TurnID] = append(byTurn[m.TurnID], msg)
 	}
 	for _, u := range turns {
 		ms := byTurn[u.ID]
@@ -207,15 +233,63 @@ func (r *Reader) Thread(ctx context.Context, id string) (ThreadDetail, error) {
 			Error: deref(u.Error), CheckpointRef: deref(u.CheckpointRef), StartedAt: utc(u.StartedAt),
 			EndedAt: utcp(u.EndedAt), LastSequence: u.LastSequence, Messages: ms})
 	}
-	if d.Checkpoints, err = r.Checkpoints(ctx, id); err != nil {
+	if d.Checkpoints, err = checkpoints(ctx, c, id); err != nil {
 		return ThreadDetail{}, err
 	}
 	return d, nil
 }
 
+// pendingText is what the chunks of a streaming message add to its row:
+// their text, in sequence order, and the at and sequence of the last.
+type pendingText struct {
+	text         string
+	updatedAt    time.Time
+	lastSequence int64
+}
+
+// chunks returns what the chunks of each streaming message of msgs add to
+// its row.
+func chunks(ctx context.Context, c *ent.Client, msgs []*ent.Message) (map[string]pendingText, error) {
+	var streaming []string
+	for _, m := range msgs {
+		if m.Streaming {
+			streaming = append(streaming, m.ID)
+		}
+	}
+	if len(streaming) == 0 {
+		return nil, nil
+	}
+	rows, err := c.MessageChunk.Query().Where(messagechunk.MessageIDIn(streaming...)).
+		Order(ent.Asc(messagechunk.FieldMessageID), ent.Asc(messagechunk.FieldID)).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	texts := map[string]*strings.Builder{}
+	out := map[string]pendingText{}
+	for _, ch := range rows {
+		b := texts[ch.MessageID]
+		if b == nil {
+			b = &strings.Builder{}
+			texts[ch.MessageID] = b
+		}
+		b.WriteString(ch.Text)
+		out[ch.MessageID] = pendingText{updatedAt: ch.UpdatedAt, lastSequence: ch.ID}
+	}
+	for id, b := range texts {
+		p := out[id]
+		p.text = b.String()
+		out[id] = p
+	}
+	return out, nil
+}
+
 // Checkpoints lists a thread's checkpoints by creation time.
 func (r *Reader) Checkpoints(ctx context.Context, threadID string) ([]Checkpoint, error) {
-	rows, err := r.c.Checkpoint.Query().Where(checkpoint.ThreadID(threadID)).
+	return checkpoints(ctx, r.c, threadID)
+}
+
+func checkpoints(ctx context.Context, c *ent.Client, threadID string) ([]Checkpoint, error) {
+	rows, err := c.Checkpoint.Query().Where(checkpoint.ThreadID(threadID)).
 		Order(ent.Asc(checkpoint.FieldCreatedAt), ent.Asc(checkpoint.FieldLastSequence)).All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoints of %s: %w", threadID, err)

@@ -4,6 +4,7 @@
 //	peon-migrate diff NAME   write migrations/<dialect>/<timestamp>_NAME.sql
 //	peon-migrate ddl         write migrations/schema/<dialect>.sql, the desired state
 //	peon-migrate check       fail when a directory or a desired-state file is out of step
+//	peon-migrate hash        rewrite each atlas.sum after a hand edit of a new migration
 //	peon-migrate lint        replay each directory and flag destructive changes
 //
 // The desired-state files are what atlas.hcl's envs sqlite and postgres
@@ -24,7 +25,7 @@ func main() {
 	dialects := flag.String("dialect", "all", "sqlite, postgres or all (postgres needs $"+migrategen.DevPostgresEnv+")")
 	root := flag.String("dir", "migrations", "the directory holding one migration directory per dialect")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: peon-migrate [-dialect D] [-dir DIR] diff NAME | ddl | check | lint\n")
+		fmt.Fprintf(os.Stderr, "usage: peon-migrate [-dialect D] [-dir DIR] diff NAME | ddl | check | hash | lint\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -58,6 +59,12 @@ func run(ctx context.Context, dialects, root string, args []string) error {
 			} else {
 				fmt.Printf("%s: no changes\n", migrategen.DDLPath(root, d))
 			}
+			continue
+		case args[0] == "hash" && len(args) == 1:
+			if err := migrategen.Hash(dir); err != nil {
+				return err
+			}
+			fmt.Printf("%s: atlas.sum rewritten\n", dir)
 			continue
 		case args[0] == "check" && len(args) == 1:
 			if err := migrategen.CheckDDL(ctx, d, root); err != nil {

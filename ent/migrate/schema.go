@@ -144,6 +144,26 @@ var (
 			},
 		},
 	}
+	// ProjectionMessageChunksColumns holds the columns for the "projection_message_chunks" table.
+	ProjectionMessageChunksColumns = []*schema.Column{
+		{Name: "sequence", Type: field.TypeInt64},
+		{Name: "message_id", Type: field.TypeString},
+		{Name: "text", Type: field.TypeString, Size: 2147483647},
+		{Name: "updated_at", Type: field.TypeTime},
+	}
+	// ProjectionMessageChunksTable holds the schema information for the "projection_message_chunks" table.
+	ProjectionMessageChunksTable = &schema.Table{
+		Name:       "projection_message_chunks",
+		Columns:    ProjectionMessageChunksColumns,
+		PrimaryKey: []*schema.Column{ProjectionMessageChunksColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "idx_message_chunks_message",
+				Unique:  false,
+				Columns: []*schema.Column{ProjectionMessageChunksColumns[1], ProjectionMessageChunksColumns[0]},
+			},
+		},
+	}
 	// ProjectionProjectsColumns holds the columns for the "projection_projects" table.
 	ProjectionProjectsColumns = []*schema.Column{
 		{Name: "project_id", Type: field.TypeString},
@@ -246,6 +266,7 @@ var (
 		CompactionsTable,
 		EventsTable,
 		ProjectionMessagesTable,
+		ProjectionMessageChunksTable,
 		ProjectionProjectsTable,
 		ProjectionStateTable,
 		SettingsTable,
@@ -269,6 +290,9 @@ func init() {
 	}
 	ProjectionMessagesTable.Annotation = &entsql.Annotation{
 		Table: "projection_messages",
+	}
+	ProjectionMessageChunksTable.Annotation = &entsql.Annotation{
+		Table: "projection_message_chunks",
 	}
 	ProjectionProjectsTable.Annotation = &entsql.Annotation{
 		Table: "projection_projects",

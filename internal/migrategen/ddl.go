@@ -33,8 +33,8 @@ func DDLPath(root, dialectName string) string {
 
 // DDL returns the desired state of a dialect as the SQL that creates it on
 // an empty database: the tables and indexes the ent schemas define, as
-// `ent schema ./ent/schema --dialect …` prints them, under a generated-file
-// header. It needs no database.
+// `ent schema ./ent/schema --dialect …` prints them, then Views, under a
+// generated-file header. It needs no database.
 func DDL(ctx context.Context, dialectName string) ([]byte, error) {
 	var entDialect string
 	switch dialectName {
@@ -61,6 +61,7 @@ func DDL(ctx context.Context, dialectName string) ([]byte, error) {
 	fmt.Fprintf(&b, ddlHeader, dialectName, dialectName, DDLPath("migrations", dialectName))
 	b.WriteString(strings.Trim(body.String(), "\n"))
 	b.WriteByte('\n')
+	b.WriteString(viewsDDL())
 	return b.Bytes(), nil
 }
 

@@ -83,7 +83,7 @@ func Diff(ctx context.Context, dialectName, dir, name string) (bool, error) {
 	}
 	defer db.Close()
 	m, err := schema.NewMigrate(entsql.OpenDB(entDialect, db),
-		schema.WithDir(local),
+		schema.WithDir(viewless{local}),
 		schema.WithDialect(entDialect),
 		schema.WithMigrationMode(schema.ModeReplay),
 		schema.WithFormatter(atlasmigrate.DefaultFormatter),
@@ -106,7 +106,8 @@ func Diff(ctx context.Context, dialectName, dir, name string) (bool, error) {
 
 // Check reports an error when dir is not in step with the ent schemas: its
 // atlas.sum does not match its files, a file does not apply to an empty
-// database, or the schemas need a change that no file makes. It writes
+// database, the schemas need a change that no file makes, or the views
+// it creates are not Views (see CheckViews). It writes
 // nothing to dir: the diff runs on a copy.
 func Check(ctx context.Context, dialectName, dir string) error {
 	tmp, err := os.MkdirTemp("", "peon-migrate-check-")
@@ -134,5 +135,5 @@ func Check(ctx context.Context, dialectName, dir string) error {
 	if changed {
 		return fmt.Errorf("%s is behind the ent schemas: run `task migrate:diff NAME=<change>`", dir)
 	}
-	return nil
+	return CheckViews(ctx, dialectName, dir)
 }

@@ -22,6 +22,7 @@ var Tables = []struct{ Name, Key string }{
 	{"projection_threads", "thread_id"},
 	{"projection_turns", "turn_id"},
 	{"projection_messages", "message_id"},
+	{"projection_message_chunks", "message_id, sequence"},
 	{"checkpoints", "thread_id, turn_id"},
 	{"settings", "key"},
 }
@@ -35,11 +36,12 @@ type Event struct {
 // Applier applies events to the projection tables through the querier
 // given to New, which carries the append's transaction.
 //
-// A statement whose result decides what happens next (a parent lookup, an
-// INSERT whose row count says whether the parent changes too) runs at
-// once. When the querier is a Deferrer, the others are held back and
-// sent with the next statement that needs a result, or with the COMMIT,
-// in the same order.
+// No statement is asked a question first: parent checks sit inside the
+// statements. When the querier is a Deferrer, every statement is held
+// back and sent with the COMMIT (or the next statement that reads), in
+// the same order. When it is not, an INSERT's row count spares the
+// statement that would follow it when it inserted nothing. The one read,
+// for an Apply of many messages or checkpoints, is lookUpTurns.
 type Applier struct {
 	q    sqlx.Querier
 	d    Deferrer // q, when it defers; nil when not
@@ -48,6 +50,19 @@ type Applier struct {
 	// deferred statement; typ is "" in Advance.
 	seq int64
 	typ string
+	// held are the deltas not yet written, in order (see hold).
+	held []heldDelta
+	// turns, when not nil, are the turns (turn id → thread id) that
+	// existed before Apply's events, among those its message.added and
+	// checkpoint.created events name; started are the turns Apply's
+	// turn.started events named so far (see lookUpTurns).
+	turns, started map[string]string
+}
+
+// heldDelta is a message.delta waiting to be written with the others.
+type heldDelta struct {
+	seq int64
+	e   orchestration.MessageDelta
 }
 
 // New returns an Applier that runs its statements through q, each one
@@ -75,19 +90,24 @@ func (a *Applier) do(ctx context.Context, query string, args ...any) error {
 	return err
 }
 
-// exec runs one statement and returns how many rows it changed.
-func (a *Applier) exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := a.q.ExecContext(ctx, a.bind(query), args...)
-	if err != nil {
-		return 0, err
+// insertThen runs insert, then then, which is guarded in SQL by the row
+// insert makes: a Deferrer holds both back; otherwise then is not run when
+// insert changed no row.
+func (a *Applier) insertThen(ctx context.Context, insert string, args []any, then string, thenArgs ...any) error {
+	if a.d != nil {
+		if err := a.do(ctx, insert, args...); err != nil {
+			return err
+		}
+		return a.do(ctx, then, thenArgs...)
 	}
-	return res.RowsAffected()
-}
-
-// has reports whether a COUNT(*) query finds a row.
-func (a *Applier) has(ctx context.Context, query string, args ...any) (bool, error) {
-	n, err := sqlx.QueryInt64(ctx, a.q, a.bind(query), args...)
-	return n > 0, err
+	res, err := a.q.ExecContext(ctx, a.bind(insert), args...)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err
+	}
+	return a.do(ctx, then, thenArgs...)
 }
 
 // Apply applies evs, in order, and moves every projector to the last one.
@@ -95,40 +115,155 @@ func (a *Applier) has(ctx context.Context, query string, args ...any) (bool, err
 // refers to a missing row changes nothing. The error of a deferred
 // statement, a *DeferredError, names its own event.
 func (a *Applier) Apply(ctx context.Context, evs []Event) error {
+	defer func() { a.turns, a.started, a.held = nil, nil, a.held[:0] }()
 	var de *DeferredError
-	for i := 0; i < len(evs); i++ {
-		// A run of deltas to one message is one UPDATE: the hot path of a
-		// streamed reply.
-		if d, ok := evs[i].Event.(orchestration.MessageDelta); ok {
-			j, text := i, d.Delta
-			for j+1 < len(evs) {
-				n, ok := evs[j+1].Event.(orchestration.MessageDelta)
-				if !ok || n.MessageID != d.MessageID || n.TurnID != d.TurnID || n.ThreadID != d.ThreadID {
-					break
-				}
-				text += n.Delta
-				j++
-			}
-			last := evs[j].Event.(orchestration.MessageDelta)
-			a.seq, a.typ = evs[i].Sequence, d.EventType()
-			if err := a.do(ctx, sqlDelta, text, last.At, evs[j].Sequence, d.MessageID, d.TurnID, d.ThreadID); err != nil {
-				return fmt.Errorf("apply %d (%s): %w", evs[i].Sequence, d.EventType(), err)
-			}
-			i = j
-			continue
+	if err := a.lookUpTurns(ctx, evs); err != nil {
+		if errors.As(err, &de) { // a statement held before this Apply
+			return err
 		}
-		a.seq, a.typ = evs[i].Sequence, evs[i].Event.EventType()
-		if err := a.apply(ctx, evs[i].Sequence, evs[i].Event); err != nil {
+		return fmt.Errorf("apply %d: look up turns: %w", evs[0].Sequence, err)
+	}
+	for _, ev := range evs {
+		switch e := ev.Event.(type) {
+		case orchestration.MessageDelta:
+			if err := a.hold(ctx, ev.Sequence, e); err != nil {
+				return err
+			}
+			continue
+		case orchestration.MessageAdded, orchestration.MessageCompleted:
+			// The held deltas came first: they see the message as it
+			// was before this event.
+			if err := a.writeHeld(ctx); err != nil {
+				return err
+			}
+		}
+		a.seq, a.typ = ev.Sequence, ev.Event.EventType()
+		if err := a.apply(ctx, ev.Sequence, ev.Event); err != nil {
 			if errors.As(err, &de) {
 				return err
 			}
-			return fmt.Errorf("apply %d (%s): %w", evs[i].Sequence, evs[i].Event.EventType(), err)
+			return fmt.Errorf("apply %d (%s): %w", ev.Sequence, ev.Event.EventType(), err)
 		}
+	}
+	if err := a.writeHeld(ctx); err != nil {
+		return err
 	}
 	if len(evs) == 0 {
 		return nil
 	}
 	return a.Advance(ctx, evs[len(evs)-1].Sequence)
+}
+
+// hold keeps a delta to write later with the deltas around it: up to
+// maxHeld of them are one multi-row INSERT of their chunks, whatever the
+// messages they go to. Only message.added and message.completed change
+// which deltas count, and they write the held ones first.
+func (a *Applier) hold(ctx context.Context, seq int64, e orchestration.MessageDelta) error {
+	a.held = append(a.held, heldDelta{seq, e})
+	if len(a.held) == maxHeld {
+		return a.writeHeld(ctx)
+	}
+	return nil
+}
+
+// writeHeld writes the held deltas as chunk rows.
+func (a *Applier) writeHeld(ctx context.Context) error {
+	if len(a.held) == 0 {
+		return nil
+	}
+	held := a.held
+	a.held = a.held[:0]
+	a.seq, a.typ = held[0].seq, held[0].e.EventType()
+	if err := a.writeChunks(ctx, held); err != nil {
+		return fmt.Errorf("apply %d (%s): %w", held[0].seq, held[0].e.EventType(), err)
+	}
+	return nil
+}
+
+func (a *Applier) writeChunks(ctx context.Context, held []heldDelta) error {
+	n := shapeSize(len(held))
+	args := make([]any, 0, 6*n)
+	for _, h := range held {
+		args = append(args, h.seq, h.e.MessageID, h.e.Delta, h.e.At, h.e.TurnID, h.e.ThreadID)
+	}
+	for range n - len(held) {
+		args = append(args, nil, nil, nil, nil, nil, nil)
+	}
+	return a.do(ctx, chunkInserts[n], args...)
+}
+
+// minLookUp is how many message.added and checkpoint.created events an
+// Apply needs before lookUpTurns asks for their turns at once.
+const minLookUp = 8
+
+// lookUpTurns reads once which of the turns that evs' message.added and
+// checkpoint.created events name exist, when there are at least minLookUp
+// of them (on PostgreSQL one round trip, worth it against the two
+// statements each event would cost the server). An event whose turn
+// neither existed then nor was started by an earlier event of evs (no
+// event deletes a turn) then runs no statement at all; the others still
+// check in SQL.
+func (a *Applier) lookUpTurns(ctx context.Context, evs []Event) error {
+	var ids []string
+	seen := map[string]bool{}
+	for _, ev := range evs {
+		var turn string
+		switch e := ev.Event.(type) {
+		case orchestration.MessageAdded:
+			turn = e.TurnID
+		case orchestration.CheckpointCreated:
+			turn = e.TurnID
+		default:
+			continue
+		}
+		if !seen[turn] {
+			seen[turn] = true
+			ids = append(ids, turn)
+		}
+	}
+	if len(seen) < minLookUp {
+		return nil
+	}
+	a.turns, a.started = map[string]string{}, map[string]string{}
+	for len(ids) > 0 {
+		k := min(len(ids), maxHeld)
+		n := shapeSize(k)
+		args := make([]any, n)
+		for i := range n {
+			args[i] = ids[min(i, k-1)]
+		}
+		rows, err := a.q.QueryContext(ctx, a.bind(turnLookUps[n]), args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var turn, thread string
+			if err := rows.Scan(&turn, &thread); err != nil {
+				rows.Close()
+				return err
+			}
+			a.turns[turn] = thread
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		ids = ids[k:]
+	}
+	return nil
+}
+
+// mayHaveTurn reports whether turn of thread may exist: always, unless
+// lookUpTurns found it missing before Apply's events and no turn.started
+// of them has named it since.
+func (a *Applier) mayHaveTurn(turn, thread string) bool {
+	if a.turns == nil {
+		return true
+	}
+	if th, ok := a.turns[turn]; ok {
+		return th == thread
+	}
+	_, ok := a.started[turn]
+	return ok
 }
 
 // Advance records that every projector has applied the log up to seq.
@@ -137,7 +272,7 @@ func (a *Applier) Advance(ctx context.Context, seq int64) error {
 	return a.do(ctx, sqlAdvance, seq, time.Now().UTC().Truncate(time.Microsecond))
 }
 
-// apply applies one event.
+// apply applies one event other than a delta.
 func (a *Applier) apply(ctx context.Context, seq int64, ev orchestration.Event) error {
 	var err error
 	switch e := ev.(type) {
@@ -148,10 +283,7 @@ func (a *Applier) apply(ctx context.Context, seq int64, ev orchestration.Event) 
 	case orchestration.ProjectDeleted:
 		err = a.do(ctx, sqlProjectDeleted, e.At, e.At, seq, e.ProjectID)
 	case orchestration.ThreadCreated:
-		if ok, err := a.has(ctx, sqlHasProject, e.ProjectID); !ok {
-			return err
-		}
-		err = a.do(ctx, sqlThreadCreated, e.ThreadID, e.ProjectID, e.Title, e.Model, e.At, e.At, seq)
+		err = a.do(ctx, sqlThreadCreated, e.ThreadID, e.ProjectID, e.Title, e.Model, e.At, e.At, seq, e.ProjectID)
 	case orchestration.ThreadRenamed:
 		err = a.do(ctx, sqlThreadRenamed, e.Title, e.At, seq, e.ThreadID)
 	case orchestration.ThreadArchived:
@@ -159,14 +291,11 @@ func (a *Applier) apply(ctx context.Context, seq int64, ev orchestration.Event) 
 	case orchestration.ThreadDeleted:
 		err = a.do(ctx, sqlThreadDeleted, e.At, e.At, seq, e.ThreadID)
 	case orchestration.TurnStarted:
-		if ok, err := a.has(ctx, sqlHasThread, e.ThreadID); !ok {
-			return err
+		if a.started != nil {
+			a.started[e.TurnID] = e.ThreadID
 		}
-		var n int64
-		n, err = a.exec(ctx, sqlTurnStarted, e.TurnID, e.ThreadID, e.ThreadID, e.At, seq)
-		if err == nil && n > 0 {
-			err = a.do(ctx, sqlThreadTurnStarted, e.TurnID, e.At, seq, e.ThreadID)
-		}
+		err = a.insertThen(ctx, sqlTurnStarted, []any{e.TurnID, e.ThreadID, e.ThreadID, e.At, seq, e.ThreadID},
+			sqlThreadTurnStarted, e.TurnID, e.At, seq, e.ThreadID, e.TurnID, seq)
 	case orchestration.TurnCompleted:
 		err = a.endTurn(ctx, seq, e.ThreadID, e.TurnID, "completed", nil, e.At)
 	case orchestration.TurnFailed:
@@ -174,27 +303,20 @@ func (a *Applier) apply(ctx context.Context, seq int64, ev orchestration.Event) 
 	case orchestration.TurnInterrupted:
 		err = a.endTurn(ctx, seq, e.ThreadID, e.TurnID, "interrupted", nil, e.At)
 	case orchestration.MessageAdded:
-		if ok, err := a.has(ctx, sqlHasTurn, e.TurnID, e.ThreadID); !ok {
-			return err
+		if !a.mayHaveTurn(e.TurnID, e.ThreadID) {
+			return nil
 		}
-		var n int64
-		n, err = a.exec(ctx, sqlMessageAdded, e.MessageID, e.ThreadID, e.TurnID, string(e.Role), e.Text, e.Streaming, seq, e.At, e.At, seq)
-		if err == nil && n > 0 {
-			err = a.do(ctx, sqlThreadMessageAdded, e.At, seq, e.ThreadID)
-		}
-	case orchestration.MessageDelta:
-		err = a.do(ctx, sqlDelta, e.Delta, e.At, seq, e.MessageID, e.TurnID, e.ThreadID)
+		err = a.insertThen(ctx, sqlMessageAdded, []any{e.MessageID, e.ThreadID, e.TurnID, string(e.Role), e.Text, e.Streaming, seq, e.At, e.At, seq, e.TurnID, e.ThreadID},
+			sqlThreadMessageAdded, e.At, seq, e.ThreadID, e.MessageID, seq)
 	case orchestration.MessageCompleted:
-		err = a.do(ctx, sqlMessageCompleted, e.At, seq, e.MessageID, e.TurnID, e.ThreadID)
+		err = a.insertThen(ctx, sqlMessageCompleted, []any{e.At, seq, e.MessageID, e.TurnID, e.ThreadID},
+			sqlChunksFolded, e.MessageID, e.MessageID)
 	case orchestration.CheckpointCreated:
-		if ok, err := a.has(ctx, sqlHasTurn, e.TurnID, e.ThreadID); !ok {
-			return err
+		if !a.mayHaveTurn(e.TurnID, e.ThreadID) {
+			return nil
 		}
-		var n int64
-		n, err = a.exec(ctx, sqlCheckpointCreated, e.ThreadID, e.TurnID, e.GitRef, e.Message, e.At, seq)
-		if err == nil && n > 0 {
-			err = a.do(ctx, sqlTurnCheckpoint, e.GitRef, seq, e.TurnID)
-		}
+		err = a.insertThen(ctx, sqlCheckpointCreated, []any{e.ThreadID, e.TurnID, e.GitRef, e.Message, e.At, seq, e.TurnID, e.ThreadID},
+			sqlTurnCheckpoint, e.GitRef, seq, e.TurnID, e.ThreadID, e.TurnID, seq)
 	case orchestration.CheckpointReverted:
 		err = a.revert(ctx, seq, e)
 	case orchestration.SettingChanged:
@@ -216,18 +338,14 @@ func (a *Applier) endTurn(ctx context.Context, seq int64, threadID, turnID, stat
 }
 
 // revert marks every turn after the checkpoint's turn reverted, and their
-// checkpoints.
+// checkpoints, and touches the thread; nothing when the thread has no
+// checkpoint of that ref.
 func (a *Applier) revert(ctx context.Context, seq int64, e orchestration.CheckpointReverted) error {
-	// Ordinals start at 1: 0 is no turn with that checkpoint.
-	ordinal, err := sqlx.QueryInt64(ctx, a.q, a.bind(sqlCheckpointOrdinal), e.ThreadID, e.GitRef)
-	if err != nil || ordinal == 0 {
+	if err := a.do(ctx, sqlCheckpointsReverted, e.At, seq, e.ThreadID, e.ThreadID, e.ThreadID, e.GitRef); err != nil {
 		return err
 	}
-	if err := a.do(ctx, sqlCheckpointsReverted, e.At, seq, e.ThreadID, e.ThreadID, ordinal); err != nil {
+	if err := a.do(ctx, sqlTurnsReverted, seq, e.ThreadID, e.ThreadID, e.GitRef); err != nil {
 		return err
 	}
-	if err := a.do(ctx, sqlTurnsReverted, seq, e.ThreadID, ordinal); err != nil {
-		return err
-	}
-	return a.do(ctx, sqlThreadTouched, e.At, seq, e.ThreadID)
+	return a.do(ctx, sqlThreadReverted, e.At, seq, e.ThreadID, e.ThreadID, e.GitRef)
 }

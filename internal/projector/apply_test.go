@@ -249,7 +249,26 @@ func TestApplyIgnoresMissingParentsAndSecondCreations(t *testing.T) {
 	require.Empty(t, dump(t, db, "checkpoints"))
 }
 
-func TestDeltaRunIsOneUpdate(t *testing.T) {
+// live returns the text of message id as the view projection_messages_live
+// shows it.
+func live(t *testing.T, db *sql.DB, id string) string {
+	t.Helper()
+	var text string
+	require.NoError(t, db.QueryRowContext(t.Context(), "SELECT text FROM projection_messages_live WHERE message_id = ?", id).Scan(&text))
+	return text
+}
+
+// liveRow returns the row of message id in projection_messages_live as
+// the sqlite3 shell prints it.
+func liveRow(t *testing.T, db *sql.DB, id string) string {
+	t.Helper()
+	var row string
+	require.NoError(t, db.QueryRowContext(t.Context(), "SELECT message_id || '|' || last_sequence || '|' || thread_id || '|' || turn_id || '|' || role || '|' || "+
+		"text || '|' || streaming || '|' || added_sequence || '|' || created_at || '|' || updated_at FROM projection_messages_live WHERE message_id = ?", id).Scan(&row))
+	return row
+}
+
+func TestDeltasAreChunkRows(t *testing.T) {
 	t.Parallel()
 	db := openDB(t)
 	ctx := t.Context()
@@ -262,45 +281,95 @@ func TestDeltaRunIsOneUpdate(t *testing.T) {
 	)))
 	threadBefore := dump(t, db, "projection_threads")
 
-	t.Run("ARunToOneMessage", func(t *testing.T) {
+	t.Run("ARunIsOneInsert", func(t *testing.T) {
 		rec := &recorder{q: db}
 		require.NoError(t, projector.New(rec, nil).Apply(ctx, events(6,
 			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "one ", At: at(6)},
 			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "two ", At: at(7)},
 			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "three", At: at(8)},
 		)))
-		deltas := rec.matching("text = text ||")
-		require.Len(t, deltas, 1, "statements: %q", rec.stmts)
-		require.Equal(t, "one two three", rec.args[deltas[0]][0])
-		require.Len(t, rec.stmts, 2, "one UPDATE and the advance: %q", rec.stmts)
-		require.Contains(t, dump(t, db, "projection_messages"),
-			"a|8|t|u|assistant|>one two three|1|4|"+shell(4)+"|"+shell(8))
+		require.Len(t, rec.stmts, 2, "the chunks' INSERT and the advance: %q", rec.stmts)
+		require.Len(t, rec.matching("INSERT INTO projection_message_chunks"), 1)
+		require.Empty(t, rec.matching("projection_messages SET"), "a delta rewrote its message")
+		require.Equal(t, []string{"6|a|one |" + shell(6), "7|a|two |" + shell(7), "8|a|three|" + shell(8)}, dump(t, db, "projection_message_chunks"))
+		// The row waits for the completion; the view has the whole text
+		// and the last delta's at and sequence.
+		require.Contains(t, dump(t, db, "projection_messages"), "a|4|t|u|assistant|>|1|4|"+shell(4)+"|"+shell(4))
+		require.Equal(t, "a|8|t|u|assistant|>one two three|1|4|"+shell(4)+"|"+shell(8), liveRow(t, db, "a"))
 		require.Equal(t, threadBefore, dump(t, db, "projection_threads"), "a delta rewrote its thread")
 	})
 
-	t.Run("AnotherMessageEndsTheRun", func(t *testing.T) {
+	t.Run("InterleavedDeltasAreOneInsert", func(t *testing.T) {
 		rec := &recorder{q: db}
 		require.NoError(t, projector.New(rec, nil).Apply(ctx, events(9,
 			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "A", At: at(9)},
-			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "A", At: at(10)},
-			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "b", Delta: "B", At: at(11)},
-			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "a", At: at(12)},
-			orchestration.MessageCompleted{ThreadID: "t", TurnID: "u", MessageID: "a", At: at(13)},
-			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "late", At: at(14)},
+			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "b", Delta: "B", At: at(10)},
+			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "A", At: at(11)},
+			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "b", Delta: "B", At: at(12)},
+			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "a", At: at(13)},
 		)))
-		deltas := rec.matching("text = text ||")
-		require.Len(t, deltas, 4, "statements: %q", rec.stmts)
-		texts := make([]any, len(deltas))
-		for i, d := range deltas {
-			texts[i] = rec.args[d][0]
-		}
-		require.Equal(t, []any{"AA", "B", "a", "late"}, texts)
+		require.Len(t, rec.stmts, 2, "statements: %q", rec.stmts)
+		require.Equal(t, "a|13|t|u|assistant|>one two threeAAa|1|4|"+shell(4)+"|"+shell(13), liveRow(t, db, "a"))
+		require.Equal(t, "b|12|t|u|assistant|BB|1|5|"+shell(5)+"|"+shell(12), liveRow(t, db, "b"))
+	})
+
+	t.Run("CompletionFoldsTheChunks", func(t *testing.T) {
+		require.NoError(t, projector.New(db, nil).Apply(ctx, events(14,
+			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "!", At: at(14)},
+			orchestration.MessageDelta{ThreadID: "t", TurnID: "nope", MessageID: "b", Delta: "wrong turn", At: at(15)},
+			orchestration.MessageCompleted{ThreadID: "t", TurnID: "u", MessageID: "a", At: at(16)},
+			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "late", At: at(17)},
+			orchestration.MessageCompleted{ThreadID: "t", TurnID: "nope", MessageID: "b", At: at(18)},
+		)))
 		msgs := dump(t, db, "projection_messages")
 		require.Equal(t, []string{
-			"a|13|t|u|assistant|>one two threeAAa|0|4|" + shell(4) + "|" + shell(13),
-			"b|11|t|u|assistant|B|1|5|" + shell(5) + "|" + shell(11),
+			"a|16|t|u|assistant|>one two threeAAa!|0|4|" + shell(4) + "|" + shell(16),
+			"b|5|t|u|assistant||1|5|" + shell(5) + "|" + shell(5),
 		}, msgs)
+		// a's chunks are gone with its completion; b, still streaming,
+		// keeps its own, and a completion for another turn left it so.
+		require.Equal(t, []string{"10|b|B|" + shell(10), "12|b|B|" + shell(12)}, dump(t, db, "projection_message_chunks"))
+		require.Equal(t, "a|16|t|u|assistant|>one two threeAAa!|0|4|"+shell(4)+"|"+shell(16), liveRow(t, db, "a"))
+		require.Equal(t, "b|12|t|u|assistant|BB|1|5|"+shell(5)+"|"+shell(12), liveRow(t, db, "b"))
 	})
+
+	t.Run("ADeltaBeforeItsMessageIsIgnored", func(t *testing.T) {
+		require.NoError(t, projector.New(db, nil).Apply(ctx, events(19,
+			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "c", Delta: "early", At: at(19)},
+			orchestration.MessageAdded{ThreadID: "t", TurnID: "u", MessageID: "c", Role: orchestration.RoleAssistant, Streaming: true, At: at(20)},
+			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "c", Delta: "on time", At: at(21)},
+		)))
+		require.Equal(t, "on time", live(t, db, "c"))
+	})
+}
+
+func TestManyHeldDeltas(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	// More deltas than one statement holds, over many messages, against
+	// the same events one at a time.
+	var evs []orchestration.Event
+	evs = append(evs,
+		orchestration.ProjectCreated{ProjectID: "p", Name: "p", WorkspaceRoot: "/", At: at(1)},
+		orchestration.ThreadCreated{ThreadID: "t", ProjectID: "p", Title: "t", Model: "m", At: at(2)},
+		orchestration.TurnStarted{ThreadID: "t", TurnID: "u", At: at(3)})
+	for m := range 70 {
+		evs = append(evs, orchestration.MessageAdded{ThreadID: "t", TurnID: "u", MessageID: fmt.Sprint("m", m), Role: orchestration.RoleAssistant, Streaming: true, At: at(4)})
+	}
+	for d := range 300 {
+		evs = append(evs, orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: fmt.Sprint("m", d%70), Delta: fmt.Sprint(d, " "), At: at(5 + d)})
+	}
+	all := events(1, evs...)
+	batched, single := openDB(t), openDB(t)
+	require.NoError(t, projector.New(batched, nil).Apply(ctx, all))
+	for _, ev := range all {
+		require.NoError(t, projector.New(single, nil).Apply(ctx, []projector.Event{ev}))
+	}
+	for _, tb := range projector.Tables {
+		require.Equal(t, dump(t, single, tb.Name), dump(t, batched, tb.Name), tb.Name)
+	}
+	require.Len(t, dump(t, batched, "projection_message_chunks"), 300)
+	require.Equal(t, "4 74 144 214 284 ", live(t, batched, "m4"))
 }
 
 func TestEveryStatementGoesThroughBind(t *testing.T) {
@@ -349,7 +418,8 @@ type deferrer struct {
 	q        sqlx.Querier
 	held     []heldStmt
 	deferred int
-	fail     error // the error of every held statement, when set
+	fail     error  // the error of every held statement, when set
+	failOn   string // when set, fail only the statements that hold it
 }
 
 type heldStmt struct {
@@ -366,7 +436,7 @@ func (d *deferrer) flush(ctx context.Context) error {
 	held := d.held
 	d.held = nil
 	for _, h := range held {
-		if d.fail != nil {
+		if d.fail != nil && strings.Contains(h.query, d.failOn) {
 			return &projector.DeferredError{What: h.what, Err: d.fail}
 		}
 		if _, err := d.q.ExecContext(ctx, h.query, h.args...); err != nil {
@@ -410,17 +480,26 @@ func TestDeferredStatementsGiveTheSameRows(t *testing.T) {
 func TestDeferredErrorNamesItsOwnEvent(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	d := &deferrer{q: openDB(t), fail: errors.New("disk full")}
-	err := projector.New(d, nil).Apply(ctx, events(1,
+	d := &deferrer{q: openDB(t), fail: errors.New("disk full"), failOn: "INSERT INTO projection_threads"}
+	require.NoError(t, projector.New(d, nil).Apply(ctx, events(1,
 		orchestration.ProjectCreated{ProjectID: "p", Name: "p", WorkspaceRoot: "/", At: at(1)},
 		orchestration.ThreadCreated{ThreadID: "t", ProjectID: "p", Title: "t", Model: "m", At: at(2)},
-	))
+		orchestration.SettingChanged{Key: "k", Value: json.RawMessage(`1`), At: at(3)},
+	)))
+	err := d.flush(ctx)
 	var de *projector.DeferredError
 	require.ErrorAs(t, err, &de)
-	// The project's INSERT was held back and failed when the thread's
-	// parent look-up sent it: the error names the project, once.
-	require.Equal(t, "apply 1 (project.created): disk full", err.Error())
+	require.Equal(t, "apply 2 (thread.created): disk full", err.Error())
+}
 
+func TestNoStatementWaitsForAnother(t *testing.T) {
+	t.Parallel()
+	// Parent checks sit inside the statements: with a Deferrer every
+	// statement of a whole session, every event type, waits for the
+	// COMMIT (on PostgreSQL: one round trip).
+	d := &deferrer{q: openDB(t)}
+	require.NoError(t, projector.New(d, nil).Apply(t.Context(), session()))
+	require.Equal(t, d.deferred, len(d.held), "statements were sent before the commit")
 }
 
 func TestDeferredStatementsWaitForTheCommit(t *testing.T) {
@@ -441,4 +520,49 @@ func ExampleStatements() {
 	// Output:
 	// UPDATE projection_state SET last_sequence = $1, updated_at = $2
 	// INSERT INTO projection_projects (project_id, name, workspace_root, created_at, updated_at, last_sequence) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (project_id) DO NOTHING
+}
+
+func TestBatchLooksUpTurnsOnce(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	setup := events(1,
+		orchestration.ProjectCreated{ProjectID: "p", Name: "p", WorkspaceRoot: "/", At: at(1)},
+		orchestration.ThreadCreated{ThreadID: "t", ProjectID: "p", Title: "t", Model: "m", At: at(2)},
+		orchestration.ThreadCreated{ThreadID: "t2", ProjectID: "p", Title: "t", Model: "m", At: at(3)},
+		orchestration.TurnStarted{ThreadID: "t", TurnID: "old", At: at(4)},
+	)
+	var evs []orchestration.Event
+	for i := range 10 {
+		evs = append(evs, orchestration.MessageAdded{ThreadID: "t", TurnID: fmt.Sprint("gone", i), MessageID: fmt.Sprint("g", i), Role: orchestration.RoleUser, At: at(5)})
+	}
+	evs = append(evs,
+		orchestration.MessageAdded{ThreadID: "t", TurnID: "old", MessageID: "o", Role: orchestration.RoleUser, Text: "old turn", At: at(6)},
+		orchestration.MessageAdded{ThreadID: "t2", TurnID: "old", MessageID: "w", Role: orchestration.RoleUser, Text: "wrong thread", At: at(6)},
+		orchestration.MessageAdded{ThreadID: "t", TurnID: "new", MessageID: "early", Role: orchestration.RoleUser, Text: "before its turn", At: at(7)},
+		orchestration.TurnStarted{ThreadID: "t", TurnID: "new", At: at(8)},
+		orchestration.MessageAdded{ThreadID: "t", TurnID: "new", MessageID: "n", Role: orchestration.RoleUser, Text: "new turn", At: at(9)},
+		orchestration.CheckpointCreated{ThreadID: "t", TurnID: "new", GitRef: "r", Message: "c", At: at(10)},
+		orchestration.CheckpointCreated{ThreadID: "t", TurnID: "gone1", GitRef: "r", Message: "c", At: at(11)},
+		orchestration.TurnStarted{ThreadID: "nope", TurnID: "orphan", At: at(12)},
+		orchestration.MessageAdded{ThreadID: "nope", TurnID: "orphan", MessageID: "x", Role: orchestration.RoleUser, At: at(13)},
+	)
+	batch := events(5, evs...)
+	batched, single := openDB(t), openDB(t)
+	for _, db := range []*sql.DB{batched, single} {
+		require.NoError(t, projector.New(db, nil).Apply(ctx, setup))
+	}
+	rec := &recorder{q: batched}
+	require.NoError(t, projector.New(rec, nil).Apply(ctx, batch))
+	for _, ev := range batch {
+		require.NoError(t, projector.New(single, nil).Apply(ctx, []projector.Event{ev}))
+	}
+	for _, tb := range projector.Tables {
+		require.Equal(t, dump(t, single, tb.Name), dump(t, batched, tb.Name), tb.Name)
+	}
+	require.Len(t, rec.matching("SELECT turn_id, thread_id FROM projection_turns"), 1, "one look-up: %q", rec.stmts)
+	require.Len(t, rec.matching("INSERT INTO projection_messages"), 3, "only messages whose turn may exist: o, n, x")
+	msgs := dump(t, batched, "projection_messages")
+	require.Len(t, msgs, 2)
+	require.Contains(t, msgs[0], "new turn")
+	require.Contains(t, msgs[1], "old turn")
 }

@@ -10,11 +10,13 @@
 // An Applier runs inside the transaction of the append that stored the
 // events, so the log and the tables commit together. Projectors are
 // deterministic and total: an event that refers to a row that does not
-// exist changes nothing, a second created event for an existing row
-// changes nothing, and every touched row gets updated_at = the event's at
-// and last_sequence = its sequence. A run of message.delta events to one
-// message becomes one UPDATE that appends their text, so a streamed reply
-// never rewrites its thread.
+// exist changes nothing (its parent check is inside its statement), a
+// second created event for an existing row changes nothing, and every
+// touched row gets updated_at = the event's at and last_sequence = its
+// sequence. A message.delta is a row of projection_message_chunks, never
+// a rewrite of its message, so its cost does not grow with the text; the
+// deltas of one Apply are one multi-row INSERT, and message.completed
+// folds them into the message's text.
 //
 // # Engines
 //

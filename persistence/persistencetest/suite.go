@@ -84,6 +84,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Store", func(t *testing.T) { runStore(t, h) })
 	t.Run("Subscribe", func(t *testing.T) { runSubscribe(t, h) })
 	t.Run("Projections", func(t *testing.T) { runProjections(t, h) })
+	t.Run("Streaming", func(t *testing.T) { runStreaming(t, h) })
 	t.Run("Faults", func(t *testing.T) { runFaults(t, h) })
 	t.Run("Locks", func(t *testing.T) { runLocks(t, h) })
 	t.Run("ReadOnly", func(t *testing.T) { runReadOnly(t, h) })

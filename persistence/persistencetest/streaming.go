@@ -1,0 +1,186 @@
+package persistencetest
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/peonhq/peon/orchestration"
+	"github.com/peonhq/peon/projection"
+)
+
+// liveText returns the text of message id as the view
+// projection_messages_live shows it to a SQL shell, and whether the
+// message is streaming.
+func liveText(t *testing.T, s *setup, id string) (string, bool) {
+	t.Helper()
+	rows, err := s.store.Client().QueryContext(s.ctx,
+		"SELECT text, streaming FROM projection_messages_live WHERE message_id = '"+strings.ReplaceAll(id, "'", "''")+"'")
+	require.NoError(t, err)
+	defer rows.Close()
+	require.True(t, rows.Next(), "no message %s in projection_messages_live: %v", id, rows.Err())
+	var text string
+	var streaming bool
+	require.NoError(t, rows.Scan(&text, &streaming))
+	return text, streaming
+}
+
+// readerMessage returns message id of thread as projection.Reader shows it.
+func readerMessage(t *testing.T, s *setup, thread, id string) projection.Message {
+	t.Helper()
+	d, err := projection.NewReader(s.store).Thread(s.ctx, thread)
+	require.NoError(t, err)
+	for _, u := range d.Turns {
+		for _, m := range u.Messages {
+			if m.ID == id {
+				return m
+			}
+		}
+	}
+	t.Fatalf("no message %s in thread %s", id, thread)
+	return projection.Message{}
+}
+
+func runStreaming(t *testing.T, h Harness) {
+	// streamed sets up a project, a thread t and a turn u.
+	streamed := func(t *testing.T) *setup {
+		s := h.setup(t)
+		_, err := s.store.Append(s.ctx, nil,
+			orchestration.ProjectCreated{ProjectID: "p", Name: "p", WorkspaceRoot: "/p", At: at(0)},
+			orchestration.ThreadCreated{ThreadID: "t", ProjectID: "p", Title: "t", Model: "m", At: at(0)},
+			orchestration.TurnStarted{ThreadID: "t", TurnID: "u", At: at(0)})
+		require.NoError(t, err)
+		return s
+	}
+	delta := func(msg string, i int) orchestration.MessageDelta {
+		return orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: msg, Delta: fmt.Sprintf("tok%d ", i), At: at(10 + i)}
+	}
+
+	t.Run("ReadersSeeEveryDelta", func(t *testing.T) {
+		t.Parallel()
+		s := streamed(t)
+		_, err := s.store.Append(s.ctx, nil,
+			orchestration.MessageAdded{ThreadID: "t", TurnID: "u", MessageID: "m", Role: orchestration.RoleAssistant, Text: "> ", Streaming: true, At: at(1)})
+		require.NoError(t, err)
+		want := "> "
+		for i := range 40 {
+			// One delta per Append, then runs of several, as a reply
+			// arrives and as a group commit batches it.
+			var evs []orchestration.Event
+			for k := range 1 + i%4 {
+				d := delta("m", 10*i+k)
+				evs = append(evs, d)
+				want += d.Delta
+			}
+			recs, err := s.store.Append(s.ctx, nil, evs...)
+			require.NoError(t, err)
+			text, streaming := liveText(t, s, "m")
+			require.True(t, streaming)
+			require.Equal(t, want, text, "the view after delta %d", i)
+			m := readerMessage(t, s, "t", "m")
+			require.Equal(t, want, m.Text, "the reader after delta %d", i)
+			require.True(t, m.Streaming)
+			require.Equal(t, recs[len(recs)-1].Sequence, m.LastSequence, "the reader's last_sequence")
+		}
+		requireVerified(t, s)
+		before := readViews(t, s)
+		mustRebuild(t, s, nil)
+		require.Equal(t, before, readViews(t, s), "a rebuild of a streaming message")
+	})
+
+	t.Run("CompletionFolds", func(t *testing.T) {
+		t.Parallel()
+		s := streamed(t)
+		evs := []orchestration.Event{
+			orchestration.MessageAdded{ThreadID: "t", TurnID: "u", MessageID: "a", Role: orchestration.RoleAssistant, Streaming: true, At: at(1)},
+			orchestration.MessageAdded{ThreadID: "t", TurnID: "u", MessageID: "b", Role: orchestration.RoleAssistant, Streaming: true, At: at(2)},
+		}
+		want := map[string]string{}
+		for i := range 300 {
+			msg := []string{"a", "b"}[i%2]
+			d := delta(msg, i)
+			evs = append(evs, d)
+			want[msg] += d.Delta
+		}
+		evs = append(evs, orchestration.MessageCompleted{ThreadID: "t", TurnID: "u", MessageID: "a", At: at(400)},
+			delta("a", 401)) // after its completion: ignored
+		for len(evs) > 0 {
+			n := min(len(evs), 7)
+			_, err := s.store.Append(s.ctx, nil, evs[:n]...)
+			require.NoError(t, err)
+			evs = evs[n:]
+		}
+		text, streaming := liveText(t, s, "a")
+		require.False(t, streaming)
+		require.Equal(t, want["a"], text)
+		var stored string
+		rows, err := s.store.Client().QueryContext(s.ctx, "SELECT text FROM projection_messages WHERE message_id = 'a'")
+		require.NoError(t, err)
+		require.True(t, rows.Next())
+		require.NoError(t, rows.Scan(&stored))
+		require.NoError(t, rows.Close())
+		require.Equal(t, want["a"], stored, "the completion folded the chunks into text")
+		rows, err = s.store.Client().QueryContext(s.ctx, "SELECT COUNT(*) FROM projection_message_chunks WHERE message_id = 'a'")
+		require.NoError(t, err)
+		var left int
+		require.True(t, rows.Next())
+		require.NoError(t, rows.Scan(&left))
+		require.NoError(t, rows.Close())
+		require.Zero(t, left, "chunks left after the completion")
+		// b never completes: it keeps its chunks, and every reader its text.
+		text, streaming = liveText(t, s, "b")
+		require.True(t, streaming)
+		require.Equal(t, want["b"], text)
+		require.Equal(t, want["b"], readerMessage(t, s, "t", "b").Text)
+		requireVerified(t, s)
+		before := readViews(t, s)
+		mustRebuild(t, s, nil)
+		require.Equal(t, before, readViews(t, s))
+		require.Equal(t, want["b"], readerMessage(t, s, "t", "b").Text)
+	})
+
+	t.Run("VerifySeesAMissingChunk", func(t *testing.T) {
+		t.Parallel()
+		s := streamed(t)
+		_, err := s.store.Append(s.ctx, nil, Deltas("t", 5)...)
+		require.NoError(t, err)
+		_, err = s.store.Client().ExecContext(s.ctx, "DELETE FROM projection_message_chunks WHERE text = 'token 3 '")
+		require.NoError(t, err)
+		rep, err := s.store.Verify(s.ctx)
+		require.NoError(t, err)
+		require.False(t, rep.OK())
+		require.Contains(t, fmt.Sprint(rep.Problems), "projection_message_chunks")
+		mustRebuild(t, s, nil)
+		requireVerified(t, s)
+	})
+
+	t.Run("MissingParentsChangeNothing", func(t *testing.T) {
+		t.Parallel()
+		s := streamed(t)
+		_, err := s.store.Append(s.ctx, nil,
+			orchestration.MessageAdded{ThreadID: "t", TurnID: "gone", MessageID: "x", Role: orchestration.RoleUser, Text: "q", At: at(1)},
+			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "nowhere", Delta: "d", At: at(2)},
+			orchestration.TurnStarted{ThreadID: "gone", TurnID: "v", At: at(3)},
+			orchestration.ThreadCreated{ThreadID: "t2", ProjectID: "gone", Title: "t", Model: "m", At: at(4)},
+			orchestration.CheckpointCreated{ThreadID: "t", TurnID: "gone", GitRef: "r", Message: "c", At: at(5)},
+			orchestration.CheckpointReverted{ThreadID: "t", GitRef: "r", At: at(6)},
+			orchestration.MessageAdded{ThreadID: "t", TurnID: "u", MessageID: "s", Role: orchestration.RoleAssistant, Streaming: true, At: at(7)},
+			delta("s", 1),
+			// A completion that names another turn completes nothing.
+			orchestration.MessageCompleted{ThreadID: "t", TurnID: "gone", MessageID: "s", At: at(8)})
+		require.NoError(t, err)
+		v := readViews(t, s)
+		require.Len(t, v.Threads, 1)
+		require.Equal(t, 1, v.Threads[0].MessageCount)
+		require.Equal(t, 1, v.Threads[0].TurnCount)
+		require.Len(t, v.Details[0].Turns, 1)
+		require.Len(t, v.Details[0].Turns[0].Messages, 1)
+		require.Empty(t, v.Details[0].Checkpoints)
+		text, streaming := liveText(t, s, "s")
+		require.True(t, streaming)
+		require.Equal(t, delta("s", 1).Delta, text)
+		requireVerified(t, s)
+	})
+}
