@@ -90,6 +90,8 @@ func TestLoggerMigrationsAndOpen(t *testing.T) {
 	require.Equal(t, "compactions", applied[1].attrs["description"])
 	require.Equal(t, "20261202160558", applied[2].attrs["version"])
 	require.Equal(t, "message_chunks", applied[2].attrs["description"])
+	require.Equal(t, "20261202164230", applied[3].attrs["version"])
+	require.Equal(t, "message_chunks_by_sequence", applied[3].attrs["description"])
 	opened := find(recs, "peon: store opened")
 	require.Len(t, opened, 1)
 	require.Equal(t, "sqlite", opened[0].attrs["dialect"])

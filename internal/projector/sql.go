@@ -53,13 +53,15 @@ const (
 	// A delta never touches its message's row: it is a chunk row (see
 	// chunkInsert), which the view and the reader add to the row.
 	// Completion folds the chunks into text, in sequence order, once;
-	// sqlChunksFolded then deletes them.
+	// sqlChunksFolded then deletes them. Both find them by a range of the
+	// chunks' key, the sequences after the message's added_sequence.
 	sqlMessageCompleted = `UPDATE projection_messages SET text = text || COALESCE((SELECT string_agg(c.text, '' ORDER BY c.sequence)
-		FROM projection_message_chunks c WHERE c.message_id = projection_messages.message_id), ''),
+		FROM projection_message_chunks c WHERE c.sequence > projection_messages.added_sequence
+		AND c.message_id = projection_messages.message_id), ''),
 		streaming = false, updated_at = ?, last_sequence = ?
 		WHERE message_id = ? AND turn_id = ? AND thread_id = ? AND streaming`
 	sqlChunksFolded = `DELETE FROM projection_message_chunks
-		WHERE message_id = ? AND NOT EXISTS (SELECT 1 FROM projection_messages WHERE message_id = ? AND streaming)`
+		WHERE sequence > (SELECT added_sequence FROM projection_messages WHERE message_id = ? AND NOT streaming) AND message_id = ?`
 
 	sqlCheckpointCreated = `INSERT INTO checkpoints (thread_id, turn_id, git_ref, message, created_at, last_sequence)
 		SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM projection_turns WHERE turn_id = ? AND thread_id = ?)
