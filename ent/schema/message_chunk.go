@@ -40,4 +40,3 @@ func (MessageChunk) Fields() []ent.Field {
 		field.Time("updated_at").Immutable().Comment("the delta's at: the message's updated_at while this is its last chunk"),
 	}
 }
-
