@@ -43,6 +43,10 @@ type Event struct {
 // statement that would follow it when it inserted nothing. The one read,
 // for an Apply of many messages or checkpoints, is lookUpTurns.
 type Applier struct {
+	// Arrays says the engine takes Go slices as array parameters
+	// (PostgreSQL): held deltas are then written by chunkUnnest.
+	Arrays bool
+
 	q    sqlx.Querier
 	d    Deferrer // q, when it defers; nil when not
 	bind func(query string) string
@@ -181,6 +185,14 @@ func (a *Applier) writeHeld(ctx context.Context) error {
 }
 
 func (a *Applier) writeChunks(ctx context.Context, held []heldDelta) error {
+	if a.Arrays {
+		seqs, msgs, texts := make([]int64, len(held)), make([]string, len(held)), make([]string, len(held))
+		ats, turns, threads := make([]time.Time, len(held)), make([]string, len(held)), make([]string, len(held))
+		for i, h := range held {
+			seqs[i], msgs[i], texts[i], ats[i], turns[i], threads[i] = h.seq, h.e.MessageID, h.e.Delta, h.e.At, h.e.TurnID, h.e.ThreadID
+		}
+		return a.do(ctx, chunkUnnest, seqs, msgs, texts, ats, turns, threads)
+	}
 	n := shapeSize(len(held))
 	args := make([]any, 0, 6*n)
 	for _, h := range held {

@@ -135,6 +135,18 @@ func chunkInsert(n int) string {
 			WHERE m.message_id = v.message_id AND m.turn_id = v.turn_id AND m.thread_id = v.thread_id AND m.streaming)`
 }
 
+// chunkUnnest is the INSERT of the chunk rows of six arrays of as many
+// elements, element i of each making row i (sequence, message_id, text,
+// updated_at, turn_id, thread_id), for an engine with array parameters
+// (PostgreSQL): one statement and six parameters whatever the number of
+// rows, kept as chunkInsert keeps them.
+const chunkUnnest = `INSERT INTO projection_message_chunks (sequence, message_id, text, updated_at)
+	SELECT v.sequence, v.message_id, v.text, v.updated_at
+	FROM unnest(CAST(? AS bigint[]), CAST(? AS text[]), CAST(? AS text[]), CAST(? AS timestamptz[]), CAST(? AS text[]), CAST(? AS text[]))
+		AS v(sequence, message_id, text, updated_at, turn_id, thread_id)
+	WHERE EXISTS (SELECT 1 FROM projection_messages m
+		WHERE m.message_id = v.message_id AND m.turn_id = v.turn_id AND m.thread_id = v.thread_id AND m.streaming)`
+
 // statements lists every statement of the projectors.
 var statements = func() []string {
 	out := []string{sqlAdvance, sqlProjectCreated, sqlProjectRenamed, sqlProjectDeleted,
@@ -148,7 +160,8 @@ var statements = func() []string {
 	return out
 }()
 
-// Statements returns every statement the projectors run, each passed
+// Statements returns every statement the projectors run without array
+// parameters (see Applier.Arrays), each passed
 // through bind (nil leaves them as they are), so that a store can prepare
 // them once.
 func Statements(bind func(query string) string) []string {
