@@ -237,6 +237,9 @@ func (a *Applier) lookUpTurns(ctx context.Context, evs []Event) error {
 		return nil
 	}
 	a.turns, a.started = map[string]string{}, map[string]string{}
+	if a.Arrays {
+		return a.readTurns(ctx, turnLookUpArray, ids)
+	}
 	for len(ids) > 0 {
 		k := min(len(ids), maxHeld)
 		n := shapeSize(k)
@@ -244,24 +247,30 @@ func (a *Applier) lookUpTurns(ctx context.Context, evs []Event) error {
 		for i := range n {
 			args[i] = ids[min(i, k-1)]
 		}
-		rows, err := a.q.QueryContext(ctx, a.bind(turnLookUps[n]), args...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var turn, thread string
-			if err := rows.Scan(&turn, &thread); err != nil {
-				rows.Close()
-				return err
-			}
-			a.turns[turn] = thread
-		}
-		if err := rows.Close(); err != nil {
+		if err := a.readTurns(ctx, turnLookUps[n], args...); err != nil {
 			return err
 		}
 		ids = ids[k:]
 	}
 	return nil
+}
+
+// readTurns adds to a.turns the turns (turn id → thread id) that query
+// returns.
+func (a *Applier) readTurns(ctx context.Context, query string, args ...any) error {
+	rows, err := a.q.QueryContext(ctx, a.bind(query), args...)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var turn, thread string
+		if err := rows.Scan(&turn, &thread); err != nil {
+			rows.Close()
+			return err
+		}
+		a.turns[turn] = thread
+	}
+	return rows.Close()
 }
 
 // mayHaveTurn reports whether turn of thread may exist: always, unless

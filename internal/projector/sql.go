@@ -120,6 +120,11 @@ var turnLookUps = func() map[int]string {
 	return out
 }()
 
+// turnLookUpArray is lookUpTurns' query for an engine with array
+// parameters: the turns among an array of turn ids, one statement for any
+// number of them.
+const turnLookUpArray = `SELECT turn_id, thread_id FROM projection_turns WHERE turn_id = ANY(CAST(? AS text[]))`
+
 // chunkInsert is the INSERT of n chunk rows, each (sequence, message_id,
 // text, updated_at, turn_id, thread_id), of which only those whose message
 // is streaming in that turn and thread are kept; a padding row of NULLs
