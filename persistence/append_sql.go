@@ -106,11 +106,11 @@ func (s *Store) headReads(b *batch) (stmts []pipeStmt, head func() (last int64, 
 		}
 		for i, st := range chunk {
 			dest = append(dest, &vals[2+start+i])
-			args = append(args, st)
+			args = append(args, st, st)
 		}
 		for range n - len(chunk) {
 			dest = append(dest, &pad)
-			args = append(args, chunk[len(chunk)-1])
+			args = append(args, chunk[len(chunk)-1], chunk[len(chunk)-1])
 		}
 		stmts = append(stmts, pipeStmt{
 			What:  "read versions",
@@ -142,10 +142,17 @@ func headStatement(d dialect, n int, first bool) string {
 		if i > 0 {
 			sb.WriteString(", ")
 		}
-		sb.WriteString("(SELECT MAX(stream_version) FROM events WHERE stream_id = ?)")
+		sb.WriteString(streamVersionSQL)
 	}
 	return d.Bind(sb.String())
 }
+
+// streamVersionSQL reads a stream's current version, bound to the stream
+// twice: its last event's, else prunedVersion for a stream retention
+// pruned, else NULL (no stream). COALESCE reads the tombstones only for a
+// stream without events: a new stream, once.
+const streamVersionSQL = "COALESCE((SELECT MAX(stream_version) FROM events WHERE stream_id = ?), " +
+	"(SELECT -1 FROM stream_tombstones WHERE stream_id = ?))"
 
 // nullable maps "" to SQL NULL.
 func nullable(s string) any {

@@ -212,6 +212,9 @@ func (v *importValidator) line(b []byte) (Recorded, error) {
 			return Recorded{}, fmt.Errorf("read version of %s: %w", clip.String(l.Stream), err)
 		}
 	}
+	if prev == prunedVersion {
+		return Recorded{}, &StreamPrunedError{Stream: l.Stream}
+	}
 	if *l.Version != prev+1 {
 		return Recorded{}, fmt.Errorf("version %d of %s does not follow %d", *l.Version, clip.String(l.Stream), prev)
 	}

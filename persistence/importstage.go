@@ -161,7 +161,7 @@ func (s *Store) stage(ctx context.Context, conn *sql.Conn, r io.Reader, opts *Im
 	v := importValidator{last: head, versions: make(map[string]int64)}
 	if held {
 		v.version = func(stream string) (int64, error) {
-			return queryInt64(ctx, conn, s.stmts.head(s.d, 1, false), stream)
+			return queryInt64(ctx, conn, s.stmts.head(s.d, 1, false), stream, stream)
 		}
 	}
 	var ap *projector.Applier
