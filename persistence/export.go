@@ -27,6 +27,16 @@ import (
 // orchestration.Encode writes the normalized event (a JSON value in
 // canonical form, whatever build stored it). The same events always give the same
 // bytes, whatever engine stored them.
+//
+// A store that retention pruned (Store.Prune) begins its export with a
+// line per pruned stream's Tombstone, in the order of their last
+// sequence, before the events:
+//
+//	{"tombstone":{"stream":"thread:t4","last_version":3,"last_sequence":33,
+//	 "events":3,"bytes":171,"pruned_at":"2026-01-06T09:00:00Z"}}
+//
+// The sequences of the pruned events are missing from the lines that
+// follow; Import accepts those gaps as far as the tombstones count them.
 
 // AppendJSONL appends rec as one line of the export format, newline
 // included, to dst. rec.Event must be set (a decoded record).
@@ -94,11 +104,20 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts *ExportOpts) (writ
 	if err != nil {
 		return 0, fmt.Errorf("export: count events: %w", err)
 	}
+	tombs, err := s.tombstones(ctx, s.db)
+	if err != nil {
+		return 0, fmt.Errorf("export: read tombstones: %w", err)
+	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var (
 		n    int64
 		line []byte
 	)
+	for i := range tombs {
+		if _, err := bw.Write(appendTombstoneJSONL(line[:0], &tombs[i])); err != nil {
+			return 0, fmt.Errorf("export: write: %w", err)
+		}
+	}
 	for rec, err := range s.ReplayFrom(ctx, 1) {
 		if de := (*DecodeError)(nil); errors.As(err, &de) {
 			return n, fmt.Errorf("export: %w; the log holds an event this build cannot read (run `peon-store verify`)", err)

@@ -138,6 +138,85 @@ type importValidator struct {
 	// is empty.
 	version func(stream string) (int64, error)
 	n       int // events checked so far: the index of the next one
+	// tombs are the tombstones read (they precede the events), pruned
+	// their streams; allowed is how many sequences they account for,
+	// missing how many the events skipped so far, tombLast their highest
+	// last sequence.
+	tombs            []Tombstone
+	pruned           map[string]bool
+	allowed, missing int64
+	tombLast         int64
+}
+
+// tombstoneLine is a tombstone line of the export format.
+type tombstoneLine struct {
+	Tombstone *struct {
+		Stream       string     `json:"stream"`
+		LastVersion  *int64     `json:"last_version"`
+		LastSequence *int64     `json:"last_sequence"`
+		Events       *int64     `json:"events"`
+		Bytes        *int64     `json:"bytes"`
+		PrunedAt     *time.Time `json:"pruned_at"`
+	} `json:"tombstone"`
+}
+
+// isTombstoneLine reports whether b is a tombstone line rather than an
+// event.
+func isTombstoneLine(b []byte) bool {
+	return bytes.HasPrefix(bytes.TrimLeft(b, " \t"), []byte(`{"tombstone":`))
+}
+
+// tombstone parses and checks a tombstone line: before every event, of a
+// stream the store does not hold, once.
+func (v *importValidator) tombstone(b []byte) error {
+	var l tombstoneLine
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&l); err != nil {
+		return fmt.Errorf("not a tombstone object: %w", err)
+	}
+	t := l.Tombstone
+	switch {
+	case t == nil || t.Stream == "":
+		return errors.New(`the tombstone has no "stream"`)
+	case t.LastVersion == nil || t.LastSequence == nil || t.Events == nil || t.Bytes == nil || t.PrunedAt == nil:
+		return fmt.Errorf("the tombstone of %s lacks a field", clip.Quote(t.Stream))
+	case v.n > 0:
+		return fmt.Errorf("the tombstone of %s follows events; tombstones come first", clip.Quote(t.Stream))
+	case v.pruned[t.Stream]:
+		return fmt.Errorf("a second tombstone of %s", clip.Quote(t.Stream))
+	case *t.Events < 1 || *t.LastVersion < *t.Events || *t.LastSequence < *t.Events || *t.Bytes < 0:
+		return fmt.Errorf("the tombstone of %s counts %d events, last version %d, last sequence %d, %d bytes",
+			clip.Quote(t.Stream), *t.Events, *t.LastVersion, *t.LastSequence, *t.Bytes)
+	case *t.LastSequence <= v.last:
+		return fmt.Errorf("the tombstone of %s ends at sequence %d, not after the store's last sequence %d", clip.Quote(t.Stream), *t.LastSequence, v.last)
+	}
+	if v.version != nil {
+		if prev, err := v.version(t.Stream); err != nil {
+			return fmt.Errorf("read version of %s: %w", clip.String(t.Stream), err)
+		} else if prev != 0 {
+			return fmt.Errorf("the store holds %s, which the tombstone says was pruned", clip.Quote(t.Stream))
+		}
+	}
+	if v.pruned == nil {
+		v.pruned = map[string]bool{}
+	}
+	v.pruned[t.Stream] = true
+	v.allowed += *t.Events
+	v.tombLast = max(v.tombLast, *t.LastSequence)
+	v.tombs = append(v.tombs, Tombstone{Stream: t.Stream, LastVersion: *t.LastVersion, LastSequence: *t.LastSequence,
+		Events: *t.Events, Bytes: *t.Bytes, PrunedAt: t.PrunedAt.UTC()})
+	return nil
+}
+
+// finish checks, at the end of the input, that the events skipped exactly
+// the sequences the tombstones account for.
+func (v *importValidator) finish() error {
+	missing := v.missing + max(0, v.tombLast-v.last)
+	if missing != v.allowed {
+		return fmt.Errorf("the tombstones account for %d pruned events, but %d sequences are missing", v.allowed, missing)
+	}
+	return nil
 }
 
 // line parses and checks one line and returns it as a record to insert.
@@ -185,9 +264,16 @@ func (v *importValidator) line(b []byte) (Recorded, error) {
 			return Recorded{}, fmt.Errorf("sequence %d is not after the store's last sequence %d", seq, v.last)
 		}
 		return Recorded{}, fmt.Errorf("sequence %d does not follow %d", seq, v.last)
-	} else if seq != v.last+1 {
-		// The log has no holes (Verify checks it): an import continues it.
-		return Recorded{}, fmt.Errorf("sequence %d leaves a gap after %d; sequences run 1, 2, 3… without holes", seq, v.last)
+	} else if gap := seq - v.last - 1; gap > 0 && v.missing+gap > v.allowed {
+		// The log has no holes but pruned streams' (Verify checks it): an
+		// import continues it.
+		return Recorded{}, fmt.Errorf("sequence %d leaves a gap after %d; sequences run 1, 2, 3… without holes but those of pruned streams (their tombstones account for %d, %d are missing)",
+			seq, v.last, v.allowed, v.missing+gap)
+	} else {
+		v.missing += gap
+	}
+	if v.pruned[l.Stream] {
+		return Recorded{}, &StreamPrunedError{Stream: l.Stream}
 	}
 	e, err := orchestration.Decode(l.Type, l.Data)
 	if err != nil {

@@ -59,6 +59,7 @@ func (p Problem) String() string {
 // VerifyReport is what Verify found.
 type VerifyReport struct {
 	Events   int64 // events in the log
+	Pruned   int64 // events that retention pruned, as their streams' tombstones count them
 	Streams  int64
 	Problems []Problem
 	// Integrity names the engine's own check of the database's pages and
@@ -204,7 +205,9 @@ func (s *Store) verifyInPlace(ctx context.Context, r *VerifyReport) error {
 	return err
 }
 
-// verifyLog checks that the sequences run 1..head without gaps, each
+// verifyLog checks that the sequences run 1..head without gaps but the
+// pruned streams' events (their tombstones' count), no pruned stream has
+// events, each
 // stream's versions run 1..n and every payload decodes.
 func (s *Store) verifyLog(ctx context.Context, tx querier, head int64, r *VerifyReport) error {
 	var err error
@@ -215,13 +218,26 @@ func (s *Store) verifyLog(ctx context.Context, tx querier, head int64, r *Verify
 	if err != nil {
 		return err
 	}
-	if r.Events != maxSeq {
-		r.add(Problem{Kind: ProblemSequence, Detail: fmt.Sprintf("%d events but the last sequence is %d: the log has gaps", r.Events, maxSeq)})
+	// The tombstones' events are the log's recorded gaps, and the last
+	// sequence may be a pruned one.
+	if r.Pruned, err = queryInt64(ctx, tx, "SELECT COALESCE(SUM(events), 0) FROM stream_tombstones"); err != nil {
+		return err
 	}
-	if maxSeq != head {
-		r.add(Problem{Kind: ProblemSequence, Detail: fmt.Sprintf("the last sequence is %d but %d was taken", maxSeq, head)})
+	prunedMax, err := queryInt64(ctx, tx, "SELECT COALESCE(MAX(last_sequence), 0) FROM stream_tombstones")
+	if err != nil {
+		return err
+	}
+	last := max(maxSeq, prunedMax)
+	if r.Events+r.Pruned != last {
+		r.add(Problem{Kind: ProblemSequence, Detail: fmt.Sprintf("%d events and %d pruned but the last sequence is %d: the log has gaps", r.Events, r.Pruned, last)})
+	}
+	if last != head {
+		r.add(Problem{Kind: ProblemSequence, Detail: fmt.Sprintf("the last sequence is %d but %d was taken", last, head)})
 	}
 	if err := s.verifyStreams(ctx, tx, r); err != nil {
+		return err
+	}
+	if err := verifyTombstones(ctx, tx, r); err != nil {
 		return err
 	}
 	for rec, err := range s.pages(ctx, tx, "sequence >= ?", "sequence", nil, 1, func(r *Recorded) int64 { return r.Sequence + 1 }) {
@@ -267,6 +283,24 @@ func (s *Store) verifyStreams(ctx context.Context, tx querier, r *VerifyReport) 
 		if lo != 1 || hi != n {
 			r.add(Problem{Kind: ProblemStream, Key: stream, Detail: fmt.Sprintf("%d events with versions %d..%d, want 1..%d", n, lo, hi, n)})
 		}
+	}
+	return rows.Err()
+}
+
+// verifyTombstones reports a pruned stream that holds events.
+func verifyTombstones(ctx context.Context, tx querier, r *VerifyReport) error {
+	rows, err := tx.QueryContext(ctx, "SELECT t.stream_id, COUNT(*) FROM stream_tombstones t JOIN events e ON e.stream_id = t.stream_id GROUP BY t.stream_id")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var stream string
+		var n int64
+		if err := rows.Scan(&stream, &n); err != nil {
+			return err
+		}
+		r.add(Problem{Kind: ProblemStream, Key: stream, Detail: fmt.Sprintf("the stream was pruned but holds %d events", n)})
 	}
 	return rows.Err()
 }
