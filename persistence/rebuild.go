@@ -35,10 +35,23 @@ type RebuildResult struct {
 	Undecodable      int64
 	FirstUndecodable *DecodeError
 	// Missing counts the sequences up to the head that the log does not
-	// hold (rows removed by hand leave such gaps); FirstMissing is the
-	// lowest of them, 0 when none.
+	// hold (rows removed by hand leave such gaps) beyond those of the
+	// streams that retention pruned (Pruned, as their tombstones count
+	// them); FirstMissing is the lowest gap, 0 when none is unaccounted
+	// for.
 	Missing      int64
 	FirstMissing int64
+	Pruned       int64
+}
+
+// discount takes the pruned streams' events, which their tombstones
+// account for, out of the missing sequences.
+func (r *RebuildResult) discount(pruned int64) {
+	r.Pruned = pruned
+	r.Missing = max(0, r.Missing-pruned)
+	if r.Missing == 0 {
+		r.FirstMissing = 0
+	}
 }
 
 // skipped records an undecodable row.
@@ -105,6 +118,12 @@ func (s *Store) Rebuild(ctx context.Context, opts *RebuildOpts) error {
 		})
 	} else {
 		res, err = s.rebuildShadow(ctx, progress)
+	}
+	if err == nil {
+		var pruned int64
+		if pruned, err = queryInt64(ctx, s.db, "SELECT COALESCE(SUM(events), 0) FROM stream_tombstones"); err == nil {
+			res.discount(pruned)
+		}
 	}
 	done(err, "events", res.Events, "undecodable", res.Undecodable, "missing", res.Missing)
 	if err != nil {

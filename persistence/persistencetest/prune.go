@@ -125,7 +125,9 @@ func runPrune(t *testing.T, h Harness) {
 		again, err := s.store.Prune(s.ctx, opts)
 		require.NoError(t, err)
 		require.Zero(t, again.Streams, "nothing left to prune")
-		require.NoError(t, s.store.Rebuild(s.ctx, nil))
+		var res persistence.RebuildResult
+		require.NoError(t, s.store.Rebuild(s.ctx, &persistence.RebuildOpts{Result: &res}))
+		require.Equal(t, persistence.RebuildResult{Events: after.Events, Pruned: rep.Events}, res, "no sequence missing but the pruned")
 		requireSound(t, s.store)
 	})
 
