@@ -35,3 +35,8 @@ func PreparedStatements(s *Store) int {
 	defer s.stmts.mu.Unlock()
 	return len(s.stmts.prepared)
 }
+
+// HeadStatement is the head read of an Append of n streams on s's
+// engine (with the last sequence and the command when first), as the
+// engine receives it.
+func HeadStatement(s *Store, n int, first bool) string { return headStatement(s.d, n, first) }
