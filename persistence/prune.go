@@ -34,8 +34,10 @@ type PruneOpts struct {
 	// order. The archive is a log of its own: its sequences run 1, 2, 3…
 	// in the order it lists the events (ids, versions, times and metadata
 	// are the stored ones), so it imports into an empty store. A stream's
-	// events are written, and the writer flushed, inside the transaction
-	// that deletes them: a failed write prunes nothing more.
+	// events are written, and the writer flushed (and synced, when it has
+	// a Sync method, as an *os.File has), inside the transaction that
+	// deletes them, before it deletes them: a failed write prunes nothing
+	// more.
 	Archive io.Writer
 	// DryRun reports what would be pruned and changes nothing (Archive
 	// is not written).
@@ -142,7 +144,7 @@ func (s *Store) Prune(ctx context.Context, opts *PruneOpts) (rep *PruneReport, e
 	}
 	arch := &archiver{}
 	if opts.Archive != nil {
-		arch.w = bufio.NewWriterSize(opts.Archive, 64<<10)
+		arch.w, arch.sync = bufio.NewWriterSize(opts.Archive, 64<<10), opts.Archive
 	}
 	for _, p := range plan {
 		ts, rows, ok, err := s.pruneStream(ctx, p.Stream, arch)
@@ -210,6 +212,7 @@ func (s *Store) countPrunedRows(ctx context.Context, stream string) (int64, erro
 // archiver writes pruned events to an archive, numbering them 1, 2, 3…
 type archiver struct {
 	w    *bufio.Writer // nil: no archive
+	sync io.Writer     // PruneOpts.Archive, synced when it can be
 	n    int64
 	line []byte
 }
@@ -288,6 +291,11 @@ func (s *Store) archiveStream(ctx context.Context, tx *ent.Tx, stream string, ar
 	}
 	if err := arch.w.Flush(); err != nil {
 		return fmt.Errorf("archive: write: %w", err)
+	}
+	if f, ok := arch.sync.(interface{ Sync() error }); ok {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("archive: sync: %w", err)
+		}
 	}
 	return nil
 }

@@ -147,6 +147,7 @@ created on first use.`,
 		a.rebuildCommand(),
 		a.verifyCommand(),
 		a.statsCommand(),
+		a.pruneCommand(),
 		a.exportCommand(),
 		a.importCommand(),
 	)

@@ -3,6 +3,7 @@ package cli
 import (
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -68,6 +69,28 @@ func reportKeys(t *testing.T, out string) []string {
 }
 
 // requireDocumented checks that docs/CLI.md names each key of a report.
+// migrationFiles is how many migrations this build has.
+func migrationFiles(t *testing.T) int {
+	t.Helper()
+	names, err := fs.Glob(migrations.FS, "sqlite/*.sql")
+	require.NoError(t, err)
+	return len(names)
+}
+
+// pendingText is "N migrations pending" for all of this build's.
+func pendingText(t *testing.T) string {
+	n := migrationFiles(t)
+	return fmt.Sprintf("%d migration%s pending", n, plural(n))
+}
+
+// them is "it" or "them", for all of this build's migrations.
+func them(t *testing.T) string {
+	if migrationFiles(t) == 1 {
+		return "it"
+	}
+	return "them"
+}
+
 func requireDocumented(t *testing.T, keys []string) {
 	t.Helper()
 	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "CLI.md"))
@@ -91,7 +114,7 @@ func TestJSONReports(t *testing.T) {
 		requireDocumented(t, keys)
 		var st statusJSON
 		require.NoError(t, json.Unmarshal([]byte(status.stdout), &st))
-		require.Equal(t, 1, st.Pending)
+		require.Equal(t, migrationFiles(t), st.Pending)
 		require.False(t, st.Migrations[0].Applied)
 		require.Nil(t, st.Migrations[0].ExecutedAt)
 
@@ -104,7 +127,7 @@ func TestJSONReports(t *testing.T) {
 		var m migrateJSON
 		require.NoError(t, json.Unmarshal([]byte(e.ok("migrate", "--json")), &m))
 		require.False(t, m.DryRun)
-		require.Len(t, m.Migrations, 1)
+		require.Len(t, m.Migrations, migrationFiles(t))
 		require.True(t, m.Migrations[0].Applied)
 		require.NotNil(t, m.Migrations[0].ExecutedAt)
 		require.Empty(t, m.Migrations[0].SQL)
@@ -129,9 +152,9 @@ func TestJSONReports(t *testing.T) {
 
 		verify := e.ok("verify", "--json")
 		keys = reportKeys(t, verify)
-		require.Equal(t, []string{"events", "ok", "problems", "streams"}, keys)
+		require.Equal(t, []string{"events", "ok", "problems", "pruned", "streams"}, keys)
 		requireDocumented(t, keys)
-		require.Equal(t, `{"ok":true,"events":`+itoa(d.Events)+`,"streams":5,"problems":[]}`+"\n", verify)
+		require.Equal(t, `{"ok":true,"events":`+itoa(d.Events)+`,"pruned":0,"streams":5,"problems":[]}`+"\n", verify)
 
 		rebuild := e.run("rebuild", "--json")
 		require.Equal(t, 0, rebuild.code, rebuild.stderr)
@@ -168,7 +191,7 @@ func TestJSONReports(t *testing.T) {
 		require.Contains(t, r.stderr, "the store is not sound")
 		keys := reportKeys(t, r.stdout)
 		require.Equal(t, []string{"events", "ok", "problems", "problems.column", "problems.detail", "problems.expected",
-			"problems.key", "problems.kind", "problems.stored", "problems.table", "problems.text", "streams"}, keys)
+			"problems.key", "problems.kind", "problems.stored", "problems.table", "problems.text", "pruned", "streams"}, keys)
 		requireDocumented(t, keys)
 		var v verifyJSON
 		require.NoError(t, json.Unmarshal([]byte(r.stdout), &v))
@@ -200,7 +223,7 @@ func TestMigrateStatusExitsNonZeroWhilePending(t *testing.T) {
 	r := e.run("migrate", "status")
 	require.Equal(t, ExitPending, r.code)
 	require.Regexp(t, `(?m)^\d{14}\s+init\s+pending\s+-$`, r.stdout)
-	require.Equal(t, "peon-store: 1 migration pending; apply it with `peon-store migrate`\n", r.stderr)
+	require.Equal(t, "peon-store: "+pendingText(t)+"; apply "+them(t)+" with `peon-store migrate`\n", r.stderr)
 	e.ok("migrate")
 	r = e.run("migrate", "status")
 	require.Equal(t, 0, r.code, r.stderr)
@@ -222,7 +245,7 @@ func TestMigrateDryRun(t *testing.T) {
 			want.WriteString("\n")
 		}
 	}
-	want.WriteString("-- 1 migration would be applied; nothing was changed.\n")
+	want.WriteString(fmt.Sprintf("-- %d migration%s would be applied; nothing was changed.\n", len(names), plural(len(names))))
 
 	t.Run("MissingStoreIsNotCreated", func(t *testing.T) {
 		t.Parallel()
