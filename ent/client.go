@@ -15,6 +15,8 @@ import (
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 	"github.com/peonhq/peon/ent/checkpoint"
+	"github.com/peonhq/peon/ent/compactedcommand"
+	"github.com/peonhq/peon/ent/compaction"
 	"github.com/peonhq/peon/ent/event"
 	"github.com/peonhq/peon/ent/message"
 	"github.com/peonhq/peon/ent/project"
@@ -34,6 +36,10 @@ type Client struct {
 	Schema *migrate.Schema
 	// Checkpoint is the client for interacting with the Checkpoint builders.
 	Checkpoint *CheckpointClient
+	// CompactedCommand is the client for interacting with the CompactedCommand builders.
+	CompactedCommand *CompactedCommandClient
+	// Compaction is the client for interacting with the Compaction builders.
+	Compaction *CompactionClient
 	// Event is the client for interacting with the Event builders.
 	Event *EventClient
 	// Message is the client for interacting with the Message builders.
@@ -62,6 +68,8 @@ func NewClient(opts ...Option) *Client {
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.Checkpoint = NewCheckpointClient(c.config)
+	c.CompactedCommand = NewCompactedCommandClient(c.config)
+	c.Compaction = NewCompactionClient(c.config)
 	c.Event = NewEventClient(c.config)
 	c.Message = NewMessageClient(c.config)
 	c.Project = NewProjectClient(c.config)
@@ -160,17 +168,19 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:             ctx,
-		config:          cfg,
-		Checkpoint:      NewCheckpointClient(cfg),
-		Event:           NewEventClient(cfg),
-		Message:         NewMessageClient(cfg),
-		Project:         NewProjectClient(cfg),
-		ProjectionState: NewProjectionStateClient(cfg),
-		Setting:         NewSettingClient(cfg),
-		StreamTombstone: NewStreamTombstoneClient(cfg),
-		Thread:          NewThreadClient(cfg),
-		Turn:            NewTurnClient(cfg),
+		ctx:              ctx,
+		config:           cfg,
+		Checkpoint:       NewCheckpointClient(cfg),
+		CompactedCommand: NewCompactedCommandClient(cfg),
+		Compaction:       NewCompactionClient(cfg),
+		Event:            NewEventClient(cfg),
+		Message:          NewMessageClient(cfg),
+		Project:          NewProjectClient(cfg),
+		ProjectionState:  NewProjectionStateClient(cfg),
+		Setting:          NewSettingClient(cfg),
+		StreamTombstone:  NewStreamTombstoneClient(cfg),
+		Thread:           NewThreadClient(cfg),
+		Turn:             NewTurnClient(cfg),
 	}, nil
 }
 
@@ -188,17 +198,19 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:             ctx,
-		config:          cfg,
-		Checkpoint:      NewCheckpointClient(cfg),
-		Event:           NewEventClient(cfg),
-		Message:         NewMessageClient(cfg),
-		Project:         NewProjectClient(cfg),
-		ProjectionState: NewProjectionStateClient(cfg),
-		Setting:         NewSettingClient(cfg),
-		StreamTombstone: NewStreamTombstoneClient(cfg),
-		Thread:          NewThreadClient(cfg),
-		Turn:            NewTurnClient(cfg),
+		ctx:              ctx,
+		config:           cfg,
+		Checkpoint:       NewCheckpointClient(cfg),
+		CompactedCommand: NewCompactedCommandClient(cfg),
+		Compaction:       NewCompactionClient(cfg),
+		Event:            NewEventClient(cfg),
+		Message:          NewMessageClient(cfg),
+		Project:          NewProjectClient(cfg),
+		ProjectionState:  NewProjectionStateClient(cfg),
+		Setting:          NewSettingClient(cfg),
+		StreamTombstone:  NewStreamTombstoneClient(cfg),
+		Thread:           NewThreadClient(cfg),
+		Turn:             NewTurnClient(cfg),
 	}, nil
 }
 
@@ -228,8 +240,8 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.Checkpoint, c.Event, c.Message, c.Project, c.ProjectionState, c.Setting,
-		c.StreamTombstone, c.Thread, c.Turn,
+		c.Checkpoint, c.CompactedCommand, c.Compaction, c.Event, c.Message, c.Project,
+		c.ProjectionState, c.Setting, c.StreamTombstone, c.Thread, c.Turn,
 	} {
 		n.Use(hooks...)
 	}
@@ -239,8 +251,8 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.Checkpoint, c.Event, c.Message, c.Project, c.ProjectionState, c.Setting,
-		c.StreamTombstone, c.Thread, c.Turn,
+		c.Checkpoint, c.CompactedCommand, c.Compaction, c.Event, c.Message, c.Project,
+		c.ProjectionState, c.Setting, c.StreamTombstone, c.Thread, c.Turn,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -251,6 +263,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
 	case *CheckpointMutation:
 		return c.Checkpoint.mutate(ctx, m)
+	case *CompactedCommandMutation:
+		return c.CompactedCommand.mutate(ctx, m)
+	case *CompactionMutation:
+		return c.Compaction.mutate(ctx, m)
 	case *EventMutation:
 		return c.Event.mutate(ctx, m)
 	case *MessageMutation:
@@ -402,6 +418,272 @@ func (c *CheckpointClient) mutate(ctx context.Context, m *CheckpointMutation) (V
 		return (&CheckpointDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Checkpoint mutation op: %q", m.Op())
+	}
+}
+
+// CompactedCommandClient is a client for the CompactedCommand schema.
+type CompactedCommandClient struct {
+	config
+}
+
+// NewCompactedCommandClient returns a client for the CompactedCommand from the given config.
+func NewCompactedCommandClient(c config) *CompactedCommandClient {
+	return &CompactedCommandClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `compactedcommand.Hooks(f(g(h())))`.
+func (c *CompactedCommandClient) Use(hooks ...Hook) {
+	c.hooks.CompactedCommand = append(c.hooks.CompactedCommand, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `compactedcommand.Intercept(f(g(h())))`.
+func (c *CompactedCommandClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CompactedCommand = append(c.inters.CompactedCommand, interceptors...)
+}
+
+// Create returns a builder for creating a CompactedCommand entity.
+func (c *CompactedCommandClient) Create() *CompactedCommandCreate {
+	mutation := newCompactedCommandMutation(c.config, OpCreate)
+	return &CompactedCommandCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CompactedCommand entities.
+func (c *CompactedCommandClient) CreateBulk(builders ...*CompactedCommandCreate) *CompactedCommandCreateBulk {
+	return &CompactedCommandCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CompactedCommandClient) MapCreateBulk(slice any, setFunc func(*CompactedCommandCreate, int)) *CompactedCommandCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CompactedCommandCreateBulk{err: fmt.Errorf("calling to CompactedCommandClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CompactedCommandCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CompactedCommandCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CompactedCommand.
+func (c *CompactedCommandClient) Update() *CompactedCommandUpdate {
+	mutation := newCompactedCommandMutation(c.config, OpUpdate)
+	return &CompactedCommandUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CompactedCommandClient) UpdateOne(_m *CompactedCommand) *CompactedCommandUpdateOne {
+	mutation := newCompactedCommandMutation(c.config, OpUpdateOne, withCompactedCommand(_m))
+	return &CompactedCommandUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CompactedCommandClient) UpdateOneID(id string) *CompactedCommandUpdateOne {
+	mutation := newCompactedCommandMutation(c.config, OpUpdateOne, withCompactedCommandID(id))
+	return &CompactedCommandUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CompactedCommand.
+func (c *CompactedCommandClient) Delete() *CompactedCommandDelete {
+	mutation := newCompactedCommandMutation(c.config, OpDelete)
+	return &CompactedCommandDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CompactedCommandClient) DeleteOne(_m *CompactedCommand) *CompactedCommandDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CompactedCommandClient) DeleteOneID(id string) *CompactedCommandDeleteOne {
+	builder := c.Delete().Where(compactedcommand.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CompactedCommandDeleteOne{builder}
+}
+
+// Query returns a query builder for CompactedCommand.
+func (c *CompactedCommandClient) Query() *CompactedCommandQuery {
+	return &CompactedCommandQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCompactedCommand},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CompactedCommand entity by its id.
+func (c *CompactedCommandClient) Get(ctx context.Context, id string) (*CompactedCommand, error) {
+	return c.Query().Where(compactedcommand.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CompactedCommandClient) GetX(ctx context.Context, id string) *CompactedCommand {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *CompactedCommandClient) Hooks() []Hook {
+	return c.hooks.CompactedCommand
+}
+
+// Interceptors returns the client interceptors.
+func (c *CompactedCommandClient) Interceptors() []Interceptor {
+	return c.inters.CompactedCommand
+}
+
+func (c *CompactedCommandClient) mutate(ctx context.Context, m *CompactedCommandMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CompactedCommandCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CompactedCommandUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CompactedCommandUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CompactedCommandDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CompactedCommand mutation op: %q", m.Op())
+	}
+}
+
+// CompactionClient is a client for the Compaction schema.
+type CompactionClient struct {
+	config
+}
+
+// NewCompactionClient returns a client for the Compaction from the given config.
+func NewCompactionClient(c config) *CompactionClient {
+	return &CompactionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `compaction.Hooks(f(g(h())))`.
+func (c *CompactionClient) Use(hooks ...Hook) {
+	c.hooks.Compaction = append(c.hooks.Compaction, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `compaction.Intercept(f(g(h())))`.
+func (c *CompactionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Compaction = append(c.inters.Compaction, interceptors...)
+}
+
+// Create returns a builder for creating a Compaction entity.
+func (c *CompactionClient) Create() *CompactionCreate {
+	mutation := newCompactionMutation(c.config, OpCreate)
+	return &CompactionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Compaction entities.
+func (c *CompactionClient) CreateBulk(builders ...*CompactionCreate) *CompactionCreateBulk {
+	return &CompactionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CompactionClient) MapCreateBulk(slice any, setFunc func(*CompactionCreate, int)) *CompactionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CompactionCreateBulk{err: fmt.Errorf("calling to CompactionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CompactionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CompactionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Compaction.
+func (c *CompactionClient) Update() *CompactionUpdate {
+	mutation := newCompactionMutation(c.config, OpUpdate)
+	return &CompactionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CompactionClient) UpdateOne(_m *Compaction) *CompactionUpdateOne {
+	mutation := newCompactionMutation(c.config, OpUpdateOne, withCompaction(_m))
+	return &CompactionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CompactionClient) UpdateOneID(id int64) *CompactionUpdateOne {
+	mutation := newCompactionMutation(c.config, OpUpdateOne, withCompactionID(id))
+	return &CompactionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Compaction.
+func (c *CompactionClient) Delete() *CompactionDelete {
+	mutation := newCompactionMutation(c.config, OpDelete)
+	return &CompactionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CompactionClient) DeleteOne(_m *Compaction) *CompactionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CompactionClient) DeleteOneID(id int64) *CompactionDeleteOne {
+	builder := c.Delete().Where(compaction.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CompactionDeleteOne{builder}
+}
+
+// Query returns a query builder for Compaction.
+func (c *CompactionClient) Query() *CompactionQuery {
+	return &CompactionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCompaction},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Compaction entity by its id.
+func (c *CompactionClient) Get(ctx context.Context, id int64) (*Compaction, error) {
+	return c.Query().Where(compaction.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CompactionClient) GetX(ctx context.Context, id int64) *Compaction {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *CompactionClient) Hooks() []Hook {
+	return c.hooks.Compaction
+}
+
+// Interceptors returns the client interceptors.
+func (c *CompactionClient) Interceptors() []Interceptor {
+	return c.inters.Compaction
+}
+
+func (c *CompactionClient) mutate(ctx context.Context, m *CompactionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CompactionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CompactionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CompactionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CompactionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Compaction mutation op: %q", m.Op())
 	}
 }
 
@@ -1472,12 +1754,12 @@ func (c *TurnClient) mutate(ctx context.Context, m *TurnMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Checkpoint, Event, Message, Project, ProjectionState, Setting, StreamTombstone,
-		Thread, Turn []ent.Hook
+		Checkpoint, CompactedCommand, Compaction, Event, Message, Project,
+		ProjectionState, Setting, StreamTombstone, Thread, Turn []ent.Hook
 	}
 	inters struct {
-		Checkpoint, Event, Message, Project, ProjectionState, Setting, StreamTombstone,
-		Thread, Turn []ent.Interceptor
+		Checkpoint, CompactedCommand, Compaction, Event, Message, Project,
+		ProjectionState, Setting, StreamTombstone, Thread, Turn []ent.Interceptor
 	}
 )
 

@@ -13,6 +13,8 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/peonhq/peon/ent/checkpoint"
+	"github.com/peonhq/peon/ent/compactedcommand"
+	"github.com/peonhq/peon/ent/compaction"
 	"github.com/peonhq/peon/ent/event"
 	"github.com/peonhq/peon/ent/message"
 	"github.com/peonhq/peon/ent/project"
@@ -81,15 +83,17 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			checkpoint.Table:      checkpoint.ValidColumn,
-			event.Table:           event.ValidColumn,
-			message.Table:         message.ValidColumn,
-			project.Table:         project.ValidColumn,
-			projectionstate.Table: projectionstate.ValidColumn,
-			setting.Table:         setting.ValidColumn,
-			streamtombstone.Table: streamtombstone.ValidColumn,
-			thread.Table:          thread.ValidColumn,
-			turn.Table:            turn.ValidColumn,
+			checkpoint.Table:       checkpoint.ValidColumn,
+			compactedcommand.Table: compactedcommand.ValidColumn,
+			compaction.Table:       compaction.ValidColumn,
+			event.Table:            event.ValidColumn,
+			message.Table:          message.ValidColumn,
+			project.Table:          project.ValidColumn,
+			projectionstate.Table:  projectionstate.ValidColumn,
+			setting.Table:          setting.ValidColumn,
+			streamtombstone.Table:  streamtombstone.ValidColumn,
+			thread.Table:           thread.ValidColumn,
+			turn.Table:             turn.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -12,6 +12,8 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"github.com/peonhq/peon/ent/checkpoint"
+	"github.com/peonhq/peon/ent/compactedcommand"
+	"github.com/peonhq/peon/ent/compaction"
 	"github.com/peonhq/peon/ent/event"
 	"github.com/peonhq/peon/ent/message"
 	"github.com/peonhq/peon/ent/predicate"
@@ -32,15 +34,17 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
-	TypeCheckpoint      = "Checkpoint"
-	TypeEvent           = "Event"
-	TypeMessage         = "Message"
-	TypeProject         = "Project"
-	TypeProjectionState = "ProjectionState"
-	TypeSetting         = "Setting"
-	TypeStreamTombstone = "StreamTombstone"
-	TypeThread          = "Thread"
-	TypeTurn            = "Turn"
+	TypeCheckpoint       = "Checkpoint"
+	TypeCompactedCommand = "CompactedCommand"
+	TypeCompaction       = "Compaction"
+	TypeEvent            = "Event"
+	TypeMessage          = "Message"
+	TypeProject          = "Project"
+	TypeProjectionState  = "ProjectionState"
+	TypeSetting          = "Setting"
+	TypeStreamTombstone  = "StreamTombstone"
+	TypeThread           = "Thread"
+	TypeTurn             = "Turn"
 )
 
 // CheckpointMutation represents an operation that mutates the Checkpoint nodes in the graph.
@@ -749,6 +753,1252 @@ func (m *CheckpointMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *CheckpointMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Checkpoint edge %s", name)
+}
+
+// CompactedCommandMutation represents an operation that mutates the CompactedCommand nodes in the graph.
+type CompactedCommandMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *string
+	events        *int64
+	addevents     *int64
+	compacted_at  *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*CompactedCommand, error)
+	predicates    []predicate.CompactedCommand
+}
+
+var _ ent.Mutation = (*CompactedCommandMutation)(nil)
+
+// compactedcommandOption allows management of the mutation configuration using functional options.
+type compactedcommandOption func(*CompactedCommandMutation)
+
+// newCompactedCommandMutation creates new mutation for the CompactedCommand entity.
+func newCompactedCommandMutation(c config, op Op, opts ...compactedcommandOption) *CompactedCommandMutation {
+	m := &CompactedCommandMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCompactedCommand,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withCompactedCommandID sets the ID field of the mutation.
+func withCompactedCommandID(id string) compactedcommandOption {
+	return func(m *CompactedCommandMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *CompactedCommand
+		)
+		m.oldValue = func(ctx context.Context) (*CompactedCommand, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().CompactedCommand.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCompactedCommand sets the old CompactedCommand of the mutation.
+func withCompactedCommand(node *CompactedCommand) compactedcommandOption {
+	return func(m *CompactedCommandMutation) {
+		m.oldValue = func(context.Context) (*CompactedCommand, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m CompactedCommandMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m CompactedCommandMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of CompactedCommand entities.
+func (m *CompactedCommandMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *CompactedCommandMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *CompactedCommandMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().CompactedCommand.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetEvents sets the "events" field.
+func (m *CompactedCommandMutation) SetEvents(i int64) {
+	m.events = &i
+	m.addevents = nil
+}
+
+// Events returns the value of the "events" field in the mutation.
+func (m *CompactedCommandMutation) Events() (r int64, exists bool) {
+	v := m.events
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEvents returns the old "events" field's value of the CompactedCommand entity.
+// If the CompactedCommand object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CompactedCommandMutation) OldEvents(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEvents is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEvents requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEvents: %w", err)
+	}
+	return oldValue.Events, nil
+}
+
+// AddEvents adds i to the "events" field.
+func (m *CompactedCommandMutation) AddEvents(i int64) {
+	if m.addevents != nil {
+		*m.addevents += i
+	} else {
+		m.addevents = &i
+	}
+}
+
+// AddedEvents returns the value that was added to the "events" field in this mutation.
+func (m *CompactedCommandMutation) AddedEvents() (r int64, exists bool) {
+	v := m.addevents
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetEvents resets all changes to the "events" field.
+func (m *CompactedCommandMutation) ResetEvents() {
+	m.events = nil
+	m.addevents = nil
+}
+
+// SetCompactedAt sets the "compacted_at" field.
+func (m *CompactedCommandMutation) SetCompactedAt(t time.Time) {
+	m.compacted_at = &t
+}
+
+// CompactedAt returns the value of the "compacted_at" field in the mutation.
+func (m *CompactedCommandMutation) CompactedAt() (r time.Time, exists bool) {
+	v := m.compacted_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCompactedAt returns the old "compacted_at" field's value of the CompactedCommand entity.
+// If the CompactedCommand object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CompactedCommandMutation) OldCompactedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCompactedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCompactedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCompactedAt: %w", err)
+	}
+	return oldValue.CompactedAt, nil
+}
+
+// ResetCompactedAt resets all changes to the "compacted_at" field.
+func (m *CompactedCommandMutation) ResetCompactedAt() {
+	m.compacted_at = nil
+}
+
+// Where appends a list predicates to the CompactedCommandMutation builder.
+func (m *CompactedCommandMutation) Where(ps ...predicate.CompactedCommand) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the CompactedCommandMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *CompactedCommandMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.CompactedCommand, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *CompactedCommandMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *CompactedCommandMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (CompactedCommand).
+func (m *CompactedCommandMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *CompactedCommandMutation) Fields() []string {
+	fields := make([]string, 0, 2)
+	if m.events != nil {
+		fields = append(fields, compactedcommand.FieldEvents)
+	}
+	if m.compacted_at != nil {
+		fields = append(fields, compactedcommand.FieldCompactedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *CompactedCommandMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case compactedcommand.FieldEvents:
+		return m.Events()
+	case compactedcommand.FieldCompactedAt:
+		return m.CompactedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *CompactedCommandMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case compactedcommand.FieldEvents:
+		return m.OldEvents(ctx)
+	case compactedcommand.FieldCompactedAt:
+		return m.OldCompactedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown CompactedCommand field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CompactedCommandMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case compactedcommand.FieldEvents:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEvents(v)
+		return nil
+	case compactedcommand.FieldCompactedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCompactedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CompactedCommand field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *CompactedCommandMutation) AddedFields() []string {
+	var fields []string
+	if m.addevents != nil {
+		fields = append(fields, compactedcommand.FieldEvents)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *CompactedCommandMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case compactedcommand.FieldEvents:
+		return m.AddedEvents()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CompactedCommandMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case compactedcommand.FieldEvents:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddEvents(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CompactedCommand numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *CompactedCommandMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *CompactedCommandMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *CompactedCommandMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown CompactedCommand nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *CompactedCommandMutation) ResetField(name string) error {
+	switch name {
+	case compactedcommand.FieldEvents:
+		m.ResetEvents()
+		return nil
+	case compactedcommand.FieldCompactedAt:
+		m.ResetCompactedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown CompactedCommand field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *CompactedCommandMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *CompactedCommandMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *CompactedCommandMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *CompactedCommandMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *CompactedCommandMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *CompactedCommandMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *CompactedCommandMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown CompactedCommand unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *CompactedCommandMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown CompactedCommand edge %s", name)
+}
+
+// CompactionMutation represents an operation that mutates the Compaction nodes in the graph.
+type CompactionMutation struct {
+	config
+	op               Op
+	typ              string
+	id               *int64
+	last_sequence    *int64
+	addlast_sequence *int64
+	stream_id        *string
+	first_version    *int64
+	addfirst_version *int64
+	last_version     *int64
+	addlast_version  *int64
+	events           *int64
+	addevents        *int64
+	bytes            *int64
+	addbytes         *int64
+	compacted_at     *time.Time
+	clearedFields    map[string]struct{}
+	done             bool
+	oldValue         func(context.Context) (*Compaction, error)
+	predicates       []predicate.Compaction
+}
+
+var _ ent.Mutation = (*CompactionMutation)(nil)
+
+// compactionOption allows management of the mutation configuration using functional options.
+type compactionOption func(*CompactionMutation)
+
+// newCompactionMutation creates new mutation for the Compaction entity.
+func newCompactionMutation(c config, op Op, opts ...compactionOption) *CompactionMutation {
+	m := &CompactionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCompaction,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withCompactionID sets the ID field of the mutation.
+func withCompactionID(id int64) compactionOption {
+	return func(m *CompactionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Compaction
+		)
+		m.oldValue = func(ctx context.Context) (*Compaction, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Compaction.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCompaction sets the old Compaction of the mutation.
+func withCompaction(node *Compaction) compactionOption {
+	return func(m *CompactionMutation) {
+		m.oldValue = func(context.Context) (*Compaction, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m CompactionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m CompactionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Compaction entities.
+func (m *CompactionMutation) SetID(id int64) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *CompactionMutation) ID() (id int64, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *CompactionMutation) IDs(ctx context.Context) ([]int64, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int64{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Compaction.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetLastSequence sets the "last_sequence" field.
+func (m *CompactionMutation) SetLastSequence(i int64) {
+	m.last_sequence = &i
+	m.addlast_sequence = nil
+}
+
+// LastSequence returns the value of the "last_sequence" field in the mutation.
+func (m *CompactionMutation) LastSequence() (r int64, exists bool) {
+	v := m.last_sequence
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastSequence returns the old "last_sequence" field's value of the Compaction entity.
+// If the Compaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CompactionMutation) OldLastSequence(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastSequence is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastSequence requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastSequence: %w", err)
+	}
+	return oldValue.LastSequence, nil
+}
+
+// AddLastSequence adds i to the "last_sequence" field.
+func (m *CompactionMutation) AddLastSequence(i int64) {
+	if m.addlast_sequence != nil {
+		*m.addlast_sequence += i
+	} else {
+		m.addlast_sequence = &i
+	}
+}
+
+// AddedLastSequence returns the value that was added to the "last_sequence" field in this mutation.
+func (m *CompactionMutation) AddedLastSequence() (r int64, exists bool) {
+	v := m.addlast_sequence
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetLastSequence resets all changes to the "last_sequence" field.
+func (m *CompactionMutation) ResetLastSequence() {
+	m.last_sequence = nil
+	m.addlast_sequence = nil
+}
+
+// SetStreamID sets the "stream_id" field.
+func (m *CompactionMutation) SetStreamID(s string) {
+	m.stream_id = &s
+}
+
+// StreamID returns the value of the "stream_id" field in the mutation.
+func (m *CompactionMutation) StreamID() (r string, exists bool) {
+	v := m.stream_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStreamID returns the old "stream_id" field's value of the Compaction entity.
+// If the Compaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CompactionMutation) OldStreamID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStreamID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStreamID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStreamID: %w", err)
+	}
+	return oldValue.StreamID, nil
+}
+
+// ResetStreamID resets all changes to the "stream_id" field.
+func (m *CompactionMutation) ResetStreamID() {
+	m.stream_id = nil
+}
+
+// SetFirstVersion sets the "first_version" field.
+func (m *CompactionMutation) SetFirstVersion(i int64) {
+	m.first_version = &i
+	m.addfirst_version = nil
+}
+
+// FirstVersion returns the value of the "first_version" field in the mutation.
+func (m *CompactionMutation) FirstVersion() (r int64, exists bool) {
+	v := m.first_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFirstVersion returns the old "first_version" field's value of the Compaction entity.
+// If the Compaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CompactionMutation) OldFirstVersion(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFirstVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFirstVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFirstVersion: %w", err)
+	}
+	return oldValue.FirstVersion, nil
+}
+
+// AddFirstVersion adds i to the "first_version" field.
+func (m *CompactionMutation) AddFirstVersion(i int64) {
+	if m.addfirst_version != nil {
+		*m.addfirst_version += i
+	} else {
+		m.addfirst_version = &i
+	}
+}
+
+// AddedFirstVersion returns the value that was added to the "first_version" field in this mutation.
+func (m *CompactionMutation) AddedFirstVersion() (r int64, exists bool) {
+	v := m.addfirst_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFirstVersion resets all changes to the "first_version" field.
+func (m *CompactionMutation) ResetFirstVersion() {
+	m.first_version = nil
+	m.addfirst_version = nil
+}
+
+// SetLastVersion sets the "last_version" field.
+func (m *CompactionMutation) SetLastVersion(i int64) {
+	m.last_version = &i
+	m.addlast_version = nil
+}
+
+// LastVersion returns the value of the "last_version" field in the mutation.
+func (m *CompactionMutation) LastVersion() (r int64, exists bool) {
+	v := m.last_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastVersion returns the old "last_version" field's value of the Compaction entity.
+// If the Compaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CompactionMutation) OldLastVersion(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastVersion: %w", err)
+	}
+	return oldValue.LastVersion, nil
+}
+
+// AddLastVersion adds i to the "last_version" field.
+func (m *CompactionMutation) AddLastVersion(i int64) {
+	if m.addlast_version != nil {
+		*m.addlast_version += i
+	} else {
+		m.addlast_version = &i
+	}
+}
+
+// AddedLastVersion returns the value that was added to the "last_version" field in this mutation.
+func (m *CompactionMutation) AddedLastVersion() (r int64, exists bool) {
+	v := m.addlast_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetLastVersion resets all changes to the "last_version" field.
+func (m *CompactionMutation) ResetLastVersion() {
+	m.last_version = nil
+	m.addlast_version = nil
+}
+
+// SetEvents sets the "events" field.
+func (m *CompactionMutation) SetEvents(i int64) {
+	m.events = &i
+	m.addevents = nil
+}
+
+// Events returns the value of the "events" field in the mutation.
+func (m *CompactionMutation) Events() (r int64, exists bool) {
+	v := m.events
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEvents returns the old "events" field's value of the Compaction entity.
+// If the Compaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CompactionMutation) OldEvents(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEvents is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEvents requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEvents: %w", err)
+	}
+	return oldValue.Events, nil
+}
+
+// AddEvents adds i to the "events" field.
+func (m *CompactionMutation) AddEvents(i int64) {
+	if m.addevents != nil {
+		*m.addevents += i
+	} else {
+		m.addevents = &i
+	}
+}
+
+// AddedEvents returns the value that was added to the "events" field in this mutation.
+func (m *CompactionMutation) AddedEvents() (r int64, exists bool) {
+	v := m.addevents
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetEvents resets all changes to the "events" field.
+func (m *CompactionMutation) ResetEvents() {
+	m.events = nil
+	m.addevents = nil
+}
+
+// SetBytes sets the "bytes" field.
+func (m *CompactionMutation) SetBytes(i int64) {
+	m.bytes = &i
+	m.addbytes = nil
+}
+
+// Bytes returns the value of the "bytes" field in the mutation.
+func (m *CompactionMutation) Bytes() (r int64, exists bool) {
+	v := m.bytes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBytes returns the old "bytes" field's value of the Compaction entity.
+// If the Compaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CompactionMutation) OldBytes(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBytes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBytes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBytes: %w", err)
+	}
+	return oldValue.Bytes, nil
+}
+
+// AddBytes adds i to the "bytes" field.
+func (m *CompactionMutation) AddBytes(i int64) {
+	if m.addbytes != nil {
+		*m.addbytes += i
+	} else {
+		m.addbytes = &i
+	}
+}
+
+// AddedBytes returns the value that was added to the "bytes" field in this mutation.
+func (m *CompactionMutation) AddedBytes() (r int64, exists bool) {
+	v := m.addbytes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetBytes resets all changes to the "bytes" field.
+func (m *CompactionMutation) ResetBytes() {
+	m.bytes = nil
+	m.addbytes = nil
+}
+
+// SetCompactedAt sets the "compacted_at" field.
+func (m *CompactionMutation) SetCompactedAt(t time.Time) {
+	m.compacted_at = &t
+}
+
+// CompactedAt returns the value of the "compacted_at" field in the mutation.
+func (m *CompactionMutation) CompactedAt() (r time.Time, exists bool) {
+	v := m.compacted_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCompactedAt returns the old "compacted_at" field's value of the Compaction entity.
+// If the Compaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CompactionMutation) OldCompactedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCompactedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCompactedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCompactedAt: %w", err)
+	}
+	return oldValue.CompactedAt, nil
+}
+
+// ResetCompactedAt resets all changes to the "compacted_at" field.
+func (m *CompactionMutation) ResetCompactedAt() {
+	m.compacted_at = nil
+}
+
+// Where appends a list predicates to the CompactionMutation builder.
+func (m *CompactionMutation) Where(ps ...predicate.Compaction) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the CompactionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *CompactionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Compaction, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *CompactionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *CompactionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Compaction).
+func (m *CompactionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *CompactionMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.last_sequence != nil {
+		fields = append(fields, compaction.FieldLastSequence)
+	}
+	if m.stream_id != nil {
+		fields = append(fields, compaction.FieldStreamID)
+	}
+	if m.first_version != nil {
+		fields = append(fields, compaction.FieldFirstVersion)
+	}
+	if m.last_version != nil {
+		fields = append(fields, compaction.FieldLastVersion)
+	}
+	if m.events != nil {
+		fields = append(fields, compaction.FieldEvents)
+	}
+	if m.bytes != nil {
+		fields = append(fields, compaction.FieldBytes)
+	}
+	if m.compacted_at != nil {
+		fields = append(fields, compaction.FieldCompactedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *CompactionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case compaction.FieldLastSequence:
+		return m.LastSequence()
+	case compaction.FieldStreamID:
+		return m.StreamID()
+	case compaction.FieldFirstVersion:
+		return m.FirstVersion()
+	case compaction.FieldLastVersion:
+		return m.LastVersion()
+	case compaction.FieldEvents:
+		return m.Events()
+	case compaction.FieldBytes:
+		return m.Bytes()
+	case compaction.FieldCompactedAt:
+		return m.CompactedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *CompactionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case compaction.FieldLastSequence:
+		return m.OldLastSequence(ctx)
+	case compaction.FieldStreamID:
+		return m.OldStreamID(ctx)
+	case compaction.FieldFirstVersion:
+		return m.OldFirstVersion(ctx)
+	case compaction.FieldLastVersion:
+		return m.OldLastVersion(ctx)
+	case compaction.FieldEvents:
+		return m.OldEvents(ctx)
+	case compaction.FieldBytes:
+		return m.OldBytes(ctx)
+	case compaction.FieldCompactedAt:
+		return m.OldCompactedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown Compaction field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CompactionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case compaction.FieldLastSequence:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastSequence(v)
+		return nil
+	case compaction.FieldStreamID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStreamID(v)
+		return nil
+	case compaction.FieldFirstVersion:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFirstVersion(v)
+		return nil
+	case compaction.FieldLastVersion:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastVersion(v)
+		return nil
+	case compaction.FieldEvents:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEvents(v)
+		return nil
+	case compaction.FieldBytes:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBytes(v)
+		return nil
+	case compaction.FieldCompactedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCompactedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Compaction field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *CompactionMutation) AddedFields() []string {
+	var fields []string
+	if m.addlast_sequence != nil {
+		fields = append(fields, compaction.FieldLastSequence)
+	}
+	if m.addfirst_version != nil {
+		fields = append(fields, compaction.FieldFirstVersion)
+	}
+	if m.addlast_version != nil {
+		fields = append(fields, compaction.FieldLastVersion)
+	}
+	if m.addevents != nil {
+		fields = append(fields, compaction.FieldEvents)
+	}
+	if m.addbytes != nil {
+		fields = append(fields, compaction.FieldBytes)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *CompactionMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case compaction.FieldLastSequence:
+		return m.AddedLastSequence()
+	case compaction.FieldFirstVersion:
+		return m.AddedFirstVersion()
+	case compaction.FieldLastVersion:
+		return m.AddedLastVersion()
+	case compaction.FieldEvents:
+		return m.AddedEvents()
+	case compaction.FieldBytes:
+		return m.AddedBytes()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CompactionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case compaction.FieldLastSequence:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLastSequence(v)
+		return nil
+	case compaction.FieldFirstVersion:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFirstVersion(v)
+		return nil
+	case compaction.FieldLastVersion:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLastVersion(v)
+		return nil
+	case compaction.FieldEvents:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddEvents(v)
+		return nil
+	case compaction.FieldBytes:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBytes(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Compaction numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *CompactionMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *CompactionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *CompactionMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown Compaction nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *CompactionMutation) ResetField(name string) error {
+	switch name {
+	case compaction.FieldLastSequence:
+		m.ResetLastSequence()
+		return nil
+	case compaction.FieldStreamID:
+		m.ResetStreamID()
+		return nil
+	case compaction.FieldFirstVersion:
+		m.ResetFirstVersion()
+		return nil
+	case compaction.FieldLastVersion:
+		m.ResetLastVersion()
+		return nil
+	case compaction.FieldEvents:
+		m.ResetEvents()
+		return nil
+	case compaction.FieldBytes:
+		m.ResetBytes()
+		return nil
+	case compaction.FieldCompactedAt:
+		m.ResetCompactedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Compaction field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *CompactionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *CompactionMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *CompactionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *CompactionMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *CompactionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *CompactionMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *CompactionMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown Compaction unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *CompactionMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown Compaction edge %s", name)
 }
 
 // EventMutation represents an operation that mutates the Event nodes in the graph.
@@ -4146,22 +5396,24 @@ func (m *SettingMutation) ResetEdge(name string) error {
 // StreamTombstoneMutation represents an operation that mutates the StreamTombstone nodes in the graph.
 type StreamTombstoneMutation struct {
 	config
-	op               Op
-	typ              string
-	id               *string
-	last_version     *int64
-	addlast_version  *int64
-	last_sequence    *int64
-	addlast_sequence *int64
-	events           *int64
-	addevents        *int64
-	bytes            *int64
-	addbytes         *int64
-	pruned_at        *time.Time
-	clearedFields    map[string]struct{}
-	done             bool
-	oldValue         func(context.Context) (*StreamTombstone, error)
-	predicates       []predicate.StreamTombstone
+	op                Op
+	typ               string
+	id                *string
+	last_version      *int64
+	addlast_version   *int64
+	first_sequence    *int64
+	addfirst_sequence *int64
+	last_sequence     *int64
+	addlast_sequence  *int64
+	events            *int64
+	addevents         *int64
+	bytes             *int64
+	addbytes          *int64
+	pruned_at         *time.Time
+	clearedFields     map[string]struct{}
+	done              bool
+	oldValue          func(context.Context) (*StreamTombstone, error)
+	predicates        []predicate.StreamTombstone
 }
 
 var _ ent.Mutation = (*StreamTombstoneMutation)(nil)
@@ -4322,6 +5574,62 @@ func (m *StreamTombstoneMutation) AddedLastVersion() (r int64, exists bool) {
 func (m *StreamTombstoneMutation) ResetLastVersion() {
 	m.last_version = nil
 	m.addlast_version = nil
+}
+
+// SetFirstSequence sets the "first_sequence" field.
+func (m *StreamTombstoneMutation) SetFirstSequence(i int64) {
+	m.first_sequence = &i
+	m.addfirst_sequence = nil
+}
+
+// FirstSequence returns the value of the "first_sequence" field in the mutation.
+func (m *StreamTombstoneMutation) FirstSequence() (r int64, exists bool) {
+	v := m.first_sequence
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFirstSequence returns the old "first_sequence" field's value of the StreamTombstone entity.
+// If the StreamTombstone object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StreamTombstoneMutation) OldFirstSequence(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFirstSequence is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFirstSequence requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFirstSequence: %w", err)
+	}
+	return oldValue.FirstSequence, nil
+}
+
+// AddFirstSequence adds i to the "first_sequence" field.
+func (m *StreamTombstoneMutation) AddFirstSequence(i int64) {
+	if m.addfirst_sequence != nil {
+		*m.addfirst_sequence += i
+	} else {
+		m.addfirst_sequence = &i
+	}
+}
+
+// AddedFirstSequence returns the value that was added to the "first_sequence" field in this mutation.
+func (m *StreamTombstoneMutation) AddedFirstSequence() (r int64, exists bool) {
+	v := m.addfirst_sequence
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFirstSequence resets all changes to the "first_sequence" field.
+func (m *StreamTombstoneMutation) ResetFirstSequence() {
+	m.first_sequence = nil
+	m.addfirst_sequence = nil
 }
 
 // SetLastSequence sets the "last_sequence" field.
@@ -4562,9 +5870,12 @@ func (m *StreamTombstoneMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *StreamTombstoneMutation) Fields() []string {
-	fields := make([]string, 0, 5)
+	fields := make([]string, 0, 6)
 	if m.last_version != nil {
 		fields = append(fields, streamtombstone.FieldLastVersion)
+	}
+	if m.first_sequence != nil {
+		fields = append(fields, streamtombstone.FieldFirstSequence)
 	}
 	if m.last_sequence != nil {
 		fields = append(fields, streamtombstone.FieldLastSequence)
@@ -4588,6 +5899,8 @@ func (m *StreamTombstoneMutation) Field(name string) (ent.Value, bool) {
 	switch name {
 	case streamtombstone.FieldLastVersion:
 		return m.LastVersion()
+	case streamtombstone.FieldFirstSequence:
+		return m.FirstSequence()
 	case streamtombstone.FieldLastSequence:
 		return m.LastSequence()
 	case streamtombstone.FieldEvents:
@@ -4607,6 +5920,8 @@ func (m *StreamTombstoneMutation) OldField(ctx context.Context, name string) (en
 	switch name {
 	case streamtombstone.FieldLastVersion:
 		return m.OldLastVersion(ctx)
+	case streamtombstone.FieldFirstSequence:
+		return m.OldFirstSequence(ctx)
 	case streamtombstone.FieldLastSequence:
 		return m.OldLastSequence(ctx)
 	case streamtombstone.FieldEvents:
@@ -4630,6 +5945,13 @@ func (m *StreamTombstoneMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetLastVersion(v)
+		return nil
+	case streamtombstone.FieldFirstSequence:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFirstSequence(v)
 		return nil
 	case streamtombstone.FieldLastSequence:
 		v, ok := value.(int64)
@@ -4670,6 +5992,9 @@ func (m *StreamTombstoneMutation) AddedFields() []string {
 	if m.addlast_version != nil {
 		fields = append(fields, streamtombstone.FieldLastVersion)
 	}
+	if m.addfirst_sequence != nil {
+		fields = append(fields, streamtombstone.FieldFirstSequence)
+	}
 	if m.addlast_sequence != nil {
 		fields = append(fields, streamtombstone.FieldLastSequence)
 	}
@@ -4689,6 +6014,8 @@ func (m *StreamTombstoneMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
 	case streamtombstone.FieldLastVersion:
 		return m.AddedLastVersion()
+	case streamtombstone.FieldFirstSequence:
+		return m.AddedFirstSequence()
 	case streamtombstone.FieldLastSequence:
 		return m.AddedLastSequence()
 	case streamtombstone.FieldEvents:
@@ -4710,6 +6037,13 @@ func (m *StreamTombstoneMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddLastVersion(v)
+		return nil
+	case streamtombstone.FieldFirstSequence:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFirstSequence(v)
 		return nil
 	case streamtombstone.FieldLastSequence:
 		v, ok := value.(int64)
@@ -4761,6 +6095,9 @@ func (m *StreamTombstoneMutation) ResetField(name string) error {
 	switch name {
 	case streamtombstone.FieldLastVersion:
 		m.ResetLastVersion()
+		return nil
+	case streamtombstone.FieldFirstSequence:
+		m.ResetFirstSequence()
 		return nil
 	case streamtombstone.FieldLastSequence:
 		m.ResetLastSequence()

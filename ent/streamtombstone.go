@@ -20,6 +20,8 @@ type StreamTombstone struct {
 	ID string `json:"id,omitempty"`
 	// the stream's version when it was pruned
 	LastVersion int64 `json:"last_version,omitempty"`
+	// the sequence of its first event
+	FirstSequence int64 `json:"first_sequence,omitempty"`
 	// the sequence of its last event
 	LastSequence int64 `json:"last_sequence,omitempty"`
 	// how many events were pruned
@@ -36,7 +38,7 @@ func (*StreamTombstone) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case streamtombstone.FieldLastVersion, streamtombstone.FieldLastSequence, streamtombstone.FieldEvents, streamtombstone.FieldBytes:
+		case streamtombstone.FieldLastVersion, streamtombstone.FieldFirstSequence, streamtombstone.FieldLastSequence, streamtombstone.FieldEvents, streamtombstone.FieldBytes:
 			values[i] = new(sql.NullInt64)
 		case streamtombstone.FieldID:
 			values[i] = new(sql.NullString)
@@ -68,6 +70,12 @@ func (_m *StreamTombstone) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field last_version", values[i])
 			} else if value.Valid {
 				_m.LastVersion = value.Int64
+			}
+		case streamtombstone.FieldFirstSequence:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field first_sequence", values[i])
+			} else if value.Valid {
+				_m.FirstSequence = value.Int64
 			}
 		case streamtombstone.FieldLastSequence:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -131,6 +139,9 @@ func (_m *StreamTombstone) String() string {
 	builder.WriteString(fmt.Sprintf("id=%v, ", _m.ID))
 	builder.WriteString("last_version=")
 	builder.WriteString(fmt.Sprintf("%v", _m.LastVersion))
+	builder.WriteString(", ")
+	builder.WriteString("first_sequence=")
+	builder.WriteString(fmt.Sprintf("%v", _m.FirstSequence))
 	builder.WriteString(", ")
 	builder.WriteString("last_sequence=")
 	builder.WriteString(fmt.Sprintf("%v", _m.LastSequence))

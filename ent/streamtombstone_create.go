@@ -26,6 +26,12 @@ func (_c *StreamTombstoneCreate) SetLastVersion(v int64) *StreamTombstoneCreate 
 	return _c
 }
 
+// SetFirstSequence sets the "first_sequence" field.
+func (_c *StreamTombstoneCreate) SetFirstSequence(v int64) *StreamTombstoneCreate {
+	_c.mutation.SetFirstSequence(v)
+	return _c
+}
+
 // SetLastSequence sets the "last_sequence" field.
 func (_c *StreamTombstoneCreate) SetLastSequence(v int64) *StreamTombstoneCreate {
 	_c.mutation.SetLastSequence(v)
@@ -93,6 +99,9 @@ func (_c *StreamTombstoneCreate) check() error {
 	if _, ok := _c.mutation.LastVersion(); !ok {
 		return &ValidationError{Name: "last_version", err: errors.New(`ent: missing required field "StreamTombstone.last_version"`)}
 	}
+	if _, ok := _c.mutation.FirstSequence(); !ok {
+		return &ValidationError{Name: "first_sequence", err: errors.New(`ent: missing required field "StreamTombstone.first_sequence"`)}
+	}
 	if _, ok := _c.mutation.LastSequence(); !ok {
 		return &ValidationError{Name: "last_sequence", err: errors.New(`ent: missing required field "StreamTombstone.last_sequence"`)}
 	}
@@ -143,6 +152,10 @@ func (_c *StreamTombstoneCreate) createSpec() (*StreamTombstone, *sqlgraph.Creat
 	if value, ok := _c.mutation.LastVersion(); ok {
 		_spec.SetField(streamtombstone.FieldLastVersion, field.TypeInt64, value)
 		_node.LastVersion = value
+	}
+	if value, ok := _c.mutation.FirstSequence(); ok {
+		_spec.SetField(streamtombstone.FieldFirstSequence, field.TypeInt64, value)
+		_node.FirstSequence = value
 	}
 	if value, ok := _c.mutation.LastSequence(); ok {
 		_spec.SetField(streamtombstone.FieldLastSequence, field.TypeInt64, value)

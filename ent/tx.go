@@ -16,6 +16,10 @@ type Tx struct {
 	config
 	// Checkpoint is the client for interacting with the Checkpoint builders.
 	Checkpoint *CheckpointClient
+	// CompactedCommand is the client for interacting with the CompactedCommand builders.
+	CompactedCommand *CompactedCommandClient
+	// Compaction is the client for interacting with the Compaction builders.
+	Compaction *CompactionClient
 	// Event is the client for interacting with the Event builders.
 	Event *EventClient
 	// Message is the client for interacting with the Message builders.
@@ -164,6 +168,8 @@ func (tx *Tx) Client() *Client {
 
 func (tx *Tx) init() {
 	tx.Checkpoint = NewCheckpointClient(tx.config)
+	tx.CompactedCommand = NewCompactedCommandClient(tx.config)
+	tx.Compaction = NewCompactionClient(tx.config)
 	tx.Event = NewEventClient(tx.config)
 	tx.Message = NewMessageClient(tx.config)
 	tx.Project = NewProjectClient(tx.config)

@@ -107,6 +107,11 @@ func (s *Store) buildOn(ctx context.Context, conn *sql.Conn, progress func(done,
 	if head, err = s.d.LastSequence(ctx, conn); err != nil {
 		return nil, 0, 0, err
 	}
+	if res != nil && res.known == nil {
+		if res.known, err = loadGaps(ctx, conn); err != nil {
+			return nil, 0, 0, err
+		}
+	}
 	if progress != nil {
 		progress(0, head)
 	}

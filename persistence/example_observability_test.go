@@ -50,7 +50,8 @@ func ExampleOpenWith_observability() {
 	}
 	// Output:
 	// level=INFO msg="peon: migration applied" version=20261128130707 description=init
-	// level=INFO msg="peon: migration applied" version=20261202154921 description=stream_tombstones
+	// level=INFO msg="peon: migration applied" version=20261202154920 description=compactions
+	// level=INFO msg="peon: migration applied" version=20261202160459 description=stream_tombstones
 	// level=INFO msg="peon: store opened" dialect=sqlite target=:memory: read_only=false
 	// level=INFO msg="peon: projection rebuild started"
 	// level=INFO msg="peon: projection rebuild done" events=1 undecodable=0 missing=0

@@ -151,12 +151,13 @@ type importValidator struct {
 // tombstoneLine is a tombstone line of the export format.
 type tombstoneLine struct {
 	Tombstone *struct {
-		Stream       string     `json:"stream"`
-		LastVersion  *int64     `json:"last_version"`
-		LastSequence *int64     `json:"last_sequence"`
-		Events       *int64     `json:"events"`
-		Bytes        *int64     `json:"bytes"`
-		PrunedAt     *time.Time `json:"pruned_at"`
+		Stream        string     `json:"stream"`
+		LastVersion   *int64     `json:"last_version"`
+		FirstSequence *int64     `json:"first_sequence"`
+		LastSequence  *int64     `json:"last_sequence"`
+		Events        *int64     `json:"events"`
+		Bytes         *int64     `json:"bytes"`
+		PrunedAt      *time.Time `json:"pruned_at"`
 	} `json:"tombstone"`
 }
 
@@ -179,17 +180,17 @@ func (v *importValidator) tombstone(b []byte) error {
 	switch {
 	case t == nil || t.Stream == "":
 		return errors.New(`the tombstone has no "stream"`)
-	case t.LastVersion == nil || t.LastSequence == nil || t.Events == nil || t.Bytes == nil || t.PrunedAt == nil:
+	case t.LastVersion == nil || t.FirstSequence == nil || t.LastSequence == nil || t.Events == nil || t.Bytes == nil || t.PrunedAt == nil:
 		return fmt.Errorf("the tombstone of %s lacks a field", clip.Quote(t.Stream))
 	case v.n > 0:
 		return fmt.Errorf("the tombstone of %s follows events; tombstones come first", clip.Quote(t.Stream))
 	case v.pruned[t.Stream]:
 		return fmt.Errorf("a second tombstone of %s", clip.Quote(t.Stream))
-	case *t.Events < 1 || *t.LastVersion < *t.Events || *t.LastSequence < *t.Events || *t.Bytes < 0:
-		return fmt.Errorf("the tombstone of %s counts %d events, last version %d, last sequence %d, %d bytes",
-			clip.Quote(t.Stream), *t.Events, *t.LastVersion, *t.LastSequence, *t.Bytes)
-	case *t.LastSequence <= v.last:
-		return fmt.Errorf("the tombstone of %s ends at sequence %d, not after the store's last sequence %d", clip.Quote(t.Stream), *t.LastSequence, v.last)
+	case *t.Events < 1 || *t.LastVersion < *t.Events || *t.FirstSequence < 1 || *t.LastSequence-*t.FirstSequence+1 < *t.Events || *t.Bytes < 0:
+		return fmt.Errorf("the tombstone of %s counts %d events, last version %d, sequences %d to %d, %d bytes",
+			clip.Quote(t.Stream), *t.Events, *t.LastVersion, *t.FirstSequence, *t.LastSequence, *t.Bytes)
+	case *t.FirstSequence <= v.last:
+		return fmt.Errorf("the tombstone of %s begins at sequence %d, not after the store's last sequence %d", clip.Quote(t.Stream), *t.FirstSequence, v.last)
 	}
 	if v.version != nil {
 		if prev, err := v.version(t.Stream); err != nil {
@@ -204,7 +205,7 @@ func (v *importValidator) tombstone(b []byte) error {
 	v.pruned[t.Stream] = true
 	v.allowed += *t.Events
 	v.tombLast = max(v.tombLast, *t.LastSequence)
-	v.tombs = append(v.tombs, Tombstone{Stream: t.Stream, LastVersion: *t.LastVersion, LastSequence: *t.LastSequence,
+	v.tombs = append(v.tombs, Tombstone{Stream: t.Stream, LastVersion: *t.LastVersion, FirstSequence: *t.FirstSequence, LastSequence: *t.LastSequence,
 		Events: *t.Events, Bytes: *t.Bytes, PrunedAt: t.PrunedAt.UTC()})
 	return nil
 }

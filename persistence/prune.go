@@ -44,16 +44,16 @@ type PruneOpts struct {
 	DryRun bool
 }
 
-// Tombstone records a stream that retention pruned: its last version and
-// the sequence of its last event, how many events it had and their payload
+// Tombstone records a stream that retention pruned: its last version, the
+// sequences of its first and last events, how many events it had and their payload
 // bytes, and when it was pruned. Verify counts the sequences of its events
 // as recorded gaps, an Append to the stream fails with ErrStreamPruned,
 // and export and import carry it.
 type Tombstone struct {
-	Stream                    string
-	LastVersion, LastSequence int64
-	Events, Bytes             int64
-	PrunedAt                  time.Time
+	Stream                                   string
+	LastVersion, FirstSequence, LastSequence int64
+	Events, Bytes                            int64
+	PrunedAt                                 time.Time
 }
 
 // PruneReport is what Prune removed, or would remove with DryRun.
@@ -225,12 +225,12 @@ func (s *Store) pruneStream(ctx context.Context, stream string, arch *archiver) 
 	sd := s.d.(statsDialect)
 	err = s.writeTx(ctx, func(tx *ent.Tx) error {
 		ts = Tombstone{Stream: stream, PrunedAt: time.Now().UTC().Truncate(time.Microsecond)}
-		rs, err := tx.QueryContext(ctx, s.d.Bind("SELECT COUNT(*), COALESCE(SUM("+sd.PayloadBytes()+"), 0), COALESCE(MAX(stream_version), 0), COALESCE(MAX(sequence), 0) FROM events WHERE stream_id = ?"), stream)
+		rs, err := tx.QueryContext(ctx, s.d.Bind("SELECT COUNT(*), COALESCE(SUM("+sd.PayloadBytes()+"), 0), COALESCE(MAX(stream_version), 0), COALESCE(MIN(sequence), 0), COALESCE(MAX(sequence), 0) FROM events WHERE stream_id = ?"), stream)
 		if err != nil {
 			return fmt.Errorf("read the stream: %w", err)
 		}
 		for rs.Next() {
-			err = rs.Scan(&ts.Events, &ts.Bytes, &ts.LastVersion, &ts.LastSequence)
+			err = rs.Scan(&ts.Events, &ts.Bytes, &ts.LastVersion, &ts.FirstSequence, &ts.LastSequence)
 		}
 		if err = errors.Join(err, rs.Err(), rs.Close()); err != nil {
 			return fmt.Errorf("read the stream: %w", err)
@@ -319,7 +319,7 @@ func prunableStreams(ctx context.Context, q querier, d dialect, sd statsDialect,
 				MIN(CASE WHEN event_type = ? THEN ` + sd.PayloadText("project_id") + ` END) AS project
 			FROM events GROUP BY stream_id
 		)
-		SELECT s.stream_id, s.n, s.b, s.version, s.last FROM s
+		SELECT s.stream_id, s.n, s.b, s.version, s.first, s.last FROM s
 			LEFT JOIN s p ON p.stream_id = '` + orchestration.ProjectStream("") + `' || s.project
 		WHERE COALESCE(s.deleted_at < ?, FALSE) OR COALESCE(s.archived_at < ?, FALSE) OR COALESCE(p.deleted_at < ?, FALSE)
 		ORDER BY s.first`
@@ -333,7 +333,7 @@ func prunableStreams(ctx context.Context, q querier, d dialect, sd statsDialect,
 	var out []Tombstone
 	for rows.Next() {
 		var t Tombstone
-		if err := rows.Scan(&t.Stream, &t.Events, &t.Bytes, &t.LastVersion, &t.LastSequence); err != nil {
+		if err := rows.Scan(&t.Stream, &t.Events, &t.Bytes, &t.LastVersion, &t.FirstSequence, &t.LastSequence); err != nil {
 			return nil, err
 		}
 		out = append(out, t)
@@ -344,7 +344,7 @@ func prunableStreams(ctx context.Context, q querier, d dialect, sd statsDialect,
 // tombstones reads the stored tombstones in the order of their last
 // sequence.
 func (s *Store) tombstones(ctx context.Context, q querier) ([]Tombstone, error) {
-	rows, err := q.QueryContext(ctx, "SELECT stream_id, last_version, last_sequence, events, bytes, pruned_at FROM stream_tombstones ORDER BY last_sequence, stream_id")
+	rows, err := q.QueryContext(ctx, "SELECT stream_id, last_version, first_sequence, last_sequence, events, bytes, pruned_at FROM stream_tombstones ORDER BY last_sequence, stream_id")
 	if err != nil {
 		return nil, err
 	}
@@ -353,7 +353,7 @@ func (s *Store) tombstones(ctx context.Context, q querier) ([]Tombstone, error) 
 	for rows.Next() {
 		var t Tombstone
 		var at storedTime
-		if err := rows.Scan(&t.Stream, &t.LastVersion, &t.LastSequence, &t.Events, &t.Bytes, &at); err != nil {
+		if err := rows.Scan(&t.Stream, &t.LastVersion, &t.FirstSequence, &t.LastSequence, &t.Events, &t.Bytes, &at); err != nil {
 			return nil, err
 		}
 		if t.PrunedAt, err = at.time(); err != nil {
@@ -379,8 +379,8 @@ func (s *Store) Tombstones(ctx context.Context) ([]Tombstone, error) {
 
 // insertTombstone writes t.
 func (s *Store) insertTombstone(ctx context.Context, q querier, t Tombstone) error {
-	_, err := q.ExecContext(ctx, s.d.Bind("INSERT INTO stream_tombstones (stream_id, last_version, last_sequence, events, bytes, pruned_at) VALUES (?, ?, ?, ?, ?, ?)"),
-		t.Stream, t.LastVersion, t.LastSequence, t.Events, t.Bytes, t.PrunedAt)
+	_, err := q.ExecContext(ctx, s.d.Bind("INSERT INTO stream_tombstones (stream_id, last_version, first_sequence, last_sequence, events, bytes, pruned_at) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+		t.Stream, t.LastVersion, t.FirstSequence, t.LastSequence, t.Events, t.Bytes, t.PrunedAt)
 	return err
 }
 
@@ -391,6 +391,8 @@ func appendTombstoneJSONL(dst []byte, t *Tombstone) []byte {
 	dst = appendJSONString(dst, t.Stream)
 	dst = append(dst, `,"last_version":`...)
 	dst = strconv.AppendInt(dst, t.LastVersion, 10)
+	dst = append(dst, `,"first_sequence":`...)
+	dst = strconv.AppendInt(dst, t.FirstSequence, 10)
 	dst = append(dst, `,"last_sequence":`...)
 	dst = strconv.AppendInt(dst, t.LastSequence, 10)
 	dst = append(dst, `,"events":`...)

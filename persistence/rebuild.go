@@ -35,23 +35,13 @@ type RebuildResult struct {
 	Undecodable      int64
 	FirstUndecodable *DecodeError
 	// Missing counts the sequences up to the head that the log does not
-	// hold (rows removed by hand leave such gaps) beyond those of the
-	// streams that retention pruned (Pruned, as their tombstones count
-	// them); FirstMissing is the lowest gap, 0 when none is unaccounted
-	// for.
+	// hold and that no compaction recorded as removed (rows removed by
+	// hand leave such gaps); FirstMissing is the lowest of them, 0 when
+	// none.
 	Missing      int64
 	FirstMissing int64
-	Pruned       int64
-}
 
-// discount takes the pruned streams' events, which their tombstones
-// account for, out of the missing sequences.
-func (r *RebuildResult) discount(pruned int64) {
-	r.Pruned = pruned
-	r.Missing = max(0, r.Missing-pruned)
-	if r.Missing == 0 {
-		r.FirstMissing = 0
-	}
+	known *gapSet // the recorded gaps, which are not missing
 }
 
 // skipped records an undecodable row.
@@ -66,15 +56,20 @@ func (r *RebuildResult) skipped(err error) {
 	}
 }
 
-// gap records the sequences after prev and before next as missing.
+// gap records the sequences after prev and before next as missing, but
+// for those of a recorded gap.
 func (r *RebuildResult) gap(prev, next int64) {
 	if r == nil || next <= prev+1 {
 		return
 	}
-	if r.Missing == 0 {
-		r.FirstMissing = prev + 1
+	n, first := r.known.missing(prev, next)
+	if n == 0 {
+		return
 	}
-	r.Missing += next - prev - 1
+	if r.Missing == 0 {
+		r.FirstMissing = first
+	}
+	r.Missing += n
 }
 
 // Rebuild recomputes every projection table from the log. Readers see the
@@ -119,17 +114,12 @@ func (s *Store) Rebuild(ctx context.Context, opts *RebuildOpts) error {
 	} else {
 		res, err = s.rebuildShadow(ctx, progress)
 	}
-	if err == nil {
-		var pruned int64
-		if pruned, err = queryInt64(ctx, s.db, "SELECT COALESCE(SUM(events), 0) FROM stream_tombstones"); err == nil {
-			res.discount(pruned)
-		}
-	}
 	done(err, "events", res.Events, "undecodable", res.Undecodable, "missing", res.Missing)
 	if err != nil {
 		return fmt.Errorf("rebuild projections: %w", withContext(ctx, err))
 	}
 	if opts.Result != nil {
+		res.known = nil
 		*opts.Result = res
 	}
 	return nil
@@ -137,8 +127,28 @@ func (s *Store) Rebuild(ctx context.Context, opts *RebuildOpts) error {
 
 // rebuildShadow rebuilds the projections in temporary tables and swaps
 // them in, and returns what it applied and skipped. Only the swap holds the
-// write lock.
+// write lock. A compaction that commits while the tables are built aside
+// changes the log below the head: the swap sees it in the recorded gaps,
+// and the rebuild starts again, a few times at most.
 func (s *Store) rebuildShadow(ctx context.Context, progress func(done, total int64)) (RebuildResult, error) {
+	for attempt := 1; ; attempt++ {
+		res, err := s.rebuildShadowOnce(ctx, progress)
+		if !errors.Is(err, errGapsChanged) || attempt == maxAsideAttempts {
+			return res, err
+		}
+		s.tel.log.Info("peon: the log was compacted during a rebuild; rebuilding again", "attempt", attempt)
+	}
+}
+
+// maxAsideAttempts is how many times Rebuild and Verify build aside when
+// compactions commit meanwhile.
+const maxAsideAttempts = 5
+
+// errGapsChanged says that a compaction committed while tables were built
+// aside from the log: what was built may mix the log before and after.
+var errGapsChanged = errors.New("the log was compacted meanwhile; run again")
+
+func (s *Store) rebuildShadowOnce(ctx context.Context, progress func(done, total int64)) (RebuildResult, error) {
 	var res RebuildResult
 	conn, stored, head, done, err := s.buildAside(ctx, progress, &res)
 	res.Events = done
@@ -158,6 +168,11 @@ func (s *Store) rebuildShadow(ctx context.Context, progress func(done, total int
 		last, err := s.d.LastSequence(ctx, tx)
 		if err != nil {
 			return err
+		}
+		if now, err := loadGaps(ctx, tx); err != nil {
+			return err
+		} else if !now.same(res.known) {
+			return errGapsChanged
 		}
 		if last > head {
 			n, err := s.applyFrom(ctx, tx, head+1, last, 0, nil, &res)
@@ -180,6 +195,10 @@ func (s *Store) rebuildShadow(ctx context.Context, progress func(done, total int
 // rebuildIn empties the projection tables and applies the log up to head.
 func (s *Store) rebuildIn(ctx context.Context, tx querier, head int64, progress func(done, total int64)) (RebuildResult, error) {
 	var res RebuildResult
+	var err error
+	if res.known, err = loadGaps(ctx, tx); err != nil {
+		return res, err
+	}
 	for _, t := range projector.Tables {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t.Name); err != nil {
 			return res, err
@@ -188,7 +207,6 @@ func (s *Store) rebuildIn(ctx context.Context, tx querier, head int64, progress 
 	if progress != nil {
 		progress(0, head)
 	}
-	var err error
 	res.Events, err = s.applyFrom(ctx, tx, 1, head, head, progress, &res)
 	return res, err
 }

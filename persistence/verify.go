@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -83,8 +84,9 @@ func (r *VerifyReport) add(p Problem) {
 }
 
 // Verify checks the store: the engine's own integrity check finds no
-// damaged page or index, sequences run 1..head without gaps, each stream's
-// versions run 1..n, every payload decodes, and the projection tables
+// damaged page or index, sequences run 1..head and each stream's versions
+// run 1..n without gaps but those a compaction recorded (see
+// docs/RETENTION.md), every payload decodes, and the projection tables
 // equal a rebuild from the log. It changes nothing. Its memory does not
 // grow with the store: the log is read in pages, the rebuild lives in
 // temporary tables inside the database, and only the rows that differ
@@ -128,9 +130,23 @@ func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 	return r, nil
 }
 
-// verifyAside is Verify on a file or a server.
+// verifyAside is Verify on a file or a server. A compaction that commits
+// while the tables are built aside changes the log below the head: the
+// check then builds them again, a few times at most.
 func (s *Store) verifyAside(ctx context.Context, r *VerifyReport) error {
-	conn, stored, built, _, err := s.buildAside(ctx, s.verifyProgress, nil)
+	for attempt := 1; ; attempt++ {
+		problems := len(r.Problems)
+		err := s.verifyAsideOnce(ctx, r)
+		if !errors.Is(err, errGapsChanged) || attempt == maxAsideAttempts {
+			return err
+		}
+		r.Problems = r.Problems[:problems]
+	}
+}
+
+func (s *Store) verifyAsideOnce(ctx context.Context, r *VerifyReport) error {
+	var built RebuildResult
+	conn, stored, head0, _, err := s.buildAside(ctx, s.verifyProgress, &built)
 	if err != nil {
 		return err
 	}
@@ -145,8 +161,13 @@ func (s *Store) verifyAside(ctx context.Context, r *VerifyReport) error {
 	if err != nil {
 		return err
 	}
-	if head > built {
-		if _, err := s.applyFrom(ctx, conn, built+1, head, 0, nil, nil); err != nil {
+	if now, err := loadGaps(ctx, conn); err != nil {
+		return err
+	} else if !now.same(built.known) {
+		return errGapsChanged
+	}
+	if head > head0 {
+		if _, err := s.applyFrom(ctx, conn, head0+1, head, 0, nil, nil); err != nil {
 			return err
 		}
 	}
@@ -205,10 +226,10 @@ func (s *Store) verifyInPlace(ctx context.Context, r *VerifyReport) error {
 	return err
 }
 
-// verifyLog checks that the sequences run 1..head without gaps but the
-// pruned streams' events (their tombstones' count), no pruned stream has
-// events, each
-// stream's versions run 1..n and every payload decodes.
+// verifyLog checks that the sequences run 1..head and each stream's
+// versions 1..n, but for the gaps a compaction or pruning recorded, that
+// the events the records declare removed are exactly those the log lacks,
+// and that every payload decodes.
 func (s *Store) verifyLog(ctx context.Context, tx querier, head int64, r *VerifyReport) error {
 	var err error
 	if r.Events, err = queryInt64(ctx, tx, "SELECT COUNT(*) FROM events"); err != nil {
@@ -218,36 +239,45 @@ func (s *Store) verifyLog(ctx context.Context, tx querier, head int64, r *Verify
 	if err != nil {
 		return err
 	}
-	// The tombstones' events are the log's recorded gaps, and the last
-	// sequence may be a pruned one.
-	if r.Pruned, err = queryInt64(ctx, tx, "SELECT COALESCE(SUM(events), 0) FROM stream_tombstones"); err != nil {
-		return err
-	}
-	prunedMax, err := queryInt64(ctx, tx, "SELECT COALESCE(MAX(last_sequence), 0) FROM stream_tombstones")
+	gaps, err := loadGaps(ctx, tx)
 	if err != nil {
 		return err
 	}
-	last := max(maxSeq, prunedMax)
-	if r.Events+r.Pruned != last {
-		r.add(Problem{Kind: ProblemSequence, Detail: fmt.Sprintf("%d events and %d pruned but the last sequence is %d: the log has gaps", r.Events, r.Pruned, last)})
-	}
-	if last != head {
-		r.add(Problem{Kind: ProblemSequence, Detail: fmt.Sprintf("the last sequence is %d but %d was taken", last, head)})
-	}
-	if err := s.verifyStreams(ctx, tx, r); err != nil {
+	if r.Pruned, err = queryInt64(ctx, tx, "SELECT COALESCE(SUM(events), 0) FROM stream_tombstones"); err != nil {
 		return err
 	}
 	if err := verifyTombstones(ctx, tx, r); err != nil {
 		return err
 	}
+	if maxSeq > head {
+		r.add(Problem{Kind: ProblemSequence, Detail: fmt.Sprintf("the last sequence is %d but %d was taken", maxSeq, head)})
+	}
+	if removed := gaps.removedFrom(""); removed == 0 && r.Events != maxSeq {
+		r.add(Problem{Kind: ProblemSequence, Detail: fmt.Sprintf("%d events but the last sequence is %d: the log has gaps", r.Events, maxSeq)})
+	} else if r.Events+removed != head {
+		r.add(Problem{Kind: ProblemSequence, Detail: fmt.Sprintf("%d events and %d recorded as removed, but the last sequence taken is %d", r.Events, removed, head)})
+	}
+	if err := s.verifyStreams(ctx, tx, gaps, r); err != nil {
+		return err
+	}
+	unrecorded := func(prev, next int64) {
+		if n, first := gaps.missing(prev, next); n > 0 {
+			r.add(Problem{Kind: ProblemSequence, Key: fmt.Sprint(first),
+				Detail: fmt.Sprintf("%d sequences missing from %d, before %d, that no compaction or pruning recorded: the log has gaps", n, first, next)})
+		}
+	}
+	prev := int64(0)
 	for rec, err := range s.pages(ctx, tx, "sequence >= ?", "sequence", nil, 1, func(r *Recorded) int64 { return r.Sequence + 1 }) {
 		if err != nil && rec.Sequence == 0 {
 			return err
 		}
+		unrecorded(prev, rec.Sequence)
+		prev = rec.Sequence
 		if err != nil {
 			r.add(Problem{Kind: ProblemDecode, Key: fmt.Sprint(rec.Sequence), Detail: err.Error()})
 		}
 	}
+	unrecorded(prev, head+1)
 	return nil
 }
 
@@ -267,7 +297,10 @@ func (s *Store) verifyProjections(ctx context.Context, tx querier, head, low int
 	return nil
 }
 
-func (s *Store) verifyStreams(ctx context.Context, tx querier, r *VerifyReport) error {
+// verifyStreams checks that each stream's versions run 1..n but for the
+// recorded gaps, and that the stream lacks as many versions as the
+// records declare removed from it.
+func (s *Store) verifyStreams(ctx context.Context, tx querier, gaps *gapSet, r *VerifyReport) error {
 	rows, err := tx.QueryContext(ctx, "SELECT stream_id, COUNT(*), MIN(stream_version), MAX(stream_version) FROM events GROUP BY stream_id")
 	if err != nil {
 		return err
@@ -280,11 +313,41 @@ func (s *Store) verifyStreams(ctx context.Context, tx querier, r *VerifyReport) 
 			return err
 		}
 		r.Streams++
-		if lo != 1 || hi != n {
-			r.add(Problem{Kind: ProblemStream, Key: stream, Detail: fmt.Sprintf("%d events with versions %d..%d, want 1..%d", n, lo, hi, n)})
+		removed := gaps.removedFrom(stream)
+		if missing, _ := gaps.missingVersions(stream, 0, lo); missing > 0 || hi != n+removed {
+			detail := fmt.Sprintf("%d events with versions %d..%d, want 1..%d", n, lo, hi, n)
+			if removed > 0 {
+				detail = fmt.Sprintf("%d events and %d recorded as removed, with versions %d..%d, want 1..%d", n, removed, lo, hi, n+removed)
+			}
+			r.add(Problem{Kind: ProblemStream, Key: stream, Detail: detail})
 		}
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if gaps.records() == 0 {
+		return nil // the counts above are the whole check
+	}
+	// Each hole in a stream's versions lies where a record says.
+	holes, err := tx.QueryContext(ctx, `SELECT stream_id, prev, stream_version FROM (
+		SELECT stream_id, stream_version, LAG(stream_version) OVER (PARTITION BY stream_id ORDER BY stream_version) AS prev FROM events
+	) v WHERE prev IS NOT NULL AND stream_version > prev + 1`)
+	if err != nil {
+		return err
+	}
+	defer holes.Close()
+	for holes.Next() {
+		var stream string
+		var prev, next int64
+		if err := holes.Scan(&stream, &prev, &next); err != nil {
+			return err
+		}
+		if n, first := gaps.missingVersions(stream, prev, next); n > 0 {
+			r.add(Problem{Kind: ProblemStream, Key: stream,
+				Detail: fmt.Sprintf("%d versions missing from %d, before %d, that no compaction or pruning recorded", n, first, next)})
+		}
+	}
+	return holes.Err()
 }
 
 // verifyTombstones reports a pruned stream that holds events.

@@ -21,6 +21,30 @@ func (f CheckpointFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, 
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CheckpointMutation", m)
 }
 
+// The CompactedCommandFunc type is an adapter to allow the use of ordinary
+// function as CompactedCommand mutator.
+type CompactedCommandFunc func(context.Context, *ent.CompactedCommandMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CompactedCommandFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CompactedCommandMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CompactedCommandMutation", m)
+}
+
+// The CompactionFunc type is an adapter to allow the use of ordinary
+// function as Compaction mutator.
+type CompactionFunc func(context.Context, *ent.CompactionMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CompactionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CompactionMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CompactionMutation", m)
+}
+
 // The EventFunc type is an adapter to allow the use of ordinary
 // function as Event mutator.
 type EventFunc func(context.Context, *ent.EventMutation) (ent.Value, error)

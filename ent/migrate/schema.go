@@ -38,6 +38,42 @@ var (
 			},
 		},
 	}
+	// CompactedCommandsColumns holds the columns for the "compacted_commands" table.
+	CompactedCommandsColumns = []*schema.Column{
+		{Name: "command_id", Type: field.TypeString},
+		{Name: "events", Type: field.TypeInt64},
+		{Name: "compacted_at", Type: field.TypeTime},
+	}
+	// CompactedCommandsTable holds the schema information for the "compacted_commands" table.
+	CompactedCommandsTable = &schema.Table{
+		Name:       "compacted_commands",
+		Columns:    CompactedCommandsColumns,
+		PrimaryKey: []*schema.Column{CompactedCommandsColumns[0]},
+	}
+	// CompactionsColumns holds the columns for the "compactions" table.
+	CompactionsColumns = []*schema.Column{
+		{Name: "first_sequence", Type: field.TypeInt64, Increment: true},
+		{Name: "last_sequence", Type: field.TypeInt64},
+		{Name: "stream_id", Type: field.TypeString},
+		{Name: "first_version", Type: field.TypeInt64},
+		{Name: "last_version", Type: field.TypeInt64},
+		{Name: "events", Type: field.TypeInt64},
+		{Name: "bytes", Type: field.TypeInt64},
+		{Name: "compacted_at", Type: field.TypeTime},
+	}
+	// CompactionsTable holds the schema information for the "compactions" table.
+	CompactionsTable = &schema.Table{
+		Name:       "compactions",
+		Columns:    CompactionsColumns,
+		PrimaryKey: []*schema.Column{CompactionsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "idx_compactions_stream",
+				Unique:  false,
+				Columns: []*schema.Column{CompactionsColumns[2], CompactionsColumns[3]},
+			},
+		},
+	}
 	// EventsColumns holds the columns for the "events" table.
 	EventsColumns = []*schema.Column{
 		{Name: "sequence", Type: field.TypeInt64, Increment: true},
@@ -153,6 +189,7 @@ var (
 	StreamTombstonesColumns = []*schema.Column{
 		{Name: "stream_id", Type: field.TypeString},
 		{Name: "last_version", Type: field.TypeInt64},
+		{Name: "first_sequence", Type: field.TypeInt64},
 		{Name: "last_sequence", Type: field.TypeInt64},
 		{Name: "events", Type: field.TypeInt64},
 		{Name: "bytes", Type: field.TypeInt64},
@@ -167,7 +204,7 @@ var (
 			{
 				Name:    "idx_tombstones_sequence",
 				Unique:  false,
-				Columns: []*schema.Column{StreamTombstonesColumns[2]},
+				Columns: []*schema.Column{StreamTombstonesColumns[3]},
 			},
 		},
 	}
@@ -228,6 +265,8 @@ var (
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		CheckpointsTable,
+		CompactedCommandsTable,
+		CompactionsTable,
 		EventsTable,
 		ProjectionMessagesTable,
 		ProjectionProjectsTable,
@@ -242,6 +281,12 @@ var (
 func init() {
 	CheckpointsTable.Annotation = &entsql.Annotation{
 		Table: "checkpoints",
+	}
+	CompactedCommandsTable.Annotation = &entsql.Annotation{
+		Table: "compacted_commands",
+	}
+	CompactionsTable.Annotation = &entsql.Annotation{
+		Table: "compactions",
 	}
 	EventsTable.Annotation = &entsql.Annotation{
 		Table: "events",

@@ -9,6 +9,12 @@ import (
 // Checkpoint is the predicate function for checkpoint builders.
 type Checkpoint func(*sql.Selector)
 
+// CompactedCommand is the predicate function for compactedcommand builders.
+type CompactedCommand func(*sql.Selector)
+
+// Compaction is the predicate function for compaction builders.
+type Compaction func(*sql.Selector)
+
 // Event is the predicate function for event builders.
 type Event func(*sql.Selector)
 

@@ -23,6 +23,7 @@ func (StreamTombstone) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("id").StorageKey("stream_id").Immutable().Comment("the pruned stream"),
 		field.Int64("last_version").Immutable().Comment("the stream's version when it was pruned"),
+		field.Int64("first_sequence").Immutable().Comment("the sequence of its first event"),
 		field.Int64("last_sequence").Immutable().Comment("the sequence of its last event"),
 		field.Int64("events").Immutable().Comment("how many events were pruned"),
 		field.Int64("bytes").Immutable().Comment("their payload bytes"),

@@ -13,6 +13,8 @@ const (
 	FieldID = "stream_id"
 	// FieldLastVersion holds the string denoting the last_version field in the database.
 	FieldLastVersion = "last_version"
+	// FieldFirstSequence holds the string denoting the first_sequence field in the database.
+	FieldFirstSequence = "first_sequence"
 	// FieldLastSequence holds the string denoting the last_sequence field in the database.
 	FieldLastSequence = "last_sequence"
 	// FieldEvents holds the string denoting the events field in the database.
@@ -29,6 +31,7 @@ const (
 var Columns = []string{
 	FieldID,
 	FieldLastVersion,
+	FieldFirstSequence,
 	FieldLastSequence,
 	FieldEvents,
 	FieldBytes,
@@ -56,6 +59,11 @@ func ByID(opts ...sql.OrderTermOption) OrderOption {
 // ByLastVersion orders the results by the last_version field.
 func ByLastVersion(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLastVersion, opts...).ToFunc()
+}
+
+// ByFirstSequence orders the results by the first_sequence field.
+func ByFirstSequence(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldFirstSequence, opts...).ToFunc()
 }
 
 // ByLastSequence orders the results by the last_sequence field.

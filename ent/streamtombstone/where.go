@@ -69,6 +69,11 @@ func LastVersion(v int64) predicate.StreamTombstone {
 	return predicate.StreamTombstone(sql.FieldEQ(FieldLastVersion, v))
 }
 
+// FirstSequence applies equality check predicate on the "first_sequence" field. It's identical to FirstSequenceEQ.
+func FirstSequence(v int64) predicate.StreamTombstone {
+	return predicate.StreamTombstone(sql.FieldEQ(FieldFirstSequence, v))
+}
+
 // LastSequence applies equality check predicate on the "last_sequence" field. It's identical to LastSequenceEQ.
 func LastSequence(v int64) predicate.StreamTombstone {
 	return predicate.StreamTombstone(sql.FieldEQ(FieldLastSequence, v))
@@ -127,6 +132,46 @@ func LastVersionLT(v int64) predicate.StreamTombstone {
 // LastVersionLTE applies the LTE predicate on the "last_version" field.
 func LastVersionLTE(v int64) predicate.StreamTombstone {
 	return predicate.StreamTombstone(sql.FieldLTE(FieldLastVersion, v))
+}
+
+// FirstSequenceEQ applies the EQ predicate on the "first_sequence" field.
+func FirstSequenceEQ(v int64) predicate.StreamTombstone {
+	return predicate.StreamTombstone(sql.FieldEQ(FieldFirstSequence, v))
+}
+
+// FirstSequenceNEQ applies the NEQ predicate on the "first_sequence" field.
+func FirstSequenceNEQ(v int64) predicate.StreamTombstone {
+	return predicate.StreamTombstone(sql.FieldNEQ(FieldFirstSequence, v))
+}
+
+// FirstSequenceIn applies the In predicate on the "first_sequence" field.
+func FirstSequenceIn(vs ...int64) predicate.StreamTombstone {
+	return predicate.StreamTombstone(sql.FieldIn(FieldFirstSequence, vs...))
+}
+
+// FirstSequenceNotIn applies the NotIn predicate on the "first_sequence" field.
+func FirstSequenceNotIn(vs ...int64) predicate.StreamTombstone {
+	return predicate.StreamTombstone(sql.FieldNotIn(FieldFirstSequence, vs...))
+}
+
+// FirstSequenceGT applies the GT predicate on the "first_sequence" field.
+func FirstSequenceGT(v int64) predicate.StreamTombstone {
+	return predicate.StreamTombstone(sql.FieldGT(FieldFirstSequence, v))
+}
+
+// FirstSequenceGTE applies the GTE predicate on the "first_sequence" field.
+func FirstSequenceGTE(v int64) predicate.StreamTombstone {
+	return predicate.StreamTombstone(sql.FieldGTE(FieldFirstSequence, v))
+}
+
+// FirstSequenceLT applies the LT predicate on the "first_sequence" field.
+func FirstSequenceLT(v int64) predicate.StreamTombstone {
+	return predicate.StreamTombstone(sql.FieldLT(FieldFirstSequence, v))
+}
+
+// FirstSequenceLTE applies the LTE predicate on the "first_sequence" field.
+func FirstSequenceLTE(v int64) predicate.StreamTombstone {
+	return predicate.StreamTombstone(sql.FieldLTE(FieldFirstSequence, v))
 }
 
 // LastSequenceEQ applies the EQ predicate on the "last_sequence" field.

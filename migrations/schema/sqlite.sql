@@ -20,6 +20,26 @@ CREATE TABLE `checkpoints` (
 CREATE UNIQUE INDEX `idx_checkpoints_turn` ON `checkpoints` (`thread_id`, `turn_id`);
 -- Create index "idx_checkpoints_ref" to table: "checkpoints"
 CREATE INDEX `idx_checkpoints_ref` ON `checkpoints` (`thread_id`, `git_ref`);
+-- Create "compacted_commands" table
+CREATE TABLE `compacted_commands` (
+  `command_id` text NOT NULL,
+  `events` integer NOT NULL,
+  `compacted_at` datetime NOT NULL,
+  PRIMARY KEY (`command_id`)
+);
+-- Create "compactions" table
+CREATE TABLE `compactions` (
+  `first_sequence` integer NOT NULL PRIMARY KEY AUTOINCREMENT,
+  `last_sequence` integer NOT NULL,
+  `stream_id` text NOT NULL,
+  `first_version` integer NOT NULL,
+  `last_version` integer NOT NULL,
+  `events` integer NOT NULL,
+  `bytes` integer NOT NULL,
+  `compacted_at` datetime NOT NULL
+);
+-- Create index "idx_compactions_stream" to table: "compactions"
+CREATE INDEX `idx_compactions_stream` ON `compactions` (`stream_id`, `first_version`);
 -- Create "events" table
 CREATE TABLE `events` (
   `sequence` integer NOT NULL PRIMARY KEY AUTOINCREMENT,
@@ -89,6 +109,7 @@ CREATE TABLE `settings` (
 CREATE TABLE `stream_tombstones` (
   `stream_id` text NOT NULL,
   `last_version` integer NOT NULL,
+  `first_sequence` integer NOT NULL,
   `last_sequence` integer NOT NULL,
   `events` integer NOT NULL,
   `bytes` integer NOT NULL,
