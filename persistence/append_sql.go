@@ -150,7 +150,7 @@ func headStatement(d dialect, n int, first bool) string {
 	sb.WriteString("SELECT ")
 	if first {
 		sb.WriteString(d.LastSequenceSQL() + ", ")
-		sb.WriteString("(SELECT 1 FROM events WHERE command_id = ? LIMIT 1), ")
+		sb.WriteString(commandStoredSQL + ", ")
 	}
 	for i := range n {
 		if i > 0 {
@@ -160,6 +160,12 @@ func headStatement(d dialect, n int, first bool) string {
 	}
 	return d.Bind(sb.String())
 }
+
+// commandStoredSQL is 1 when the command given as its one argument stored
+// events, whether they are in the log or compaction folded some away
+// (compacted_commands), and NULL when not or when the argument is NULL.
+const commandStoredSQL = "(SELECT 1 FROM (SELECT CAST(? AS TEXT) AS c) k WHERE EXISTS (SELECT 1 FROM events WHERE command_id = k.c) " +
+	"OR EXISTS (SELECT 1 FROM compacted_commands WHERE command_id = k.c))"
 
 // nullable maps "" to SQL NULL.
 func nullable(s string) any {

@@ -66,13 +66,27 @@ func sequenceList(seqs []int64) string {
 }
 
 // priorCommand returns the records that b's command stored before, inside
-// q, when they hold b's events; else a *CommandConflictError.
+// q, when they hold b's events; else a *CommandConflictError. A command
+// some of whose events compaction folded is recognised by its id and its
+// number of events: its records are those that remain.
 func (s *Store) priorCommand(ctx context.Context, q querier, b *batch) ([]Recorded, error) {
 	prior, err := s.collect(ctx, q, b.opts.CommandID)
 	if err != nil {
 		return nil, fmt.Errorf("append to %s: look up command %s: %w", b.stream(), clip.Quote(b.opts.CommandID), err)
 	}
-	if reason := b.differs(prior); reason != "" {
+	reason := b.differs(prior)
+	if reason != "" {
+		// Compaction may have folded some of the command's events: the
+		// command is stored when it stored as many events as this append.
+		n, err := queryInt64(ctx, q, s.d.Bind("SELECT COALESCE(MAX(events), -1) FROM compacted_commands WHERE command_id = ?"), b.opts.CommandID)
+		if err != nil {
+			return nil, fmt.Errorf("append to %s: look up command %s: %w", b.stream(), clip.Quote(b.opts.CommandID), err)
+		}
+		if n == int64(len(b.events)) {
+			return prior, nil
+		}
+	}
+	if reason != "" {
 		seqs := make([]int64, len(prior))
 		for i, r := range prior {
 			seqs[i] = r.Sequence

@@ -641,7 +641,7 @@ func (s *Store) readGroupHead(g []*groupReq) (*groupHead, bool) {
 	var sb strings.Builder
 	sb.WriteString("SELECT " + s.d.LastSequenceSQL())
 	for _, c := range h.commands {
-		sb.WriteString(", (SELECT 1 FROM events WHERE command_id = ? LIMIT 1)")
+		sb.WriteString(", " + commandStoredSQL)
 		h.args = append(h.args, c)
 	}
 	for _, st := range h.streams {

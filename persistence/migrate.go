@@ -64,7 +64,18 @@ func migrate(ctx context.Context, db *sql.DB, d dialect, dir atlasmigrate.Dir, m
 	if len(st.Pending) == 0 {
 		return 0, nil
 	}
+	if p, ok := d.(newPreparer); ok && emptyDB(st) {
+		if err := p.PrepareNew(ctx, db); err != nil {
+			return 0, fmt.Errorf("prepare the new database: %w", err)
+		}
+	}
 	return r.Apply(ctx, db)
+}
+
+// newPreparer is an engine that readies an empty database before its
+// first migration (SQLite turns incremental vacuum on).
+type newPreparer interface {
+	PrepareNew(ctx context.Context, db *sql.DB) error
 }
 
 // newRunner returns the migration runner of dir on d: its refusals are

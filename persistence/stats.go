@@ -7,6 +7,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"time"
 
@@ -269,53 +270,25 @@ func (r statsReader) largest(st *Stats, n int) error {
 		})
 }
 
-// compaction counts, per message of a stream (the first message.added of
-// its id), the message.delta events between it and the first
-// message.completed after it, for the messages completed before the
-// horizon. It reads the message events once, in the order of the log (the
-// primary key's, so the database sorts nothing), and keeps a small state
-// per message.
+// compaction counts what Compact would fold now (see fold.go): it reads
+// the message events once, in the order of the log (the primary key's, so
+// the database sorts nothing), through the planner Compact uses, which
+// keeps a small state per message.
 func (r statsReader) compaction(st *Stats) error {
 	before, _, _ := st.Retention.horizons(st.At)
 	st.Compaction.Before = before
-	const (
-		open   = 1 // added, not completed yet: its deltas count
-		closed = 2 // completed: later events of its id change nothing
-	)
-	type message struct {
-		state  uint8
-		deltas int64
-	}
-	msgs := map[string]message{}
-	// old: a completion before the horizon, compared in SQL so that no
-	// time is parsed.
-	q := "SELECT stream_id, event_type, CASE WHEN event_type = ? AND occurred_at < ? THEN 1 ELSE 0 END, " +
-		r.sd.PayloadText("message_id") + " FROM events WHERE event_type IN (?, ?, ?) ORDER BY sequence"
-	args := []any{orchestration.TypeMessageCompleted, before,
-		orchestration.TypeMessageAdded, orchestration.TypeMessageDelta, orchestration.TypeMessageCompleted}
-	return r.query(q, args, func(rows *sql.Rows) error {
-		var (
-			stream, typ string
-			old         bool
-			id          sql.NullString
-		)
-		if err := rows.Scan(&stream, &typ, &old, &id); err != nil {
+	plan := newFoldPlanner()
+	return r.query(foldQuery(r.d, r.sd)+" ORDER BY sequence", foldArgs(before, math.MaxInt64), func(rows *sql.Rows) error {
+		var fr foldRow
+		if err := fr.scan(rows); err != nil {
 			return err
 		}
-		key := stream + "\x00" + id.String
-		m := msgs[key]
-		switch {
-		case typ == orchestration.TypeMessageAdded && m.state == 0:
-			msgs[key] = message{state: open}
-		case typ == orchestration.TypeMessageDelta && m.state == open:
-			m.deltas++
-			msgs[key] = m
-		case typ == orchestration.TypeMessageCompleted && m.state == open:
-			if old && m.deltas >= 2 {
-				st.Compaction.Messages++
-				st.Compaction.Events += m.deltas - 1
-			}
-			msgs[key] = message{state: closed}
+		folds := plan.see(fr)
+		if len(folds) > 0 {
+			st.Compaction.Messages++
+		}
+		for _, f := range folds {
+			st.Compaction.Events += int64(len(f.Deltas) - 1)
 		}
 		return nil
 	})

@@ -181,6 +181,7 @@ var volatile = []struct {
 	{regexp.MustCompile(`"(recorded_at|executed_at|pruned_at)":"[^"]*"`), `"$1":"~"`},
 	{regexp.MustCompile(`"event_id":"[0-9a-f-]{36}"`), `"event_id":"~"`},
 	{regexp.MustCompile(`"elapsed_seconds":[0-9.e+-]+`), `"elapsed_seconds":~`},
+	{regexp.MustCompile(`given back, in (\d+) (transactions?) \([^)]*\)`), "given back, in $1 $2 (~)"},
 	{regexp.MustCompile(`(\s)applied(\s+)\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ`), "${1}applied${2}~"},
 }
 

@@ -1,6 +1,9 @@
 package engine
 
-import "context"
+import (
+	"context"
+	"database/sql"
+)
 
 // Statser is what the store's Stats reads differently on each engine.
 type Statser interface {
@@ -14,6 +17,12 @@ type Statser interface {
 	// table of its (first) schema, through q, inside the snapshot it
 	// reads.
 	DatabaseStats(ctx context.Context, q Querier, dsn string) (DatabaseStats, error)
+	// Reclaim gives the space of removed rows back after a compaction: on
+	// SQLite the free pages of a file in incremental vacuum mode (with
+	// full, a VACUUM of any file, which also turns it to that mode), on
+	// PostgreSQL nothing (autovacuum does it) or, with full, a VACUUM of
+	// the log's tables.
+	Reclaim(ctx context.Context, db *sql.DB, full bool) error
 }
 
 // DatabaseStats is the size of a database; the store's DatabaseStats

@@ -93,4 +93,5 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Stats", func(t *testing.T) { runStats(t, h) })
 	t.Run("Prune", func(t *testing.T) { runPrune(t, h) })
 	t.Run("Group", func(t *testing.T) { runGroup(t, h) })
+	t.Run("Compact", func(t *testing.T) { runCompact(t, h) })
 }

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 
 	"github.com/peonhq/peon/internal/engine"
 	"github.com/peonhq/peon/internal/sqlx"
@@ -39,4 +40,14 @@ func (Engine) DatabaseStats(ctx context.Context, q engine.Querier, _ string) (en
 		db.Tables = append(db.Tables, ts)
 	}
 	return db, rows.Err()
+}
+
+// Reclaim leaves the dead rows to autovacuum, or with full VACUUMs the
+// tables a compaction changes now.
+func (Engine) Reclaim(ctx context.Context, db *sql.DB, full bool) error {
+	if !full {
+		return nil
+	}
+	_, err := db.ExecContext(ctx, "VACUUM (ANALYZE) events, compactions, compacted_commands")
+	return err
 }

@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 
@@ -77,4 +79,60 @@ func fileSize(path string) (int64, error) {
 		return 0, err
 	}
 	return info.Size(), nil
+}
+
+// autoVacuumIncremental is PRAGMA auto_vacuum's value for INCREMENTAL.
+const autoVacuumIncremental = 2
+
+// Reclaim gives free pages back to the file system: PRAGMA
+// incremental_vacuum on a file in incremental mode (new files are, see
+// PrepareNew), or with full a VACUUM, which first turns the file to
+// incremental mode; then a checkpoint that truncates the WAL, so that the
+// file shrinks now.
+func (e Engine) Reclaim(ctx context.Context, db *sql.DB, full bool) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	mode, err := sqlx.QueryInt64(ctx, conn, "PRAGMA main.auto_vacuum")
+	if err != nil {
+		return err
+	}
+	var stmts []string
+	switch {
+	case full && mode != autoVacuumIncremental:
+		stmts = []string{"PRAGMA main.auto_vacuum = INCREMENTAL", "VACUUM"}
+	case full:
+		stmts = []string{"VACUUM"}
+	case mode == autoVacuumIncremental:
+		stmts = []string{"PRAGMA main.incremental_vacuum"}
+	}
+	if !e.Memory {
+		stmts = append(stmts, "PRAGMA main.wal_checkpoint(TRUNCATE)")
+	}
+	for _, q := range stmts {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return nil
+}
+
+// PrepareNew readies an empty database for its first migration: it turns
+// on incremental vacuum, which SQLite can only set before the first
+// table (or with a full VACUUM), so that compaction gives pages back with
+// PRAGMA incremental_vacuum.
+func (e Engine) PrepareNew(ctx context.Context, db *sql.DB) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	for _, q := range []string{"PRAGMA main.auto_vacuum = INCREMENTAL", "VACUUM"} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return nil
 }

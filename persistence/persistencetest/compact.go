@@ -1,0 +1,213 @@
+package persistencetest
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/peonhq/peon/ent/checkpoint"
+	"github.com/peonhq/peon/ent/message"
+	"github.com/peonhq/peon/ent/project"
+	"github.com/peonhq/peon/ent/setting"
+	"github.com/peonhq/peon/ent/thread"
+	"github.com/peonhq/peon/ent/turn"
+
+	"github.com/peonhq/peon/orchestration"
+	"github.com/peonhq/peon/persistence"
+)
+
+// compactSession returns a random session cut into appends: threads
+// whose turns stream messages as deltas, interleaved, some completed and
+// some not, mixed with RandomEvents over the same ids (non-streaming
+// messages, deltas of other turns, repeats), each append with a command
+// id or none.
+func compactSession(rng *rand.Rand, n int) []appendCall {
+	evs := []orchestration.Event{orchestration.ProjectCreated{ProjectID: "p0", Name: "p", WorkspaceRoot: "/w", At: at(0)}}
+	type msg struct{ thread, turn, id string }
+	turns := map[string]string{}
+	for i := range 4 {
+		th := fmt.Sprintf("t%d", i)
+		evs = append(evs, orchestration.ThreadCreated{ThreadID: th, ProjectID: "p0", Title: th, Model: "m", At: at(i)})
+		turns[th] = fmt.Sprintf("u%d", i)
+		evs = append(evs, orchestration.TurnStarted{ThreadID: th, TurnID: turns[th], At: at(i)})
+	}
+	var active []msg
+	next := 0
+	for i := range n {
+		when := at(10 + i)
+		th := fmt.Sprintf("t%d", rng.IntN(4))
+		switch r := rng.IntN(12); {
+		case r < 6 && len(active) > 0:
+			m := active[rng.IntN(len(active))]
+			evs = append(evs, orchestration.MessageDelta{ThreadID: m.thread, TurnID: m.turn, MessageID: m.id, Delta: fmt.Sprintf("δ%d·", i), At: when})
+		case r < 7:
+			m := msg{th, turns[th], fmt.Sprintf("m%d", next%40)}
+			next++
+			evs = append(evs, orchestration.MessageAdded{ThreadID: m.thread, TurnID: m.turn, MessageID: m.id,
+				Role: orchestration.RoleAssistant, Text: "≫", Streaming: rng.IntN(8) > 0, At: when})
+			active = append(active, m)
+		case r < 8 && len(active) > 0:
+			k := rng.IntN(len(active))
+			m := active[k]
+			evs = append(evs, orchestration.MessageCompleted{ThreadID: m.thread, TurnID: m.turn, MessageID: m.id, At: when})
+			if rng.IntN(4) > 0 {
+				active = slices.Delete(active, k, k+1)
+			}
+		case r < 9:
+			turns[th] = fmt.Sprintf("u%d", rng.IntN(8))
+			evs = append(evs, orchestration.TurnStarted{ThreadID: th, TurnID: turns[th], At: when})
+		default:
+			evs = append(evs, RandomEvents(rng, 1)...)
+		}
+	}
+	var calls []appendCall
+	for len(evs) > 0 {
+		k := min(len(evs), 1+rng.IntN(8))
+		c := appendCall{events: evs[:k]}
+		if rng.IntN(2) == 0 {
+			c.command = fmt.Sprintf("cmd-%d", len(calls))
+		}
+		calls = append(calls, c)
+		evs = evs[k:]
+	}
+	return calls
+}
+
+type appendCall struct {
+	events  []orchestration.Event
+	command string
+}
+
+// dumpTables returns every row of every projection table, all columns
+// as ent prints them (but a checkpoint's surrogate id, which a rebuild
+// renumbers), in key order.
+func dumpTables(t *testing.T, s *setup) []string {
+	t.Helper()
+	c := s.store.Client()
+	var out []string
+	add := func(rows []string, err error) {
+		require.NoError(t, err)
+		out = append(out, rows...)
+	}
+	add(stringsOf(c.Project.Query().Order(project.ByID()).All(s.ctx)))
+	add(stringsOf(c.Thread.Query().Order(thread.ByID()).All(s.ctx)))
+	add(stringsOf(c.Turn.Query().Order(turn.ByID()).All(s.ctx)))
+	add(stringsOf(c.Message.Query().Order(message.ByID()).All(s.ctx)))
+	add(stringsOf(c.Setting.Query().Order(setting.ByID()).All(s.ctx)))
+	cps, err := stringsOf(c.Checkpoint.Query().Order(checkpoint.ByThreadID(), checkpoint.ByTurnID()).All(s.ctx))
+	for i := range cps {
+		cps[i] = surrogateID.ReplaceAllString(cps[i], "")
+	}
+	add(cps, err)
+	return out
+}
+
+var surrogateID = regexp.MustCompile(`^Checkpoint\(id=\d+, `)
+
+func stringsOf[T fmt.Stringer](rows []T, err error) ([]string, error) {
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = r.String()
+	}
+	return out, err
+}
+
+func runCompact(t *testing.T, h Harness) {
+	t.Run("PropertyProjectionsUnchanged", func(t *testing.T) {
+		t.Parallel()
+		for seed := range uint64(6) {
+			t.Run(fmt.Sprint(seed), func(t *testing.T) {
+				t.Parallel()
+				compactProperty(t, h, seed)
+			})
+		}
+	})
+}
+
+func compactProperty(t *testing.T, h Harness, seed uint64) {
+	s := h.setup(t)
+	rng := rand.New(rand.NewPCG(seed, 13))
+	calls := compactSession(rng, 300*h.Large)
+	var cmdCalls []appendCall
+	for _, c := range calls {
+		var opts *persistence.AppendOpts
+		if c.command != "" {
+			opts = &persistence.AppendOpts{CommandID: c.command}
+			cmdCalls = append(cmdCalls, c)
+		}
+		_, err := s.store.Append(s.ctx, opts, c.events...)
+		require.NoError(t, err)
+	}
+	head, err := s.store.Head(s.ctx)
+	require.NoError(t, err)
+	until := head / 2
+	if seed%3 == 0 {
+		until = 0 // the default horizon: every fixture time is old
+	}
+	before := dumpTables(t, s)
+	versions := streamVersions(t, s)
+	var tail []persistence.Recorded
+	for rec, err := range s.store.ReplayFrom(s.ctx, until+1) {
+		require.NoError(t, err)
+		tail = append(tail, rec)
+	}
+	st, err := s.store.Stats(s.ctx)
+	require.NoError(t, err)
+
+	rep, err := s.store.Compact(s.ctx, &persistence.CompactOpts{Until: until})
+	require.NoError(t, err)
+	t.Logf("head %d, until %d: folded %d messages, removed %d events", head, until, rep.Messages, rep.Events)
+	require.Positive(t, rep.Events, "the session has deltas to fold")
+	if until == 0 {
+		require.Equal(t, st.Compaction.Events, rep.Events, "Stats counted what Compact removes")
+		require.Equal(t, st.Compaction.Messages, rep.Messages)
+	}
+	after, err := s.store.Stats(s.ctx)
+	require.NoError(t, err)
+	require.Equal(t, st.Events-rep.Events, after.Events)
+
+	require.Equal(t, before, dumpTables(t, s), "compaction changed a projection")
+	require.Equal(t, versions, streamVersions(t, s), "compaction changed a stream's version")
+	if until > 0 {
+		var got []persistence.Recorded
+		for rec, err := range s.store.ReplayFrom(s.ctx, until+1) {
+			require.NoError(t, err)
+			got = append(got, rec)
+		}
+		require.Equal(t, len(tail), len(got), "the history after the horizon changed")
+		for i := range got {
+			require.Equal(t, tail[i].Payload, got[i].Payload, "the history after the horizon changed")
+		}
+	}
+	requireVerified(t, s)
+	res := mustRebuild(t, s, nil)
+	require.Zero(t, res.Missing)
+	require.Equal(t, before, dumpTables(t, s), "a rebuild after compaction gives other tables")
+	requireVerified(t, s)
+
+	// Every command is still stored: repeating it appends nothing.
+	for _, c := range cmdCalls {
+		_, err := s.store.Append(s.ctx, &persistence.AppendOpts{CommandID: c.command}, c.events...)
+		require.NoError(t, err, "command %s", c.command)
+	}
+	h2, err := s.store.Head(s.ctx)
+	require.NoError(t, err)
+	require.Equal(t, head, h2, "a repeated command appended again")
+	again, err := s.store.Compact(s.ctx, &persistence.CompactOpts{Until: until})
+	require.NoError(t, err)
+	require.Zero(t, again.Events, "a second compaction finds nothing to fold")
+}
+
+func streamVersions(t *testing.T, s *setup) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	for rec, err := range s.store.ReplayAll(s.ctx) {
+		require.NoError(t, err)
+		out[rec.StreamID] = max(out[rec.StreamID], rec.StreamVersion)
+	}
+	return out
+}
