@@ -42,6 +42,13 @@ type PruneOpts struct {
 	// DryRun reports what would be pruned and changes nothing (Archive
 	// is not written).
 	DryRun bool
+	// Vacuum gives the space back to the file system at the end, as
+	// CompactOpts.Vacuum does: on SQLite a full VACUUM (without it, a file
+	// in incremental vacuum mode, as new files are, gives its free pages
+	// back with PRAGMA incremental_vacuum, and an older file keeps them
+	// for later writes); on PostgreSQL a VACUUM of the log, instead of
+	// leaving the dead rows to autovacuum.
+	Vacuum bool
 }
 
 // Tombstone records a stream that retention pruned: its last version, the
@@ -67,12 +74,14 @@ type PruneReport struct {
 	ProjectionRows int64
 	// Archived are the events written to PruneOpts.Archive.
 	Archived int64
-	// BytesReclaimed is the space the database's data no longer takes:
-	// on SQLite the pages freed (pages in use before less after; the
-	// file shrinks by them only when they are vacuumed), on PostgreSQL
-	// the change of pg_database_size, which autovacuum brings later. 0
-	// on a dry run.
-	BytesReclaimed int64
+	// BytesFreed is the space the database's data no longer takes: on
+	// SQLite the pages freed (pages in use before less after), on
+	// PostgreSQL as BytesReclaimed. BytesReclaimed is how much the
+	// database shrank (Stats' Database.Bytes before less after): on SQLite
+	// the freed pages that the vacuum gave back to the file system, on
+	// PostgreSQL the change of pg_database_size (0 until a VACUUM returns
+	// pages). Both are 0 on a dry run.
+	BytesFreed, BytesReclaimed int64
 	// Tombstones are those written, one per pruned stream, in the order
 	// pruned (with DryRun, those that would be).
 	Tombstones []Tombstone
@@ -156,11 +165,21 @@ func (s *Store) Prune(ctx context.Context, opts *PruneOpts) (rep *PruneReport, e
 		}
 	}
 	rep.Archived = arch.n
-	after, err := sd.DatabaseStats(ctx, s.db, s.target.DSN)
+	freed, err := sd.DatabaseStats(ctx, s.db, s.target.DSN)
 	if err != nil {
 		return rep, fmt.Errorf("prune: read the database's size: %w", err)
 	}
-	rep.BytesReclaimed = usedBytes(databaseStats(before)) - usedBytes(databaseStats(after))
+	rep.BytesFreed = max(0, usedBytes(databaseStats(before))-usedBytes(databaseStats(freed)))
+	if rep.Streams > 0 || opts.Vacuum {
+		if err := sd.Reclaim(ctx, s.db, opts.Vacuum); err != nil {
+			return rep, fmt.Errorf("prune: give the space back: %w", err)
+		}
+	}
+	after, err := s.databaseBytes(ctx, sd)
+	if err != nil {
+		return rep, fmt.Errorf("prune: read the database's size: %w", err)
+	}
+	rep.BytesReclaimed = max(0, before.Bytes-after)
 	return rep, nil
 }
 

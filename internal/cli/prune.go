@@ -18,7 +18,7 @@ func (a *app) pruneCommand() *cobra.Command {
 	var (
 		deletedBefore, archivedBefore string
 		deletedAge, archivedAge       time.Duration
-		dryRun, asJSON                bool
+		dryRun, vacuum, asJSON        bool
 		archive                       string
 	)
 	cmd := &cobra.Command{
@@ -37,8 +37,12 @@ export and import carry it, and an append to the stream is refused. With
 --archive FILE it first writes the streams' events to FILE (which must not
 exist), in the export format: the archive imports into an empty store.
 --dry-run lists what would go and changes nothing. It prunes one stream per
-transaction, so other programs go on appending; on SQLite the freed pages
-are reused by later writes.`,
+transaction, so other programs go on appending. The space comes back as
+compact's does: a SQLite file created by this build gives its freed pages
+back to the file system (incremental vacuum), an older one keeps them for
+later writes unless --vacuum is given (a full VACUUM, which also turns the
+file to incremental vacuum); on PostgreSQL autovacuum returns the rows'
+space later, or --vacuum now.`,
 		Example: `  peon-store prune --deleted-older-than 720h --dry-run
   peon-store prune --deleted-before 2026-11-01 --archived-older-than 2160h --archive pruned.jsonl
   peon-store prune --deleted-older-than 24h --json`,
@@ -60,7 +64,7 @@ are reused by later writes.`,
 		},
 		RunE: a.withStore(mustExist, func(ctx context.Context, s *persistence.Store, _ []string) error {
 			now := time.Now().UTC()
-			opts := &persistence.PruneOpts{DryRun: dryRun}
+			opts := &persistence.PruneOpts{DryRun: dryRun, Vacuum: vacuum}
 			var err error
 			if opts.DeletedBefore, err = cutoff("deleted", deletedBefore, deletedAge, now); err != nil {
 				return err
@@ -99,6 +103,7 @@ are reused by later writes.`,
 	cmd.Flags().StringVar(&archivedBefore, "archived-before", "", "prune threads archived before this `TIME`")
 	cmd.Flags().DurationVar(&archivedAge, "archived-older-than", 0, "prune threads archived longer ago than this")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be pruned; change nothing")
+	cmd.Flags().BoolVar(&vacuum, "vacuum", false, "give the space back to the file system at the end (SQLite: VACUUM; PostgreSQL: VACUUM of the log)")
 	cmd.Flags().StringVar(&archive, "archive", "", "first write the pruned events to this new `FILE`, in the export format")
 	addJSONFlag(cmd, &asJSON)
 	return cmd
@@ -148,7 +153,7 @@ func (a *app) printPrune(rep *persistence.PruneReport, archive string) error {
 	if archive != "" {
 		fmt.Fprintf(out, "Archived %d event%s to %s first.\n", rep.Archived, plural(int(rep.Archived)), archive)
 	}
-	fmt.Fprintf(out, "Reclaimed %s: pages the database reuses for new writes.\n", size(rep.BytesReclaimed))
+	fmt.Fprintf(out, "Freed %s; the database gave back %s.\n", size(rep.BytesFreed), size(rep.BytesReclaimed))
 	return nil
 }
 
@@ -163,6 +168,7 @@ type pruneJSON struct {
 	ProjectionRows int64           `json:"projection_rows"`
 	Archive        *string         `json:"archive"`
 	Archived       int64           `json:"archived"`
+	BytesFreed     int64           `json:"bytes_freed"`
 	BytesReclaimed int64           `json:"bytes_reclaimed"`
 	Tombstones     []tombstoneJSON `json:"tombstones"`
 	ElapsedSeconds float64         `json:"elapsed_seconds"`
@@ -187,7 +193,7 @@ func pruneReport(rep *persistence.PruneReport, archive string) pruneJSON {
 	}
 	j := pruneJSON{DryRun: rep.DryRun, DeletedBefore: opt(rep.DeletedBefore), ArchivedBefore: opt(rep.ArchivedBefore),
 		Streams: rep.Streams, Events: rep.Events, Bytes: rep.Bytes, ProjectionRows: rep.ProjectionRows,
-		Archived: rep.Archived, BytesReclaimed: rep.BytesReclaimed, Tombstones: []tombstoneJSON{}, ElapsedSeconds: rep.Elapsed.Seconds()}
+		Archived: rep.Archived, BytesFreed: rep.BytesFreed, BytesReclaimed: rep.BytesReclaimed, Tombstones: []tombstoneJSON{}, ElapsedSeconds: rep.Elapsed.Seconds()}
 	if archive != "" && !rep.DryRun {
 		j.Archive = &archive
 	}

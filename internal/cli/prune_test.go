@@ -23,7 +23,7 @@ func TestPrune(t *testing.T) {
 
 	dry := e.ok("prune", "--deleted-older-than", "24h", "--archived-older-than", "24h", "--dry-run", "--json")
 	keys := reportKeys(t, dry)
-	require.Equal(t, []string{"archive", "archived", "archived_before", "bytes", "bytes_reclaimed", "deleted_before", "dry_run",
+	require.Equal(t, []string{"archive", "archived", "archived_before", "bytes", "bytes_freed", "bytes_reclaimed", "deleted_before", "dry_run",
 		"elapsed_seconds", "events", "projection_rows", "streams", "tombstones", "tombstones.bytes", "tombstones.events",
 		"tombstones.last_sequence", "tombstones.last_version", "tombstones.pruned_at", "tombstones.stream"}, keys)
 	requireDocumented(t, keys)

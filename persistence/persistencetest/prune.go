@@ -132,6 +132,37 @@ func runPrune(t *testing.T, h Harness) {
 		requireSound(t, s.store)
 	})
 
+	// The space comes back: a deleted thread of 2,000 deltas frees its
+	// pages, which a new SQLite file (incremental vacuum) gives back to the
+	// file system; Vacuum runs on both engines.
+	t.Run("SpaceComesBack", func(t *testing.T) {
+		t.Parallel()
+		s := h.setup(t)
+		at := time.Now().UTC().Add(-48 * time.Hour)
+		evs := []orchestration.Event{
+			orchestration.ProjectCreated{ProjectID: "p", Name: "p", WorkspaceRoot: "/p", At: at},
+			orchestration.ThreadCreated{ThreadID: "big", ProjectID: "p", Title: "big", Model: "m", At: at},
+			orchestration.TurnStarted{ThreadID: "big", TurnID: "u", At: at},
+			orchestration.MessageAdded{ThreadID: "big", TurnID: "u", MessageID: "m", Role: orchestration.RoleAssistant, Streaming: true, At: at},
+		}
+		for range 2000 {
+			evs = append(evs, orchestration.MessageDelta{ThreadID: "big", TurnID: "u", MessageID: "m", Delta: "streamed text of a long reply, sixty bytes of it, or so....", At: at})
+		}
+		evs = append(evs, orchestration.ThreadDeleted{ThreadID: "big", At: at})
+		_, err := s.store.Append(s.ctx, nil, evs...)
+		require.NoError(t, err)
+		rep, err := s.store.Prune(s.ctx, &persistence.PruneOpts{DeletedBefore: time.Now(), Vacuum: true})
+		require.NoError(t, err)
+		require.Equal(t, int64(len(evs)-1), rep.Events)
+		st, err := s.store.Stats(s.ctx)
+		require.NoError(t, err)
+		if st.Database.PageSize > 0 { // SQLite
+			require.Greater(t, rep.BytesFreed, rep.Bytes, "the events' pages, with their indexes")
+			require.Positive(t, rep.BytesReclaimed)
+		}
+		requireSound(t, s.store)
+	})
+
 	// A thread qualifies by itself; its project stays unless deleted.
 	t.Run("ArchivedOnly", func(t *testing.T) {
 		t.Parallel()
