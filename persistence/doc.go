@@ -193,7 +193,16 @@
 // compaction would fold (messages completed over CompactAfter ago, 24 h
 // by default) and the streams of threads and projects deleted or
 // archived over PruneDeletedAfter or PruneArchivedAfter ago (off by
-// default). Nothing applies a policy yet; Stats only counts.
+// default).
+//
+// Prune removes the streams of threads and projects deleted (or threads
+// archived) before PruneOpts' cut-offs, with their projection rows, a
+// project's threads with it: what Stats counts as prunable. It writes
+// their events to PruneOpts.Archive first when set, works one stream per
+// transaction, and leaves a Tombstone per stream: Verify counts its
+// sequences as recorded gaps, Export and Import carry it, and an Append
+// to the stream fails with ErrStreamPruned, taking no sequence. See
+// docs/RETENTION.md.
 //
 // # Projections
 //

@@ -32,8 +32,9 @@ type PruneOpts struct {
 	// are deleted, in the export format (see AppendJSONL), stream after
 	// stream in the order of their first event, each stream's in version
 	// order. The archive is a log of its own: its sequences run 1, 2, 3…
-	// in the order it lists the events (ids, versions, times and metadata
-	// are the stored ones), so it imports into an empty store. A stream's
+	// in the order it lists the events, and each stream's versions 1, 2,
+	// 3… (as stored, unless compaction left gaps in them); ids, times and
+	// metadata are the stored ones. So it imports into an empty store. A stream's
 	// events are written, and the writer flushed (and synced, when it has
 	// a Sync method, as an *os.File has), inside the transaction that
 	// deletes them, before it deletes them: a failed write prunes nothing
@@ -291,6 +292,7 @@ func (s *Store) pruneStream(ctx context.Context, stream string, arch *archiver) 
 
 // archiveStream writes the events of stream to arch and flushes it.
 func (s *Store) archiveStream(ctx context.Context, tx *ent.Tx, stream string, arch *archiver) error {
+	var version int64 // renumbered: a compacted stream has gaps
 	for rec, err := range s.pages(ctx, tx, "stream_id = ? AND stream_version >= ?", "stream_version", []any{stream}, 1,
 		func(r *Recorded) int64 { return r.StreamVersion + 1 }) {
 		if de := (*DecodeError)(nil); errors.As(err, &de) {
@@ -300,7 +302,8 @@ func (s *Store) archiveStream(ctx context.Context, tx *ent.Tx, stream string, ar
 			return fmt.Errorf("archive: %w", err)
 		}
 		arch.n++
-		rec.Sequence = arch.n
+		version++
+		rec.Sequence, rec.StreamVersion = arch.n, version
 		if arch.line, err = AppendJSONL(arch.line[:0], &rec); err != nil {
 			return fmt.Errorf("archive: %w", err)
 		}

@@ -321,6 +321,40 @@ func runPrune(t *testing.T, h Harness) {
 		requireSound(t, imp.store)
 	})
 
+	// The archive of a stream that compaction folded imports too: its
+	// versions are renumbered over the gaps.
+	t.Run("ArchiveOfCompactedStream", func(t *testing.T) {
+		t.Parallel()
+		s := h.setup(t)
+		at := time.Now().UTC().Add(-48 * time.Hour)
+		evs := []orchestration.Event{
+			orchestration.ProjectCreated{ProjectID: "p", Name: "p", WorkspaceRoot: "/p", At: at},
+			orchestration.ThreadCreated{ThreadID: "c", ProjectID: "p", Title: "c", Model: "m", At: at},
+			orchestration.TurnStarted{ThreadID: "c", TurnID: "u", At: at},
+			orchestration.MessageAdded{ThreadID: "c", TurnID: "u", MessageID: "m", Role: orchestration.RoleAssistant, Streaming: true, At: at},
+		}
+		for _, d := range []string{"a", "b", "c", "d"} {
+			evs = append(evs, orchestration.MessageDelta{ThreadID: "c", TurnID: "u", MessageID: "m", Delta: d, At: at})
+		}
+		evs = append(evs, orchestration.MessageCompleted{ThreadID: "c", TurnID: "u", MessageID: "m", At: at},
+			orchestration.TurnCompleted{ThreadID: "c", TurnID: "u", At: at},
+			orchestration.ThreadDeleted{ThreadID: "c", At: at})
+		_, err := s.store.Append(s.ctx, nil, evs...)
+		require.NoError(t, err)
+		crep, err := s.store.Compact(s.ctx, nil)
+		require.NoError(t, err)
+		require.Equal(t, int64(3), crep.Events)
+		var arch bytes.Buffer
+		rep, err := s.store.Prune(s.ctx, &persistence.PruneOpts{DeletedBefore: time.Now(), Archive: &arch})
+		require.NoError(t, err)
+		require.Equal(t, int64(len(evs)-1-3), rep.Events)
+		requireSound(t, s.store)
+		imp := h.setup(t)
+		_, err = imp.store.Import(imp.ctx, &arch, nil)
+		require.NoError(t, err)
+		requireSound(t, imp.store)
+	})
+
 	// A pruned store exports its tombstones; the export imports into an
 	// empty store and exports again byte for byte, and the imported store
 	// refuses the pruned streams too.
