@@ -202,7 +202,7 @@
 // transaction, and leaves a Tombstone per stream: Verify counts its
 // sequences as recorded gaps, Export and Import carry it, and an Append
 // to the stream fails with ErrStreamPruned, taking no sequence. See
-// docs/RETENTION.md.
+// docs/RETENTION.md. Nothing applies a Retention in the background yet.
 //
 // # Projections
 //
