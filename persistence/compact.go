@@ -60,7 +60,7 @@ type CompactReport struct {
 // so that appends wait for one short transaction at most.
 const (
 	compactBatch       = 64
-	compactBatchEvents = 2000
+	compactBatchEvents = 1000
 )
 
 // Compact folds the streamed replies of messages completed before a
@@ -139,7 +139,7 @@ func (s *Store) compact(ctx context.Context, opts *CompactOpts, rep *CompactRepo
 		if err != nil {
 			return err
 		}
-		n := 0
+		n, full := 0, false
 		for rows.Next() {
 			var r foldRow
 			if err := r.scan(rows); err != nil {
@@ -152,13 +152,19 @@ func (s *Store) compact(ctx context.Context, opts *CompactOpts, rep *CompactRepo
 				batch = append(batch, f)
 				events += len(f.Deltas) - 1
 			}
+			// A full batch is folded before the scan goes on (after
+			// the rows are closed: a private in-memory store has one
+			// connection).
+			if full = len(batch) >= compactBatch || events >= compactBatchEvents; full {
+				break
+			}
 		}
 		err = rows.Err()
 		rows.Close()
 		if err != nil {
 			return err
 		}
-		if len(batch) >= compactBatch || events >= compactBatchEvents {
+		if full {
 			if err := flush(); err != nil {
 				return err
 			}
@@ -167,7 +173,7 @@ func (s *Store) compact(ctx context.Context, opts *CompactOpts, rep *CompactRepo
 		if opts.Progress != nil {
 			opts.Progress(from, rep.Until)
 		}
-		if n < pageSize {
+		if !full && n < pageSize {
 			break
 		}
 	}

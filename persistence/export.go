@@ -85,6 +85,7 @@ type ExportOpts struct {
 }
 
 // Export writes the log to w in the export format, in sequence order,
+// after the gaps compaction recorded (see export_gaps.go),
 // holding a bounded number of events in memory. It writes the events up
 // to the head at its start, so appends that commit while it runs do not
 // make it longer. A stored row that cannot be decoded stops it with an
@@ -113,6 +114,9 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts *ExportOpts) (writ
 		n    int64
 		line []byte
 	)
+	if _, err := s.exportGaps(ctx, bw); err != nil {
+		return 0, fmt.Errorf("export: recorded gaps: %w", err)
+	}
 	for i := range tombs {
 		if _, err := bw.Write(appendTombstoneJSONL(line[:0], &tombs[i])); err != nil {
 			return 0, fmt.Errorf("export: write: %w", err)

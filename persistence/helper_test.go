@@ -74,6 +74,8 @@ func TestHelperProcess(t *testing.T) {
 		err = helperRebuild(ctx)
 	case "prune":
 		err = helperPrune(ctx)
+	case "compact":
+		err = helperCompact(ctx)
 	default:
 		err = fmt.Errorf("unknown helper role %q", role)
 	}
@@ -416,6 +418,24 @@ func helperRebuild(ctx context.Context) error {
 			return err
 		}
 		say("rebuilt")
+	}
+}
+
+// helperCompact opens the store and compacts it until it is killed,
+// printing "opened", then "compacted N" after each compaction (N events
+// removed).
+func helperCompact(ctx context.Context) error {
+	s, err := persistence.Open(ctx, os.Getenv(envDSN))
+	if err != nil {
+		return err
+	}
+	say("opened")
+	for {
+		rep, err := s.Compact(ctx, nil)
+		if err != nil {
+			return err
+		}
+		say("compacted %d", rep.Events)
 	}
 }
 

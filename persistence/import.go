@@ -137,15 +137,16 @@ type importValidator struct {
 	// version returns a stream's version in the store; nil when the store
 	// is empty.
 	version func(stream string) (int64, error)
-	n       int // events checked so far: the index of the next one
-	// tombs are the tombstones read (they precede the events), pruned
-	// their streams; allowed is how many sequences they account for,
-	// missing how many the events skipped so far, tombLast their highest
-	// last sequence.
-	tombs            []Tombstone
-	pruned           map[string]bool
-	allowed, missing int64
-	tombLast         int64
+	n       int     // events checked so far: the index of the next one
+	gaps    *gapSet // the gaps the input declares, which it may leave
+	// tombs are the tombstones read (they precede the events, and add
+	// their gaps to gaps), pruned their streams; missing is how many
+	// sequences the events skipped so far, tombLast the tombstones'
+	// highest last sequence.
+	tombs    []Tombstone
+	pruned   map[string]bool
+	missing  int64
+	tombLast int64
 }
 
 // tombstoneLine is a tombstone line of the export format.
@@ -203,7 +204,8 @@ func (v *importValidator) tombstone(b []byte) error {
 		v.pruned = map[string]bool{}
 	}
 	v.pruned[t.Stream] = true
-	v.allowed += *t.Events
+	v.gaps.add(gap{Stream: t.Stream, First: *t.FirstSequence - 1, Last: *t.LastSequence, LastVersion: *t.LastVersion,
+		Events: *t.Events, Bytes: *t.Bytes})
 	v.tombLast = max(v.tombLast, *t.LastSequence)
 	v.tombs = append(v.tombs, Tombstone{Stream: t.Stream, LastVersion: *t.LastVersion, FirstSequence: *t.FirstSequence, LastSequence: *t.LastSequence,
 		Events: *t.Events, Bytes: *t.Bytes, PrunedAt: t.PrunedAt.UTC()})
@@ -211,11 +213,15 @@ func (v *importValidator) tombstone(b []byte) error {
 }
 
 // finish checks, at the end of the input, that the events skipped exactly
-// the sequences the tombstones account for.
+// as many sequences as the gap lines and tombstones declare removed, and
+// that those after the last event are a tombstone's.
 func (v *importValidator) finish() error {
+	if n, first := v.gaps.missing(v.last, v.tombLast+1); n > 0 {
+		return fmt.Errorf("%d sequences missing from %d, after the last event, that no tombstone declares", n, first)
+	}
 	missing := v.missing + max(0, v.tombLast-v.last)
-	if missing != v.allowed {
-		return fmt.Errorf("the tombstones account for %d pruned events, but %d sequences are missing", v.allowed, missing)
+	if removed := v.gaps.removedFrom(""); missing != removed {
+		return fmt.Errorf("the gap records and tombstones declare %d events removed, but %d sequences are missing", removed, missing)
 	}
 	return nil
 }
@@ -265,13 +271,11 @@ func (v *importValidator) line(b []byte) (Recorded, error) {
 			return Recorded{}, fmt.Errorf("sequence %d is not after the store's last sequence %d", seq, v.last)
 		}
 		return Recorded{}, fmt.Errorf("sequence %d does not follow %d", seq, v.last)
-	} else if gap := seq - v.last - 1; gap > 0 && v.missing+gap > v.allowed {
-		// The log has no holes but pruned streams' (Verify checks it): an
-		// import continues it.
-		return Recorded{}, fmt.Errorf("sequence %d leaves a gap after %d; sequences run 1, 2, 3… without holes but those of pruned streams (their tombstones account for %d, %d are missing)",
-			seq, v.last, v.allowed, v.missing+gap)
+	} else if missing, _ := v.gaps.missing(v.last, seq); missing > 0 {
+		// The log has no holes (Verify checks it): an import continues it.
+		return Recorded{}, fmt.Errorf("sequence %d leaves a gap after %d; sequences run 1, 2, 3… without holes but those a compaction line or a tombstone declares", seq, v.last)
 	} else {
-		v.missing += gap
+		v.missing += seq - v.last - 1
 	}
 	if v.pruned[l.Stream] {
 		return Recorded{}, &StreamPrunedError{Stream: l.Stream}
@@ -302,7 +306,7 @@ func (v *importValidator) line(b []byte) (Recorded, error) {
 	if prev == prunedVersion {
 		return Recorded{}, &StreamPrunedError{Stream: l.Stream}
 	}
-	if *l.Version != prev+1 {
+	if missing, _ := v.gaps.missingVersions(l.Stream, prev, *l.Version); *l.Version <= prev || missing > 0 {
 		return Recorded{}, fmt.Errorf("version %d of %s does not follow %d", *l.Version, clip.String(l.Stream), prev)
 	}
 	v.last, v.versions[l.Stream] = *l.Sequence, *l.Version

@@ -84,7 +84,8 @@ func (s *Store) importStaged(ctx context.Context, r io.Reader, opts *ImportOpts)
 			return res, fmt.Errorf("import: create the projection tables aside: %w", err)
 		}
 	}
-	res, tombs, err := s.stage(ctx, conn, r, opts, head, held > 0, stored != nil)
+	gaps := &importGaps{}
+	res, tombs, err := s.stage(ctx, conn, r, opts, head, held > 0, stored != nil, gaps)
 	if err != nil {
 		return ImportResult{}, err
 	}
@@ -125,6 +126,9 @@ func (s *Store) importStaged(ctx context.Context, r io.Reader, opts *ImportOpts)
 	if _, err := tx.ExecContext(ctx, "INSERT INTO events ("+eventColumns+") SELECT "+eventColumns+" FROM "+stagingTable+" ORDER BY sequence"); err != nil {
 		return ImportResult{}, fmt.Errorf("import: insert events %d to %d: %w", res.First, res.Last, err)
 	}
+	if err := s.storeGaps(ctx, tx, gaps); err != nil {
+		return ImportResult{}, fmt.Errorf("import: store the recorded gaps: %w", err)
+	}
 	switch {
 	case stored != nil:
 		if err := s.swapIn(ctx, tx, stored, last); err != nil {
@@ -163,14 +167,15 @@ func countEvents(ctx context.Context, q querier) (int64, error) {
 	return n, nil
 }
 
-// stage reads and checks r line by line and writes the events into
+// stage reads and checks r line by line, the gap records into gaps, and
+// writes the events into
 // stagingTable on conn, a chunk per transaction, which writes temporary
 // tables only; with project, it also applies each chunk to the projection
 // tables aside. held tells whether the store holds events, whose streams'
 // versions the import continues.
-func (s *Store) stage(ctx context.Context, conn *sql.Conn, r io.Reader, opts *ImportOpts, head int64, held, project bool) (ImportResult, []Tombstone, error) {
+func (s *Store) stage(ctx context.Context, conn *sql.Conn, r io.Reader, opts *ImportOpts, head int64, held, project bool, gaps *importGaps) (ImportResult, []Tombstone, error) {
 	var res ImportResult
-	v := importValidator{last: head, versions: make(map[string]int64)}
+	v := importValidator{last: head, versions: make(map[string]int64), gaps: &gaps.set}
 	if held {
 		v.version = func(stream string) (int64, error) {
 			return queryInt64(ctx, conn, s.stmts.head(s.d, 1, false), stream, stream)
@@ -204,6 +209,15 @@ func (s *Store) stage(ctx context.Context, conn *sql.Conn, r io.Reader, opts *Im
 		line++
 		b := sc.Bytes()
 		if len(bytes.TrimSpace(b)) == 0 {
+			continue
+		}
+		if ok, err := gaps.gapLine(b); ok {
+			if err == nil && res.Events > 0 {
+				err = errors.New("a gap record after the events; compaction and compacted_command lines come first")
+			}
+			if err != nil {
+				return res, nil, fmt.Errorf("import: %w", &ImportError{Line: line, Err: err})
+			}
 			continue
 		}
 		if isTombstoneLine(b) {

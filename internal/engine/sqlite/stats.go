@@ -84,6 +84,9 @@ func fileSize(path string) (int64, error) {
 // autoVacuumIncremental is PRAGMA auto_vacuum's value for INCREMENTAL.
 const autoVacuumIncremental = 2
 
+// vacuumStep is how many free pages one incremental_vacuum gives back.
+const vacuumStep = 1024
+
 // Reclaim gives free pages back to the file system: PRAGMA
 // incremental_vacuum on a file in incremental mode (new files are, see
 // PrepareNew), or with full a VACUUM, which first turns the file to
@@ -106,7 +109,25 @@ func (e Engine) Reclaim(ctx context.Context, db *sql.DB, full bool) error {
 	case full:
 		stmts = []string{"VACUUM"}
 	case mode == autoVacuumIncremental:
-		stmts = []string{"PRAGMA main.incremental_vacuum"}
+		// In steps, each its own short write transaction, so that
+		// appends go on between them.
+		for {
+			free, err := sqlx.QueryInt64(ctx, conn, "PRAGMA main.freelist_count")
+			if err != nil {
+				return err
+			}
+			if free == 0 {
+				break
+			}
+			if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA main.incremental_vacuum(%d)", min(free, vacuumStep))); err != nil {
+				return fmt.Errorf("incremental_vacuum: %w", err)
+			}
+			if !e.Memory {
+				if _, err := conn.ExecContext(ctx, "PRAGMA main.wal_checkpoint(PASSIVE)"); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	if !e.Memory {
 		stmts = append(stmts, "PRAGMA main.wal_checkpoint(TRUNCATE)")
