@@ -112,8 +112,13 @@ func (s *Store) buildOn(ctx context.Context, conn *sql.Conn, progress func(done,
 			return nil, 0, 0, err
 		}
 	}
+	// The events to apply: up to the head, less those compacted away.
+	total := head
+	if res != nil {
+		total -= res.known.removedFrom("")
+	}
 	if progress != nil {
-		progress(0, head)
+		progress(0, total)
 	}
 	for from := int64(1); from <= head; from += shadowChunk {
 		to := min(from+shadowChunk-1, head)
@@ -124,9 +129,9 @@ func (s *Store) buildOn(ctx context.Context, conn *sql.Conn, progress func(done,
 		}
 		var report func(n, total int64)
 		if progress != nil {
-			report = func(n, _ int64) { progress(done+n, head) }
+			report = func(n, _ int64) { progress(done+n, total) }
 		}
-		n, err := s.applyFrom(ctx, conn, from, to, head, report, res)
+		n, err := s.applyFrom(ctx, conn, from, to, total, report, res)
 		done += n
 		if err != nil {
 			return nil, 0, done, err

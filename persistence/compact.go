@@ -59,8 +59,8 @@ type CompactReport struct {
 // messages, or compactBatchEvents events removed, whichever comes first,
 // so that appends wait for one short transaction at most.
 const (
-	compactBatch       = 64
-	compactBatchEvents = 1000
+	compactBatch       = 16
+	compactBatchEvents = 250
 )
 
 // Compact folds the streamed replies of messages completed before a

@@ -181,7 +181,7 @@ func (s *Store) rebuildShadowOnce(ctx context.Context, progress func(done, total
 				return err
 			}
 			if progress != nil {
-				progress(res.Events, last)
+				progress(res.Events, last-res.known.removedFrom(""))
 			}
 		}
 		if err := s.swapIn(ctx, tx, stored, last); err != nil {
@@ -204,9 +204,10 @@ func (s *Store) rebuildIn(ctx context.Context, tx querier, head int64, progress 
 			return res, err
 		}
 	}
+	total := head - res.known.removedFrom("") // less the events compacted away
 	if progress != nil {
-		progress(0, head)
+		progress(0, total)
 	}
-	res.Events, err = s.applyFrom(ctx, tx, 1, head, head, progress, &res)
+	res.Events, err = s.applyFrom(ctx, tx, 1, head, total, progress, &res)
 	return res, err
 }

@@ -186,8 +186,11 @@ func compactProperty(t *testing.T, h Harness, seed uint64) {
 	}
 	requireVerified(t, s)
 	compactRoundTrip(t, h, s, before)
-	res := mustRebuild(t, s, nil)
+	var lastDone, lastTotal int64
+	res := mustRebuild(t, s, &persistence.RebuildOpts{Progress: func(done, total int64) { lastDone, lastTotal = done, total }})
 	require.Zero(t, res.Missing)
+	require.Equal(t, lastTotal, lastDone, "the last progress call has done == total")
+	require.Equal(t, st.Events-rep.Events, lastTotal, "the total is the events the log holds")
 	require.Equal(t, before, dumpTables(t, s), "a rebuild after compaction gives other tables")
 	requireVerified(t, s)
 
