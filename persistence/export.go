@@ -28,15 +28,16 @@ import (
 // canonical form, whatever build stored it). The same events always give the same
 // bytes, whatever engine stored them.
 //
-// A store that retention pruned (Store.Prune) begins its export with a
-// line per pruned stream's Tombstone, in the order of their last
-// sequence, before the events:
+// A store that retention pruned (Store.Prune) writes, after the recorded
+// gaps of compaction (see export_gaps.go) and before the events, a line
+// per pruned stream's Tombstone, in the order of their last sequence:
 //
-//	{"tombstone":{"stream":"thread:t4","last_version":3,"last_sequence":33,
-//	 "events":3,"bytes":171,"pruned_at":"2026-01-06T09:00:00Z"}}
+//	{"tombstone":{"stream":"thread:t4","last_version":3,"first_sequence":31,
+//	 "last_sequence":33,"events":3,"bytes":171,"pruned_at":"2026-01-06T09:00:00Z"}}
 //
 // The sequences of the pruned events are missing from the lines that
-// follow; Import accepts those gaps as far as the tombstones count them.
+// follow; Import accepts those holes inside a tombstone's range, as many
+// as the tombstones count.
 
 // AppendJSONL appends rec as one line of the export format, newline
 // included, to dst. rec.Event must be set (a decoded record).
