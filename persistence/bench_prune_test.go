@@ -75,7 +75,9 @@ func TestPruneAppendLatency(t *testing.T) {
 	}
 	quantiles := func(lat []time.Duration) string {
 		slices.Sort(lat)
-		q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))].Round(time.Microsecond) }
+		q := func(p float64) time.Duration {
+			return lat[min(len(lat)-1, int(p*float64(len(lat))))].Round(time.Microsecond)
+		}
 		return fmt.Sprintf("%d appends, p50 %v, p99 %v, max %v", len(lat), q(0.5), q(0.99), q(1))
 	}
 

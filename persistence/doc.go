@@ -195,6 +195,16 @@
 // archived over PruneDeletedAfter or PruneArchivedAfter ago (off by
 // default).
 //
+// Compact folds, for each message completed before a horizon
+// (CompactOpts.Until, CompactOpts.OlderThan; 24 h by default), the
+// message.delta events between its message.added and its
+// message.completed into one, in short transactions while appends go on,
+// and records each gap it leaves in the compactions table: projections,
+// stream versions and idempotency do not change, Verify and Rebuild
+// accept exactly the recorded gaps, and Export and Import carry them. A
+// reader that resumes inside a folded range misses the deltas it had not
+// read; docs/RETENTION.md says exactly what each reader sees.
+//
 // Prune removes the streams of threads and projects deleted (or threads
 // archived) before PruneOpts' cut-offs, with their projection rows, a
 // project's threads with it: what Stats counts as prunable. It writes

@@ -2,11 +2,13 @@ package persistencetest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"regexp"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -118,6 +120,7 @@ func stringsOf[T fmt.Stringer](rows []T, err error) ([]string, error) {
 }
 
 func runCompact(t *testing.T, h Harness) {
+	t.Run("CommandsVersionsAndSubscribers", func(t *testing.T) { compactCommands(t, h) })
 	t.Run("PropertyProjectionsUnchanged", func(t *testing.T) {
 		t.Parallel()
 		for seed := range uint64(6) {
@@ -127,6 +130,78 @@ func runCompact(t *testing.T, h Harness) {
 			})
 		}
 	})
+}
+
+// compactCommands checks idempotency, expected versions and a subscriber
+// at the head across a compaction.
+func compactCommands(t *testing.T, h Harness) {
+	t.Parallel()
+	s := h.setup(t)
+	th, tu, m := "t1", "u1", "m1"
+	delta := func(text string) orchestration.Event {
+		return orchestration.MessageDelta{ThreadID: th, TurnID: tu, MessageID: m, Delta: text, At: at(3)}
+	}
+	appendCmd := func(cmd string, evs ...orchestration.Event) ([]persistence.Recorded, error) {
+		return s.store.Append(s.ctx, &persistence.AppendOpts{CommandID: cmd}, evs...)
+	}
+	_, err := appendCmd("open",
+		orchestration.ThreadCreated{ThreadID: th, ProjectID: "p", Title: "x", Model: "m", At: at(0)},
+		orchestration.TurnStarted{ThreadID: th, TurnID: tu, At: at(1)},
+		orchestration.MessageAdded{ThreadID: th, TurnID: tu, MessageID: m, Role: orchestration.RoleAssistant, Streaming: true, At: at(2)},
+		delta("a"))
+	require.NoError(t, err)
+	_, err = appendCmd("middle", delta("b"), delta("c")) // both folded away
+	require.NoError(t, err)
+	_, err = appendCmd("close", delta("d"), orchestration.MessageCompleted{ThreadID: th, TurnID: tu, MessageID: m, At: at(4)})
+	require.NoError(t, err)
+	head, err := s.store.Head(s.ctx)
+	require.NoError(t, err)
+	version, err := s.store.StreamVersion(s.ctx, "thread:"+th)
+	require.NoError(t, err)
+
+	// A subscriber at the head while the log is compacted.
+	sub := make(chan persistence.Recorded, 8)
+	subCtx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	go func() {
+		for rec, err := range s.store.Subscribe(subCtx, head) {
+			if err == nil {
+				sub <- rec
+			}
+		}
+	}()
+
+	rep, err := s.store.Compact(s.ctx, nil)
+	require.NoError(t, err)
+	require.EqualValues(t, 3, rep.Events)
+	requireVerified(t, s)
+	got, err := s.store.StreamVersion(s.ctx, "thread:"+th)
+	require.NoError(t, err)
+	require.Equal(t, version, got, "a stream's version does not change")
+
+	for _, cmd := range []struct {
+		id  string
+		evs []orchestration.Event
+	}{{"middle", []orchestration.Event{delta("b"), delta("c")}}, {"close", []orchestration.Event{delta("d"), orchestration.MessageCompleted{ThreadID: th, TurnID: tu, MessageID: m, At: at(5)}}}} {
+		_, err := appendCmd(cmd.id, cmd.evs...)
+		require.NoError(t, err, "command %s, folded, is still stored", cmd.id)
+	}
+	_, err = appendCmd("middle", delta("b"))
+	require.ErrorIs(t, err, persistence.ErrCommandConflict, "a folded command with other events is a conflict")
+	h2, err := s.store.Head(s.ctx)
+	require.NoError(t, err)
+	require.Equal(t, head, h2, "no repeat appended")
+
+	recs, err := s.store.Append(s.ctx, &persistence.AppendOpts{ExpectedVersions: map[string]int64{"thread:" + th: version}},
+		orchestration.ThreadRenamed{ThreadID: th, Title: "y", At: at(6)})
+	require.NoError(t, err, "ExpectedVersions compare with the current version")
+	select {
+	case rec := <-sub:
+		require.Equal(t, recs[0].Sequence, rec.Sequence, "the subscriber at the head sees only the new event")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the subscriber at the head got nothing")
+	}
+	require.Empty(t, sub)
 }
 
 func compactProperty(t *testing.T, h Harness, seed uint64) {
