@@ -65,10 +65,12 @@ type StreamSet struct {
 	Streams, Events, Bytes int64
 }
 
-// CompactionStats is what compaction would fold now: for each message
+// CompactionStats is what Compact would fold now: for each message
 // completed before Before (the at of the first message.completed after its
-// message.added), the message.delta events of its stream between the two
-// become one, so a message with n ≥ 2 such deltas gives up n-1 events.
+// message.added), the message.delta events of the same message (stream,
+// turn and message id) between the two become one, so a message with
+// n ≥ 2 such deltas gives up n-1 events (a reply of more than 4,096
+// deltas folds into one event per 4,096).
 type CompactionStats struct {
 	Before time.Time
 	// Messages are the messages with two deltas or more to fold; Events
