@@ -90,13 +90,16 @@ type PruneReport struct {
 }
 
 // prunedRows are the projection tables whose rows belong to one stream,
-// by the stream's prefix, and the column that names its entity.
-var prunedRows = []struct{ prefix, table, column string }{
-	{"thread:", "projection_messages", "thread_id"},
-	{"thread:", "projection_turns", "thread_id"},
-	{"thread:", "checkpoints", "thread_id"},
-	{"thread:", "projection_threads", "thread_id"},
-	{"project:", "projection_projects", "project_id"},
+// by the stream's prefix, in the order Prune deletes them, and the
+// condition on the entity's id (bound once) that selects the rows: a
+// table keyed by message, say, selects by the thread's messages before
+// projection_messages loses them.
+var prunedRows = []struct{ prefix, table, where string }{
+	{"thread:", "projection_messages", "thread_id = ?"},
+	{"thread:", "projection_turns", "thread_id = ?"},
+	{"thread:", "checkpoints", "thread_id = ?"},
+	{"thread:", "projection_threads", "thread_id = ?"},
+	{"project:", "projection_projects", "project_id = ?"},
 }
 
 // Prune removes the streams that opts selects (see PruneOpts) with their
@@ -204,23 +207,23 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
-// rowsOf returns the projection tables of stream with the key its rows
-// carry there.
-func rowsOf(stream string) (tables []string, columns []string, key string) {
+// rowsOf returns the projection tables of stream with the condition that
+// selects its rows there, and the entity's id it binds.
+func rowsOf(stream string) (tables []string, wheres []string, key string) {
 	for _, r := range prunedRows {
 		if id, ok := strings.CutPrefix(stream, r.prefix); ok {
-			tables, columns, key = append(tables, r.table), append(columns, r.column), id
+			tables, wheres, key = append(tables, r.table), append(wheres, r.where), id
 		}
 	}
-	return tables, columns, key
+	return tables, wheres, key
 }
 
 // countPrunedRows counts the projection rows that pruning stream removes.
 func (s *Store) countPrunedRows(ctx context.Context, stream string) (int64, error) {
-	tables, columns, key := rowsOf(stream)
+	tables, wheres, key := rowsOf(stream)
 	var n int64
 	for i, t := range tables {
-		c, err := queryInt64(ctx, s.db, s.d.Bind("SELECT COUNT(*) FROM "+t+" WHERE "+columns[i]+" = ?"), key)
+		c, err := queryInt64(ctx, s.db, s.d.Bind("SELECT COUNT(*) FROM "+t+" WHERE "+wheres[i]), key)
 		if err != nil {
 			return 0, err
 		}
@@ -263,9 +266,9 @@ func (s *Store) pruneStream(ctx context.Context, stream string, arch *archiver) 
 				return err
 			}
 		}
-		tables, columns, key := rowsOf(stream)
+		tables, wheres, key := rowsOf(stream)
 		for i, t := range tables {
-			res, err := tx.ExecContext(ctx, s.d.Bind("DELETE FROM "+t+" WHERE "+columns[i]+" = ?"), key)
+			res, err := tx.ExecContext(ctx, s.d.Bind("DELETE FROM "+t+" WHERE "+wheres[i]), key)
 			if err != nil {
 				return fmt.Errorf("delete from %s: %w", t, err)
 			}
