@@ -69,28 +69,6 @@ func reportKeys(t *testing.T, out string) []string {
 }
 
 // requireDocumented checks that docs/CLI.md names each key of a report.
-// migrationFiles is how many migrations this build has.
-func migrationFiles(t *testing.T) int {
-	t.Helper()
-	names, err := fs.Glob(migrations.FS, "sqlite/*.sql")
-	require.NoError(t, err)
-	return len(names)
-}
-
-// pendingText is "N migrations pending" for all of this build's.
-func pendingText(t *testing.T) string {
-	n := migrationFiles(t)
-	return fmt.Sprintf("%d migration%s pending", n, plural(n))
-}
-
-// them is "it" or "them", for all of this build's migrations.
-func them(t *testing.T) string {
-	if migrationFiles(t) == 1 {
-		return "it"
-	}
-	return "them"
-}
-
 func requireDocumented(t *testing.T, keys []string) {
 	t.Helper()
 	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "CLI.md"))
