@@ -117,11 +117,12 @@ func (s *Store) Prune(ctx context.Context, opts *PruneOpts) (rep *PruneReport, e
 	if opts == nil {
 		opts = &PruneOpts{}
 	}
-	rep = &PruneReport{DeletedBefore: opts.DeletedBefore, ArchivedBefore: opts.ArchivedBefore, DryRun: opts.DryRun}
+	report := &PruneReport{DeletedBefore: opts.DeletedBefore, ArchivedBefore: opts.ArchivedBefore, DryRun: opts.DryRun}
+	rep = report
 	ctx, done := s.tel.op(ctx, "prune", "prune")
 	defer func() {
-		rep.Elapsed = time.Since(began)
-		done(err, "streams", rep.Streams, "events", rep.Events, "dry_run", rep.DryRun)
+		report.Elapsed = time.Since(began)
+		done(err, "streams", report.Streams, "events", report.Events, "dry_run", report.DryRun)
 	}()
 	if s.closed.Load() {
 		return nil, ErrClosed

@@ -163,6 +163,17 @@ func runPrune(t *testing.T, h Harness) {
 		requireSound(t, s.store)
 	})
 
+	// A closed store refuses, a dry run too.
+	t.Run("Closed", func(t *testing.T) {
+		t.Parallel()
+		s := h.setup(t)
+		require.NoError(t, s.store.Close())
+		_, err := s.store.Prune(s.ctx, &persistence.PruneOpts{DeletedBefore: time.Now()})
+		require.ErrorIs(t, err, persistence.ErrClosed)
+		_, err = s.store.Prune(s.ctx, &persistence.PruneOpts{DeletedBefore: time.Now(), DryRun: true})
+		require.ErrorIs(t, err, persistence.ErrClosed)
+	})
+
 	// A thread qualifies by itself; its project stays unless deleted.
 	t.Run("ArchivedOnly", func(t *testing.T) {
 		t.Parallel()
