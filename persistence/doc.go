@@ -205,6 +205,15 @@
 // reader that resumes inside a folded range misses the deltas it had not
 // read; docs/RETENTION.md says exactly what each reader sees.
 //
+// Prune removes the streams of threads and projects deleted (or threads
+// archived) before PruneOpts' cut-offs, with their projection rows, a
+// project's threads with it: what Stats counts as prunable. It writes
+// their events to PruneOpts.Archive first when set, works one stream per
+// transaction, and leaves a Tombstone per stream: Verify counts its
+// sequences as recorded gaps, Export and Import carry it, and an Append
+// to the stream fails with ErrStreamPruned, taking no sequence. See
+// docs/RETENTION.md. Nothing applies a Retention in the background yet.
+//
 // # Projections
 //
 // Rebuild recomputes the projection tables from the log in temporary
