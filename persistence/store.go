@@ -76,6 +76,9 @@ func (s *Store) start(ctx context.Context) error {
 			return err // CatchUp says what it was doing
 		}
 	}
+	if s.opts.Retention != nil {
+		s.maintainInBackground(bg)
+	}
 	return nil
 }
 

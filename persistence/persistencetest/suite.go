@@ -95,4 +95,5 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Prune", func(t *testing.T) { runPrune(t, h) })
 	t.Run("Group", func(t *testing.T) { runGroup(t, h) })
 	t.Run("Compact", func(t *testing.T) { runCompact(t, h) })
+	t.Run("Maintain", func(t *testing.T) { runMaintain(t, h) })
 }
