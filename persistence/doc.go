@@ -212,7 +212,13 @@
 // transaction, and leaves a Tombstone per stream: Verify counts its
 // sequences as recorded gaps, Export and Import carry it, and an Append
 // to the stream fails with ErrStreamPruned, taking no sequence. See
-// docs/RETENTION.md. Nothing applies a Retention in the background yet.
+// docs/RETENTION.md.
+//
+// Maintain applies a Retention once: Prune under its prune ages, then
+// Compact under CompactAfter, reporting events removed and bytes
+// reclaimed. Options.Retention makes a store apply it by itself, at open
+// and then every Options.MaintainEvery (an hour by default), logging each
+// run ("peon: maintenance done").
 //
 // # Projections
 //

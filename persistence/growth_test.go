@@ -92,7 +92,7 @@ func TestLogGrowth(t *testing.T) {
 // growth is what measureGrowth read of a store.
 type growth struct {
 	stats           *persistence.Stats
-	bytes           int64 // the database file and its WAL on SQLite, pg_database_size's share of peon's tables on PostgreSQL
+	bytes           int64 // the pages in use on SQLite (page_count × page_size: the file once its WAL is checkpointed), peon's tables on PostgreSQL
 	replay, rebuild time.Duration
 }
 
@@ -101,8 +101,9 @@ func measureGrowth(t *testing.T, s *persistence.Store, pol persistence.Retention
 	ctx := t.Context()
 	st, err := s.StatsWith(ctx, &persistence.StatsOpts{Retention: pol})
 	require.NoError(t, err)
-	g := growth{stats: st, bytes: st.Database.FileBytes + st.Database.WALBytes}
-	if g.bytes == 0 { // PostgreSQL: peon's tables with their indexes and TOAST
+	g := growth{stats: st, bytes: st.Database.Bytes}
+	if st.Database.PageSize == 0 { // PostgreSQL: peon's tables with their indexes and TOAST
+		g.bytes = 0
 		for _, tb := range st.Database.Tables {
 			g.bytes += tb.TotalBytes
 		}

@@ -51,6 +51,9 @@ func (s *Store) Maintain(ctx context.Context, r Retention) (*MaintainReport, err
 		return nil, fmt.Errorf("maintain: %w", err)
 	}
 	start := time.Now()
+	ctx, end := s.tel.start(ctx, "peon.maintain")
+	var err error
+	defer func() { end(err) }()
 	compact, deleted, archived := r.horizons(start)
 	rep := &MaintainReport{}
 	if deleted != nil || archived != nil {
@@ -61,8 +64,8 @@ func (s *Store) Maintain(ctx context.Context, r Retention) (*MaintainReport, err
 		if archived != nil {
 			opts.ArchivedBefore = *archived
 		}
-		p, err := s.Prune(ctx, opts)
-		if err != nil {
+		var p *PruneReport
+		if p, err = s.Prune(ctx, opts); err != nil {
 			return nil, s.maintainFailed(ctx, "prune", err)
 		}
 		rep.Prune = p
@@ -70,8 +73,8 @@ func (s *Store) Maintain(ctx context.Context, r Retention) (*MaintainReport, err
 		rep.Bytes += p.Bytes
 		rep.Reclaimed += p.BytesReclaimed
 	}
-	c, err := s.Compact(ctx, &CompactOpts{OlderThan: start.Sub(compact)})
-	if err != nil {
+	var c *CompactReport
+	if c, err = s.Compact(ctx, &CompactOpts{OlderThan: start.Sub(compact)}); err != nil {
 		return nil, s.maintainFailed(ctx, "compact", err)
 	}
 	rep.Compact = c
