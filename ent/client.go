@@ -23,6 +23,7 @@ import (
 	"github.com/peonhq/peon/ent/project"
 	"github.com/peonhq/peon/ent/projectionstate"
 	"github.com/peonhq/peon/ent/setting"
+	"github.com/peonhq/peon/ent/streamtombstone"
 	"github.com/peonhq/peon/ent/thread"
 	"github.com/peonhq/peon/ent/turn"
 
@@ -52,6 +53,8 @@ type Client struct {
 	ProjectionState *ProjectionStateClient
 	// Setting is the client for interacting with the Setting builders.
 	Setting *SettingClient
+	// StreamTombstone is the client for interacting with the StreamTombstone builders.
+	StreamTombstone *StreamTombstoneClient
 	// Thread is the client for interacting with the Thread builders.
 	Thread *ThreadClient
 	// Turn is the client for interacting with the Turn builders.
@@ -76,6 +79,7 @@ func (c *Client) init() {
 	c.Project = NewProjectClient(c.config)
 	c.ProjectionState = NewProjectionStateClient(c.config)
 	c.Setting = NewSettingClient(c.config)
+	c.StreamTombstone = NewStreamTombstoneClient(c.config)
 	c.Thread = NewThreadClient(c.config)
 	c.Turn = NewTurnClient(c.config)
 }
@@ -179,6 +183,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Project:          NewProjectClient(cfg),
 		ProjectionState:  NewProjectionStateClient(cfg),
 		Setting:          NewSettingClient(cfg),
+		StreamTombstone:  NewStreamTombstoneClient(cfg),
 		Thread:           NewThreadClient(cfg),
 		Turn:             NewTurnClient(cfg),
 	}, nil
@@ -209,6 +214,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Project:          NewProjectClient(cfg),
 		ProjectionState:  NewProjectionStateClient(cfg),
 		Setting:          NewSettingClient(cfg),
+		StreamTombstone:  NewStreamTombstoneClient(cfg),
 		Thread:           NewThreadClient(cfg),
 		Turn:             NewTurnClient(cfg),
 	}, nil
@@ -241,7 +247,8 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.Checkpoint, c.CompactedCommand, c.Compaction, c.Event, c.Message,
-		c.MessageChunk, c.Project, c.ProjectionState, c.Setting, c.Thread, c.Turn,
+		c.MessageChunk, c.Project, c.ProjectionState, c.Setting, c.StreamTombstone,
+		c.Thread, c.Turn,
 	} {
 		n.Use(hooks...)
 	}
@@ -252,7 +259,8 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.Checkpoint, c.CompactedCommand, c.Compaction, c.Event, c.Message,
-		c.MessageChunk, c.Project, c.ProjectionState, c.Setting, c.Thread, c.Turn,
+		c.MessageChunk, c.Project, c.ProjectionState, c.Setting, c.StreamTombstone,
+		c.Thread, c.Turn,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -279,6 +287,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.ProjectionState.mutate(ctx, m)
 	case *SettingMutation:
 		return c.Setting.mutate(ctx, m)
+	case *StreamTombstoneMutation:
+		return c.StreamTombstone.mutate(ctx, m)
 	case *ThreadMutation:
 		return c.Thread.mutate(ctx, m)
 	case *TurnMutation:
@@ -1485,6 +1495,139 @@ func (c *SettingClient) mutate(ctx context.Context, m *SettingMutation) (Value, 
 	}
 }
 
+// StreamTombstoneClient is a client for the StreamTombstone schema.
+type StreamTombstoneClient struct {
+	config
+}
+
+// NewStreamTombstoneClient returns a client for the StreamTombstone from the given config.
+func NewStreamTombstoneClient(c config) *StreamTombstoneClient {
+	return &StreamTombstoneClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `streamtombstone.Hooks(f(g(h())))`.
+func (c *StreamTombstoneClient) Use(hooks ...Hook) {
+	c.hooks.StreamTombstone = append(c.hooks.StreamTombstone, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `streamtombstone.Intercept(f(g(h())))`.
+func (c *StreamTombstoneClient) Intercept(interceptors ...Interceptor) {
+	c.inters.StreamTombstone = append(c.inters.StreamTombstone, interceptors...)
+}
+
+// Create returns a builder for creating a StreamTombstone entity.
+func (c *StreamTombstoneClient) Create() *StreamTombstoneCreate {
+	mutation := newStreamTombstoneMutation(c.config, OpCreate)
+	return &StreamTombstoneCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of StreamTombstone entities.
+func (c *StreamTombstoneClient) CreateBulk(builders ...*StreamTombstoneCreate) *StreamTombstoneCreateBulk {
+	return &StreamTombstoneCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *StreamTombstoneClient) MapCreateBulk(slice any, setFunc func(*StreamTombstoneCreate, int)) *StreamTombstoneCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &StreamTombstoneCreateBulk{err: fmt.Errorf("calling to StreamTombstoneClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*StreamTombstoneCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &StreamTombstoneCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for StreamTombstone.
+func (c *StreamTombstoneClient) Update() *StreamTombstoneUpdate {
+	mutation := newStreamTombstoneMutation(c.config, OpUpdate)
+	return &StreamTombstoneUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *StreamTombstoneClient) UpdateOne(_m *StreamTombstone) *StreamTombstoneUpdateOne {
+	mutation := newStreamTombstoneMutation(c.config, OpUpdateOne, withStreamTombstone(_m))
+	return &StreamTombstoneUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *StreamTombstoneClient) UpdateOneID(id string) *StreamTombstoneUpdateOne {
+	mutation := newStreamTombstoneMutation(c.config, OpUpdateOne, withStreamTombstoneID(id))
+	return &StreamTombstoneUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for StreamTombstone.
+func (c *StreamTombstoneClient) Delete() *StreamTombstoneDelete {
+	mutation := newStreamTombstoneMutation(c.config, OpDelete)
+	return &StreamTombstoneDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *StreamTombstoneClient) DeleteOne(_m *StreamTombstone) *StreamTombstoneDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *StreamTombstoneClient) DeleteOneID(id string) *StreamTombstoneDeleteOne {
+	builder := c.Delete().Where(streamtombstone.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &StreamTombstoneDeleteOne{builder}
+}
+
+// Query returns a query builder for StreamTombstone.
+func (c *StreamTombstoneClient) Query() *StreamTombstoneQuery {
+	return &StreamTombstoneQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeStreamTombstone},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a StreamTombstone entity by its id.
+func (c *StreamTombstoneClient) Get(ctx context.Context, id string) (*StreamTombstone, error) {
+	return c.Query().Where(streamtombstone.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *StreamTombstoneClient) GetX(ctx context.Context, id string) *StreamTombstone {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *StreamTombstoneClient) Hooks() []Hook {
+	return c.hooks.StreamTombstone
+}
+
+// Interceptors returns the client interceptors.
+func (c *StreamTombstoneClient) Interceptors() []Interceptor {
+	return c.inters.StreamTombstone
+}
+
+func (c *StreamTombstoneClient) mutate(ctx context.Context, m *StreamTombstoneMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&StreamTombstoneCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&StreamTombstoneUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&StreamTombstoneUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&StreamTombstoneDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown StreamTombstone mutation op: %q", m.Op())
+	}
+}
+
 // ThreadClient is a client for the Thread schema.
 type ThreadClient struct {
 	config
@@ -1755,11 +1898,11 @@ func (c *TurnClient) mutate(ctx context.Context, m *TurnMutation) (Value, error)
 type (
 	hooks struct {
 		Checkpoint, CompactedCommand, Compaction, Event, Message, MessageChunk, Project,
-		ProjectionState, Setting, Thread, Turn []ent.Hook
+		ProjectionState, Setting, StreamTombstone, Thread, Turn []ent.Hook
 	}
 	inters struct {
 		Checkpoint, CompactedCommand, Compaction, Event, Message, MessageChunk, Project,
-		ProjectionState, Setting, Thread, Turn []ent.Interceptor
+		ProjectionState, Setting, StreamTombstone, Thread, Turn []ent.Interceptor
 	}
 )
 

@@ -21,6 +21,7 @@ import (
 	"github.com/peonhq/peon/ent/project"
 	"github.com/peonhq/peon/ent/projectionstate"
 	"github.com/peonhq/peon/ent/setting"
+	"github.com/peonhq/peon/ent/streamtombstone"
 	"github.com/peonhq/peon/ent/thread"
 	"github.com/peonhq/peon/ent/turn"
 )
@@ -92,6 +93,7 @@ func checkColumn(t, c string) error {
 			project.Table:          project.ValidColumn,
 			projectionstate.Table:  projectionstate.ValidColumn,
 			setting.Table:          setting.ValidColumn,
+			streamtombstone.Table:  streamtombstone.ValidColumn,
 			thread.Table:           thread.ValidColumn,
 			turn.Table:             turn.ValidColumn,
 		})

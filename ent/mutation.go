@@ -21,6 +21,7 @@ import (
 	"github.com/peonhq/peon/ent/project"
 	"github.com/peonhq/peon/ent/projectionstate"
 	"github.com/peonhq/peon/ent/setting"
+	"github.com/peonhq/peon/ent/streamtombstone"
 	"github.com/peonhq/peon/ent/thread"
 	"github.com/peonhq/peon/ent/turn"
 )
@@ -43,6 +44,7 @@ const (
 	TypeProject          = "Project"
 	TypeProjectionState  = "ProjectionState"
 	TypeSetting          = "Setting"
+	TypeStreamTombstone  = "StreamTombstone"
 	TypeThread           = "Thread"
 	TypeTurn             = "Turn"
 )
@@ -5831,6 +5833,776 @@ func (m *SettingMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *SettingMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Setting edge %s", name)
+}
+
+// StreamTombstoneMutation represents an operation that mutates the StreamTombstone nodes in the graph.
+type StreamTombstoneMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *string
+	last_version      *int64
+	addlast_version   *int64
+	first_sequence    *int64
+	addfirst_sequence *int64
+	last_sequence     *int64
+	addlast_sequence  *int64
+	events            *int64
+	addevents         *int64
+	bytes             *int64
+	addbytes          *int64
+	pruned_at         *time.Time
+	clearedFields     map[string]struct{}
+	done              bool
+	oldValue          func(context.Context) (*StreamTombstone, error)
+	predicates        []predicate.StreamTombstone
+}
+
+var _ ent.Mutation = (*StreamTombstoneMutation)(nil)
+
+// streamtombstoneOption allows management of the mutation configuration using functional options.
+type streamtombstoneOption func(*StreamTombstoneMutation)
+
+// newStreamTombstoneMutation creates new mutation for the StreamTombstone entity.
+func newStreamTombstoneMutation(c config, op Op, opts ...streamtombstoneOption) *StreamTombstoneMutation {
+	m := &StreamTombstoneMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeStreamTombstone,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withStreamTombstoneID sets the ID field of the mutation.
+func withStreamTombstoneID(id string) streamtombstoneOption {
+	return func(m *StreamTombstoneMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *StreamTombstone
+		)
+		m.oldValue = func(ctx context.Context) (*StreamTombstone, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().StreamTombstone.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withStreamTombstone sets the old StreamTombstone of the mutation.
+func withStreamTombstone(node *StreamTombstone) streamtombstoneOption {
+	return func(m *StreamTombstoneMutation) {
+		m.oldValue = func(context.Context) (*StreamTombstone, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m StreamTombstoneMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m StreamTombstoneMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of StreamTombstone entities.
+func (m *StreamTombstoneMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *StreamTombstoneMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *StreamTombstoneMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().StreamTombstone.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetLastVersion sets the "last_version" field.
+func (m *StreamTombstoneMutation) SetLastVersion(i int64) {
+	m.last_version = &i
+	m.addlast_version = nil
+}
+
+// LastVersion returns the value of the "last_version" field in the mutation.
+func (m *StreamTombstoneMutation) LastVersion() (r int64, exists bool) {
+	v := m.last_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastVersion returns the old "last_version" field's value of the StreamTombstone entity.
+// If the StreamTombstone object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StreamTombstoneMutation) OldLastVersion(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastVersion: %w", err)
+	}
+	return oldValue.LastVersion, nil
+}
+
+// AddLastVersion adds i to the "last_version" field.
+func (m *StreamTombstoneMutation) AddLastVersion(i int64) {
+	if m.addlast_version != nil {
+		*m.addlast_version += i
+	} else {
+		m.addlast_version = &i
+	}
+}
+
+// AddedLastVersion returns the value that was added to the "last_version" field in this mutation.
+func (m *StreamTombstoneMutation) AddedLastVersion() (r int64, exists bool) {
+	v := m.addlast_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetLastVersion resets all changes to the "last_version" field.
+func (m *StreamTombstoneMutation) ResetLastVersion() {
+	m.last_version = nil
+	m.addlast_version = nil
+}
+
+// SetFirstSequence sets the "first_sequence" field.
+func (m *StreamTombstoneMutation) SetFirstSequence(i int64) {
+	m.first_sequence = &i
+	m.addfirst_sequence = nil
+}
+
+// FirstSequence returns the value of the "first_sequence" field in the mutation.
+func (m *StreamTombstoneMutation) FirstSequence() (r int64, exists bool) {
+	v := m.first_sequence
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFirstSequence returns the old "first_sequence" field's value of the StreamTombstone entity.
+// If the StreamTombstone object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StreamTombstoneMutation) OldFirstSequence(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFirstSequence is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFirstSequence requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFirstSequence: %w", err)
+	}
+	return oldValue.FirstSequence, nil
+}
+
+// AddFirstSequence adds i to the "first_sequence" field.
+func (m *StreamTombstoneMutation) AddFirstSequence(i int64) {
+	if m.addfirst_sequence != nil {
+		*m.addfirst_sequence += i
+	} else {
+		m.addfirst_sequence = &i
+	}
+}
+
+// AddedFirstSequence returns the value that was added to the "first_sequence" field in this mutation.
+func (m *StreamTombstoneMutation) AddedFirstSequence() (r int64, exists bool) {
+	v := m.addfirst_sequence
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFirstSequence resets all changes to the "first_sequence" field.
+func (m *StreamTombstoneMutation) ResetFirstSequence() {
+	m.first_sequence = nil
+	m.addfirst_sequence = nil
+}
+
+// SetLastSequence sets the "last_sequence" field.
+func (m *StreamTombstoneMutation) SetLastSequence(i int64) {
+	m.last_sequence = &i
+	m.addlast_sequence = nil
+}
+
+// LastSequence returns the value of the "last_sequence" field in the mutation.
+func (m *StreamTombstoneMutation) LastSequence() (r int64, exists bool) {
+	v := m.last_sequence
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastSequence returns the old "last_sequence" field's value of the StreamTombstone entity.
+// If the StreamTombstone object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StreamTombstoneMutation) OldLastSequence(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastSequence is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastSequence requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastSequence: %w", err)
+	}
+	return oldValue.LastSequence, nil
+}
+
+// AddLastSequence adds i to the "last_sequence" field.
+func (m *StreamTombstoneMutation) AddLastSequence(i int64) {
+	if m.addlast_sequence != nil {
+		*m.addlast_sequence += i
+	} else {
+		m.addlast_sequence = &i
+	}
+}
+
+// AddedLastSequence returns the value that was added to the "last_sequence" field in this mutation.
+func (m *StreamTombstoneMutation) AddedLastSequence() (r int64, exists bool) {
+	v := m.addlast_sequence
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetLastSequence resets all changes to the "last_sequence" field.
+func (m *StreamTombstoneMutation) ResetLastSequence() {
+	m.last_sequence = nil
+	m.addlast_sequence = nil
+}
+
+// SetEvents sets the "events" field.
+func (m *StreamTombstoneMutation) SetEvents(i int64) {
+	m.events = &i
+	m.addevents = nil
+}
+
+// Events returns the value of the "events" field in the mutation.
+func (m *StreamTombstoneMutation) Events() (r int64, exists bool) {
+	v := m.events
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEvents returns the old "events" field's value of the StreamTombstone entity.
+// If the StreamTombstone object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StreamTombstoneMutation) OldEvents(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEvents is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEvents requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEvents: %w", err)
+	}
+	return oldValue.Events, nil
+}
+
+// AddEvents adds i to the "events" field.
+func (m *StreamTombstoneMutation) AddEvents(i int64) {
+	if m.addevents != nil {
+		*m.addevents += i
+	} else {
+		m.addevents = &i
+	}
+}
+
+// AddedEvents returns the value that was added to the "events" field in this mutation.
+func (m *StreamTombstoneMutation) AddedEvents() (r int64, exists bool) {
+	v := m.addevents
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetEvents resets all changes to the "events" field.
+func (m *StreamTombstoneMutation) ResetEvents() {
+	m.events = nil
+	m.addevents = nil
+}
+
+// SetBytes sets the "bytes" field.
+func (m *StreamTombstoneMutation) SetBytes(i int64) {
+	m.bytes = &i
+	m.addbytes = nil
+}
+
+// Bytes returns the value of the "bytes" field in the mutation.
+func (m *StreamTombstoneMutation) Bytes() (r int64, exists bool) {
+	v := m.bytes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBytes returns the old "bytes" field's value of the StreamTombstone entity.
+// If the StreamTombstone object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StreamTombstoneMutation) OldBytes(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBytes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBytes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBytes: %w", err)
+	}
+	return oldValue.Bytes, nil
+}
+
+// AddBytes adds i to the "bytes" field.
+func (m *StreamTombstoneMutation) AddBytes(i int64) {
+	if m.addbytes != nil {
+		*m.addbytes += i
+	} else {
+		m.addbytes = &i
+	}
+}
+
+// AddedBytes returns the value that was added to the "bytes" field in this mutation.
+func (m *StreamTombstoneMutation) AddedBytes() (r int64, exists bool) {
+	v := m.addbytes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetBytes resets all changes to the "bytes" field.
+func (m *StreamTombstoneMutation) ResetBytes() {
+	m.bytes = nil
+	m.addbytes = nil
+}
+
+// SetPrunedAt sets the "pruned_at" field.
+func (m *StreamTombstoneMutation) SetPrunedAt(t time.Time) {
+	m.pruned_at = &t
+}
+
+// PrunedAt returns the value of the "pruned_at" field in the mutation.
+func (m *StreamTombstoneMutation) PrunedAt() (r time.Time, exists bool) {
+	v := m.pruned_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPrunedAt returns the old "pruned_at" field's value of the StreamTombstone entity.
+// If the StreamTombstone object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StreamTombstoneMutation) OldPrunedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPrunedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPrunedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPrunedAt: %w", err)
+	}
+	return oldValue.PrunedAt, nil
+}
+
+// ResetPrunedAt resets all changes to the "pruned_at" field.
+func (m *StreamTombstoneMutation) ResetPrunedAt() {
+	m.pruned_at = nil
+}
+
+// Where appends a list predicates to the StreamTombstoneMutation builder.
+func (m *StreamTombstoneMutation) Where(ps ...predicate.StreamTombstone) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the StreamTombstoneMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *StreamTombstoneMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.StreamTombstone, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *StreamTombstoneMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *StreamTombstoneMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (StreamTombstone).
+func (m *StreamTombstoneMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *StreamTombstoneMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.last_version != nil {
+		fields = append(fields, streamtombstone.FieldLastVersion)
+	}
+	if m.first_sequence != nil {
+		fields = append(fields, streamtombstone.FieldFirstSequence)
+	}
+	if m.last_sequence != nil {
+		fields = append(fields, streamtombstone.FieldLastSequence)
+	}
+	if m.events != nil {
+		fields = append(fields, streamtombstone.FieldEvents)
+	}
+	if m.bytes != nil {
+		fields = append(fields, streamtombstone.FieldBytes)
+	}
+	if m.pruned_at != nil {
+		fields = append(fields, streamtombstone.FieldPrunedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *StreamTombstoneMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case streamtombstone.FieldLastVersion:
+		return m.LastVersion()
+	case streamtombstone.FieldFirstSequence:
+		return m.FirstSequence()
+	case streamtombstone.FieldLastSequence:
+		return m.LastSequence()
+	case streamtombstone.FieldEvents:
+		return m.Events()
+	case streamtombstone.FieldBytes:
+		return m.Bytes()
+	case streamtombstone.FieldPrunedAt:
+		return m.PrunedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *StreamTombstoneMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case streamtombstone.FieldLastVersion:
+		return m.OldLastVersion(ctx)
+	case streamtombstone.FieldFirstSequence:
+		return m.OldFirstSequence(ctx)
+	case streamtombstone.FieldLastSequence:
+		return m.OldLastSequence(ctx)
+	case streamtombstone.FieldEvents:
+		return m.OldEvents(ctx)
+	case streamtombstone.FieldBytes:
+		return m.OldBytes(ctx)
+	case streamtombstone.FieldPrunedAt:
+		return m.OldPrunedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown StreamTombstone field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StreamTombstoneMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case streamtombstone.FieldLastVersion:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastVersion(v)
+		return nil
+	case streamtombstone.FieldFirstSequence:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFirstSequence(v)
+		return nil
+	case streamtombstone.FieldLastSequence:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastSequence(v)
+		return nil
+	case streamtombstone.FieldEvents:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEvents(v)
+		return nil
+	case streamtombstone.FieldBytes:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBytes(v)
+		return nil
+	case streamtombstone.FieldPrunedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPrunedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown StreamTombstone field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *StreamTombstoneMutation) AddedFields() []string {
+	var fields []string
+	if m.addlast_version != nil {
+		fields = append(fields, streamtombstone.FieldLastVersion)
+	}
+	if m.addfirst_sequence != nil {
+		fields = append(fields, streamtombstone.FieldFirstSequence)
+	}
+	if m.addlast_sequence != nil {
+		fields = append(fields, streamtombstone.FieldLastSequence)
+	}
+	if m.addevents != nil {
+		fields = append(fields, streamtombstone.FieldEvents)
+	}
+	if m.addbytes != nil {
+		fields = append(fields, streamtombstone.FieldBytes)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *StreamTombstoneMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case streamtombstone.FieldLastVersion:
+		return m.AddedLastVersion()
+	case streamtombstone.FieldFirstSequence:
+		return m.AddedFirstSequence()
+	case streamtombstone.FieldLastSequence:
+		return m.AddedLastSequence()
+	case streamtombstone.FieldEvents:
+		return m.AddedEvents()
+	case streamtombstone.FieldBytes:
+		return m.AddedBytes()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StreamTombstoneMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case streamtombstone.FieldLastVersion:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLastVersion(v)
+		return nil
+	case streamtombstone.FieldFirstSequence:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFirstSequence(v)
+		return nil
+	case streamtombstone.FieldLastSequence:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLastSequence(v)
+		return nil
+	case streamtombstone.FieldEvents:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddEvents(v)
+		return nil
+	case streamtombstone.FieldBytes:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBytes(v)
+		return nil
+	}
+	return fmt.Errorf("unknown StreamTombstone numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *StreamTombstoneMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *StreamTombstoneMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *StreamTombstoneMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown StreamTombstone nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *StreamTombstoneMutation) ResetField(name string) error {
+	switch name {
+	case streamtombstone.FieldLastVersion:
+		m.ResetLastVersion()
+		return nil
+	case streamtombstone.FieldFirstSequence:
+		m.ResetFirstSequence()
+		return nil
+	case streamtombstone.FieldLastSequence:
+		m.ResetLastSequence()
+		return nil
+	case streamtombstone.FieldEvents:
+		m.ResetEvents()
+		return nil
+	case streamtombstone.FieldBytes:
+		m.ResetBytes()
+		return nil
+	case streamtombstone.FieldPrunedAt:
+		m.ResetPrunedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown StreamTombstone field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *StreamTombstoneMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *StreamTombstoneMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *StreamTombstoneMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *StreamTombstoneMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *StreamTombstoneMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *StreamTombstoneMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *StreamTombstoneMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown StreamTombstone unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *StreamTombstoneMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown StreamTombstone edge %s", name)
 }
 
 // ThreadMutation represents an operation that mutates the Thread nodes in the graph.

@@ -32,6 +32,8 @@ type Tx struct {
 	ProjectionState *ProjectionStateClient
 	// Setting is the client for interacting with the Setting builders.
 	Setting *SettingClient
+	// StreamTombstone is the client for interacting with the StreamTombstone builders.
+	StreamTombstone *StreamTombstoneClient
 	// Thread is the client for interacting with the Thread builders.
 	Thread *ThreadClient
 	// Turn is the client for interacting with the Turn builders.
@@ -176,6 +178,7 @@ func (tx *Tx) init() {
 	tx.Project = NewProjectClient(tx.config)
 	tx.ProjectionState = NewProjectionStateClient(tx.config)
 	tx.Setting = NewSettingClient(tx.config)
+	tx.StreamTombstone = NewStreamTombstoneClient(tx.config)
 	tx.Thread = NewThreadClient(tx.config)
 	tx.Turn = NewTurnClient(tx.config)
 }

@@ -269,10 +269,19 @@ func (s *Store) applier(q sqlx.Querier) *projector.Applier {
 	return ap
 }
 
-// number checks the expected versions of b against versions, the streams'
+// prunedVersion is the version the head reads give a pruned stream (see
+// streamVersionSQL).
+const prunedVersion = -1
+
+// number refuses a pruned stream, checks the expected versions of b against versions, the streams'
 // current ones, and returns its events as records numbered after last.
 // It updates versions.
 func (b *batch) number(last int64, versions map[string]int64) ([]Recorded, error) {
+	for _, st := range b.streams {
+		if versions[st] == prunedVersion {
+			return nil, &StreamPrunedError{Stream: st}
+		}
+	}
 	for _, st := range b.streams {
 		if want, ok := b.opts.ExpectedVersions[st]; ok && want != versions[st] {
 			return nil, &VersionConflictError{Stream: st, Expected: want, Actual: versions[st]}

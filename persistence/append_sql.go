@@ -106,11 +106,11 @@ func (s *Store) headReads(b *batch) (stmts []pipeStmt, head func() (last int64, 
 		}
 		for i, st := range chunk {
 			dest = append(dest, &vals[2+start+i])
-			args = append(args, st)
+			args = append(args, st, st)
 		}
 		for range n - len(chunk) {
 			dest = append(dest, &pad)
-			args = append(args, chunk[len(chunk)-1])
+			args = append(args, chunk[len(chunk)-1], chunk[len(chunk)-1])
 		}
 		stmts = append(stmts, pipeStmt{
 			What:  "read versions",
@@ -128,15 +128,19 @@ func (s *Store) headReads(b *batch) (stmts []pipeStmt, head func() (last int64, 
 	}
 }
 
-// streamVersionSQL reads one stream's version: the stream_version of its
-// last event, NULL when it has none. It is ORDER BY … LIMIT 1 rather than
-// MAX(): PostgreSQL plans MAX(stream_version) … WHERE stream_id = $1 as
-// an aggregate over all of the stream's index entries when it expects
-// few (a prepared statement's generic plan, made while the table is
-// small, keeps that plan as the stream grows: every Append read its
-// whole stream); LIMIT 1 on the (stream_id, stream_version) index is one
-// descent whatever the estimate. SQLite reads both in one descent.
-const streamVersionSQL = "(SELECT stream_version FROM events WHERE stream_id = ? ORDER BY stream_version DESC LIMIT 1)"
+// streamVersionSQL reads one stream's version, bound to the stream
+// twice: the stream_version of its last event; else prunedVersion for a
+// stream that retention pruned; else NULL (no stream). COALESCE reads the
+// tombstones only for a stream without events (a new stream, once). The
+// last event's is ORDER BY … LIMIT 1 rather than MAX(): PostgreSQL plans
+// MAX(stream_version) … WHERE stream_id = $1 as an aggregate over all of
+// the stream's index entries when it expects few (a prepared statement's
+// generic plan, made while the table is small, keeps that plan as the
+// stream grows: every Append read its whole stream); LIMIT 1 on the
+// (stream_id, stream_version) index is one descent whatever the estimate.
+// SQLite reads both in one descent.
+const streamVersionSQL = "COALESCE((SELECT stream_version FROM events WHERE stream_id = ? ORDER BY stream_version DESC LIMIT 1), " +
+	"(SELECT -1 FROM stream_tombstones WHERE stream_id = ?))"
 
 // headStatement returns a query of headReads for n streams; the first
 // read of an append (first) begins with the last sequence and a column

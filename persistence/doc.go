@@ -205,6 +205,21 @@
 // reader that resumes inside a folded range misses the deltas it had not
 // read; docs/RETENTION.md says exactly what each reader sees.
 //
+// Prune removes the streams of threads and projects deleted (or threads
+// archived) before PruneOpts' cut-offs, with their projection rows, a
+// project's threads with it: what Stats counts as prunable. It writes
+// their events to PruneOpts.Archive first when set, works one stream per
+// transaction, and leaves a Tombstone per stream: Verify counts its
+// sequences as recorded gaps, Export and Import carry it, and an Append
+// to the stream fails with ErrStreamPruned, taking no sequence. See
+// docs/RETENTION.md.
+//
+// Maintain applies a Retention once: Prune under its prune ages, then
+// Compact under CompactAfter, reporting events removed and bytes
+// reclaimed. Options.Retention makes a store apply it by itself, at open
+// and then every Options.MaintainEvery (an hour by default), logging each
+// run ("peon: maintenance done").
+//
 // # Projections
 //
 // Rebuild recomputes the projection tables from the log in temporary

@@ -27,6 +27,10 @@ var (
 	// (docs/ORDERING.md). Nothing was written and the caller's transaction
 	// is still usable; begin it READ COMMITTED, PostgreSQL's default.
 	ErrTxIsolation = errors.New("transaction isolation refused")
+	// ErrStreamPruned: an Append to a stream that retention pruned
+	// (Store.Prune). A pruned stream takes no more events; nothing was
+	// written and no sequence was taken. A *StreamPrunedError names it.
+	ErrStreamPruned = errors.New("stream pruned")
 )
 
 // Sentinels of opening a database that is not, or not yet, a store this
@@ -64,6 +68,19 @@ func (e *VersionConflictError) Error() string {
 
 // Is reports whether target is ErrVersionConflict.
 func (e *VersionConflictError) Is(target error) bool { return target == ErrVersionConflict }
+
+// StreamPrunedError says which stream of an Append was pruned. It
+// matches ErrStreamPruned.
+type StreamPrunedError struct {
+	Stream string
+}
+
+func (e *StreamPrunedError) Error() string {
+	return fmt.Sprintf("stream %s was pruned: it takes no more events", clip.String(e.Stream))
+}
+
+// Is reports whether target is ErrStreamPruned.
+func (e *StreamPrunedError) Is(target error) bool { return target == ErrStreamPruned }
 
 // InvalidEventError says which event of an Append is invalid and why. It
 // matches ErrInvalidEvent; Err is usually an *orchestration.FieldError.

@@ -27,6 +27,17 @@ import (
 // orchestration.Encode writes the normalized event (a JSON value in
 // canonical form, whatever build stored it). The same events always give the same
 // bytes, whatever engine stored them.
+//
+// A store that retention pruned (Store.Prune) writes, after the recorded
+// gaps of compaction (see export_gaps.go) and before the events, a line
+// per pruned stream's Tombstone, in the order of their last sequence:
+//
+//	{"tombstone":{"stream":"thread:t4","last_version":3,"first_sequence":31,
+//	 "last_sequence":33,"events":3,"bytes":171,"pruned_at":"2026-01-06T09:00:00Z"}}
+//
+// The sequences of the pruned events are missing from the lines that
+// follow; Import accepts those holes inside a tombstone's range, as many
+// as the tombstones count.
 
 // AppendJSONL appends rec as one line of the export format, newline
 // included, to dst. rec.Event must be set (a decoded record).
@@ -95,6 +106,10 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts *ExportOpts) (writ
 	if err != nil {
 		return 0, fmt.Errorf("export: count events: %w", err)
 	}
+	tombs, err := s.tombstones(ctx, s.db)
+	if err != nil {
+		return 0, fmt.Errorf("export: read tombstones: %w", err)
+	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var (
 		n    int64
@@ -102,6 +117,11 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts *ExportOpts) (writ
 	)
 	if _, err := s.exportGaps(ctx, bw); err != nil {
 		return 0, fmt.Errorf("export: recorded gaps: %w", err)
+	}
+	for i := range tombs {
+		if _, err := bw.Write(appendTombstoneJSONL(line[:0], &tombs[i])); err != nil {
+			return 0, fmt.Errorf("export: write: %w", err)
+		}
 	}
 	for rec, err := range s.ReplayFrom(ctx, 1) {
 		if de := (*DecodeError)(nil); errors.As(err, &de) {

@@ -34,10 +34,12 @@ type gapSource struct {
 	Query string
 }
 
-// gapSources are the kinds of recorded gaps loadGaps reads. Another kind
-// of removal (tombstones of pruned streams, say) adds its query here.
+// gapSources are the kinds of recorded gaps loadGaps reads: compactions,
+// and the tombstones of pruned streams (all of a stream's events, which
+// lay from its first sequence to its last).
 var gapSources = []gapSource{
 	{Table: "compactions", Query: "SELECT stream_id, first_sequence, last_sequence, first_version, last_version, events, bytes FROM compactions"},
+	{Table: "stream_tombstones", Query: "SELECT stream_id, first_sequence - 1, last_sequence, 0, last_version, events, bytes FROM stream_tombstones"},
 }
 
 // span is a half-open interval of positions (Lo, Hi].

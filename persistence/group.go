@@ -646,7 +646,7 @@ func (s *Store) readGroupHead(g []*groupReq) (*groupHead, bool) {
 	}
 	for _, st := range h.streams {
 		sb.WriteString(", " + streamVersionSQL)
-		h.args = append(h.args, st)
+		h.args = append(h.args, st, st)
 	}
 	h.query = s.d.Bind(sb.String())
 	h.vals = make([]sql.NullInt64, 1+len(h.commands)+len(h.streams))
@@ -696,7 +696,7 @@ func (h *groupHead) number(g []*groupReq) ([]Recorded, bool) {
 // unnumber undoes number: the slow way begins from nothing.
 func unnumber(g []*groupReq) {
 	for _, m := range g {
-		if m.err == nil || errors.Is(m.err, ErrVersionConflict) {
+		if m.err == nil || errors.Is(m.err, ErrVersionConflict) || errors.Is(m.err, ErrStreamPruned) {
 			m.err = nil
 		}
 		m.recs, m.fresh = nil, false

@@ -59,9 +59,9 @@ func TestPostgresHeadReadIsOneDescent(t *testing.T) {
 	}
 	var heads []head
 	for _, first := range []bool{true, false} {
-		h := head{name: fmt.Sprintf("head_%v", first), args: "('thread:long')", first: first}
+		h := head{name: fmt.Sprintf("head_%v", first), args: "('thread:long', 'thread:long')", first: first}
 		if first {
-			h.args = "(NULL, 'thread:long')"
+			h.args = "(NULL, 'thread:long', 'thread:long')"
 		}
 		_, err = conn.ExecContext(ctx, "PREPARE "+h.name+" AS "+persistence.HeadStatement(s, 1, first))
 		require.NoError(t, err)

@@ -72,6 +72,8 @@ func TestHelperProcess(t *testing.T) {
 		err = helperOpen(ctx)
 	case "rebuild":
 		err = helperRebuild(ctx)
+	case "prune":
+		err = helperPrune(ctx)
 	case "compact":
 		err = helperCompact(ctx)
 	default:

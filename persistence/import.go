@@ -139,6 +139,91 @@ type importValidator struct {
 	version func(stream string) (int64, error)
 	n       int     // events checked so far: the index of the next one
 	gaps    *gapSet // the gaps the input declares, which it may leave
+	// tombs are the tombstones read (they precede the events, and add
+	// their gaps to gaps), pruned their streams; missing is how many
+	// sequences the events skipped so far, tombLast the tombstones'
+	// highest last sequence.
+	tombs    []Tombstone
+	pruned   map[string]bool
+	missing  int64
+	tombLast int64
+}
+
+// tombstoneLine is a tombstone line of the export format.
+type tombstoneLine struct {
+	Tombstone *struct {
+		Stream        string     `json:"stream"`
+		LastVersion   *int64     `json:"last_version"`
+		FirstSequence *int64     `json:"first_sequence"`
+		LastSequence  *int64     `json:"last_sequence"`
+		Events        *int64     `json:"events"`
+		Bytes         *int64     `json:"bytes"`
+		PrunedAt      *time.Time `json:"pruned_at"`
+	} `json:"tombstone"`
+}
+
+// isTombstoneLine reports whether b is a tombstone line rather than an
+// event.
+func isTombstoneLine(b []byte) bool {
+	return bytes.HasPrefix(bytes.TrimLeft(b, " \t"), []byte(`{"tombstone":`))
+}
+
+// tombstone parses and checks a tombstone line: before every event, of a
+// stream the store does not hold, once.
+func (v *importValidator) tombstone(b []byte) error {
+	var l tombstoneLine
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&l); err != nil {
+		return fmt.Errorf("not a tombstone object: %w", err)
+	}
+	t := l.Tombstone
+	switch {
+	case t == nil || t.Stream == "":
+		return errors.New(`the tombstone has no "stream"`)
+	case t.LastVersion == nil || t.FirstSequence == nil || t.LastSequence == nil || t.Events == nil || t.Bytes == nil || t.PrunedAt == nil:
+		return fmt.Errorf("the tombstone of %s lacks a field", clip.Quote(t.Stream))
+	case v.n > 0:
+		return fmt.Errorf("the tombstone of %s follows events; tombstones come first", clip.Quote(t.Stream))
+	case v.pruned[t.Stream]:
+		return fmt.Errorf("a second tombstone of %s", clip.Quote(t.Stream))
+	case *t.Events < 1 || *t.LastVersion < *t.Events || *t.FirstSequence < 1 || *t.LastSequence-*t.FirstSequence+1 < *t.Events || *t.Bytes < 0:
+		return fmt.Errorf("the tombstone of %s counts %d events, last version %d, sequences %d to %d, %d bytes",
+			clip.Quote(t.Stream), *t.Events, *t.LastVersion, *t.FirstSequence, *t.LastSequence, *t.Bytes)
+	case *t.FirstSequence <= v.last:
+		return fmt.Errorf("the tombstone of %s begins at sequence %d, not after the store's last sequence %d", clip.Quote(t.Stream), *t.FirstSequence, v.last)
+	}
+	if v.version != nil {
+		if prev, err := v.version(t.Stream); err != nil {
+			return fmt.Errorf("read version of %s: %w", clip.String(t.Stream), err)
+		} else if prev != 0 {
+			return fmt.Errorf("the store holds %s, which the tombstone says was pruned", clip.Quote(t.Stream))
+		}
+	}
+	if v.pruned == nil {
+		v.pruned = map[string]bool{}
+	}
+	v.pruned[t.Stream] = true
+	v.gaps.add(gap{Stream: t.Stream, First: *t.FirstSequence - 1, Last: *t.LastSequence, LastVersion: *t.LastVersion,
+		Events: *t.Events, Bytes: *t.Bytes})
+	v.tombLast = max(v.tombLast, *t.LastSequence)
+	v.tombs = append(v.tombs, Tombstone{Stream: t.Stream, LastVersion: *t.LastVersion, FirstSequence: *t.FirstSequence, LastSequence: *t.LastSequence,
+		Events: *t.Events, Bytes: *t.Bytes, PrunedAt: t.PrunedAt.UTC()})
+	return nil
+}
+
+// finish checks, at the end of the input, that the events skipped exactly
+// as many sequences as the gap lines and tombstones declare removed, and
+// that those after the last event are a tombstone's.
+func (v *importValidator) finish() error {
+	if n, first := v.gaps.missing(v.last, v.tombLast+1); n > 0 {
+		return fmt.Errorf("%d sequences missing from %d, after the last event, that no tombstone declares", n, first)
+	}
+	missing := v.missing + max(0, v.tombLast-v.last)
+	if removed := v.gaps.removedFrom(""); missing != removed {
+		return fmt.Errorf("the gap records and tombstones declare %d events removed, but %d sequences are missing", removed, missing)
+	}
+	return nil
 }
 
 // line parses and checks one line and returns it as a record to insert.
@@ -188,7 +273,12 @@ func (v *importValidator) line(b []byte) (Recorded, error) {
 		return Recorded{}, fmt.Errorf("sequence %d does not follow %d", seq, v.last)
 	} else if missing, _ := v.gaps.missing(v.last, seq); missing > 0 {
 		// The log has no holes (Verify checks it): an import continues it.
-		return Recorded{}, fmt.Errorf("sequence %d leaves a gap after %d; sequences run 1, 2, 3… without holes but those a compaction line declares", seq, v.last)
+		return Recorded{}, fmt.Errorf("sequence %d leaves a gap after %d; sequences run 1, 2, 3… without holes but those a compaction line or a tombstone declares", seq, v.last)
+	} else {
+		v.missing += seq - v.last - 1
+	}
+	if v.pruned[l.Stream] {
+		return Recorded{}, &StreamPrunedError{Stream: l.Stream}
 	}
 	e, err := orchestration.Decode(l.Type, l.Data)
 	if err != nil {
@@ -212,6 +302,9 @@ func (v *importValidator) line(b []byte) (Recorded, error) {
 		if prev, err = v.version(l.Stream); err != nil {
 			return Recorded{}, fmt.Errorf("read version of %s: %w", clip.String(l.Stream), err)
 		}
+	}
+	if prev == prunedVersion {
+		return Recorded{}, &StreamPrunedError{Stream: l.Stream}
 	}
 	if missing, _ := v.gaps.missingVersions(l.Stream, prev, *l.Version); *l.Version <= prev || missing > 0 {
 		return Recorded{}, fmt.Errorf("version %d of %s does not follow %d", *l.Version, clip.String(l.Stream), prev)

@@ -85,11 +85,18 @@ func (s *Store) importStaged(ctx context.Context, r io.Reader, opts *ImportOpts)
 		}
 	}
 	gaps := &importGaps{}
-	if res, err = s.stage(ctx, conn, r, opts, head, held > 0, stored != nil, gaps); err != nil {
+	res, tombs, err := s.stage(ctx, conn, r, opts, head, held > 0, stored != nil, gaps)
+	if err != nil {
 		return ImportResult{}, err
 	}
-	if res.Events == 0 {
+	if res.Events == 0 && len(tombs) == 0 {
 		return res, nil
+	}
+	// The projectors stand at the last sequence, which a pruned stream's
+	// may be.
+	last := res.Last
+	for _, t := range tombs {
+		last = max(last, t.LastSequence)
 	}
 
 	// Phase 2: under the write lock, one transaction.
@@ -111,6 +118,11 @@ func (s *Store) importStaged(ctx context.Context, r io.Reader, opts *ImportOpts)
 		}
 		return ImportResult{}, fmt.Errorf("import: %w: another writer appended events %d to %d while it was read, so its sequences, from %d, no longer follow the store's; run it again", ErrStoreChanged, head+1, now, res.First)
 	}
+	for _, t := range tombs {
+		if err := s.insertTombstone(ctx, tx, t); err != nil {
+			return ImportResult{}, fmt.Errorf("import: insert the tombstone of %s: %w", t.Stream, err)
+		}
+	}
 	if _, err := tx.ExecContext(ctx, "INSERT INTO events ("+eventColumns+") SELECT "+eventColumns+" FROM "+stagingTable+" ORDER BY sequence"); err != nil {
 		return ImportResult{}, fmt.Errorf("import: insert events %d to %d: %w", res.First, res.Last, err)
 	}
@@ -119,7 +131,7 @@ func (s *Store) importStaged(ctx context.Context, r io.Reader, opts *ImportOpts)
 	}
 	switch {
 	case stored != nil:
-		if err := s.swapIn(ctx, tx, stored, res.Last); err != nil {
+		if err := s.swapIn(ctx, tx, stored, last); err != nil {
 			return ImportResult{}, fmt.Errorf("import: swap the projections in: %w", err)
 		}
 		res.Projected = res.Events
@@ -161,12 +173,12 @@ func countEvents(ctx context.Context, q querier) (int64, error) {
 // tables only; with project, it also applies each chunk to the projection
 // tables aside. held tells whether the store holds events, whose streams'
 // versions the import continues.
-func (s *Store) stage(ctx context.Context, conn *sql.Conn, r io.Reader, opts *ImportOpts, head int64, held, project bool, gaps *importGaps) (ImportResult, error) {
+func (s *Store) stage(ctx context.Context, conn *sql.Conn, r io.Reader, opts *ImportOpts, head int64, held, project bool, gaps *importGaps) (ImportResult, []Tombstone, error) {
 	var res ImportResult
 	v := importValidator{last: head, versions: make(map[string]int64), gaps: &gaps.set}
 	if held {
 		v.version = func(stream string) (int64, error) {
-			return queryInt64(ctx, conn, s.stmts.head(s.d, 1, false), stream)
+			return queryInt64(ctx, conn, s.stmts.head(s.d, 1, false), stream, stream)
 		}
 	}
 	var ap *projector.Applier
@@ -204,13 +216,19 @@ func (s *Store) stage(ctx context.Context, conn *sql.Conn, r io.Reader, opts *Im
 				err = errors.New("a gap record after the events; compaction and compacted_command lines come first")
 			}
 			if err != nil {
-				return res, fmt.Errorf("import: %w", &ImportError{Line: line, Err: err})
+				return res, nil, fmt.Errorf("import: %w", &ImportError{Line: line, Err: err})
+			}
+			continue
+		}
+		if isTombstoneLine(b) {
+			if err := v.tombstone(b); err != nil {
+				return res, nil, fmt.Errorf("import: %w", &ImportError{Line: line, Err: err})
 			}
 			continue
 		}
 		rec, err := v.line(b)
 		if err != nil {
-			return res, fmt.Errorf("import: %w", &ImportError{Line: line, Err: err})
+			return res, nil, fmt.Errorf("import: %w", &ImportError{Line: line, Err: err})
 		}
 		chunk = append(chunk, rec)
 		res.Events++
@@ -220,20 +238,23 @@ func (s *Store) stage(ctx context.Context, conn *sql.Conn, r io.Reader, opts *Im
 		res.Last = rec.Sequence
 		if len(chunk) == cap(chunk) {
 			if err := flush(); err != nil {
-				return res, err
+				return res, nil, err
 			}
 		}
 	}
 	if err := sc.Err(); err != nil {
 		if cerr := ctx.Err(); cerr != nil && errors.Is(err, cerr) {
-			return res, fmt.Errorf("import: %w", err)
+			return res, nil, fmt.Errorf("import: %w", err)
 		}
 		if errors.Is(err, bufio.ErrTooLong) {
 			err = fmt.Errorf("longer than %d bytes", maxImportLine)
 		}
-		return res, fmt.Errorf("import: %w", &ImportError{Line: line + 1, Err: err})
+		return res, nil, fmt.Errorf("import: %w", &ImportError{Line: line + 1, Err: err})
 	}
-	return res, flush()
+	if err := v.finish(); err != nil {
+		return res, nil, fmt.Errorf("import: %w", &ImportError{Line: line, Err: err})
+	}
+	return res, v.tombs, flush()
 }
 
 // stageChunk writes recs into stagingTable, and applies them to the

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -65,6 +66,16 @@ type Options struct {
 	// (see docs/OBSERVABILITY.md); nil means none. Without a
 	// TracerProvider and a MeterProvider, Append does no telemetry work.
 	MeterProvider metric.MeterProvider
+
+	// Retention, when set, makes the store apply the policy in the
+	// background (Store.Maintain): once at open, then every MaintainEvery
+	// (DefaultMaintainEvery, an hour, when zero), until Close. Each run
+	// logs "peon: maintenance done" with what it removed and reclaimed,
+	// or "peon: maintenance failed"; a failed run is tried again at the
+	// next tick. Refused with ReadOnly.
+	Retention *Retention
+	// MaintainEvery is how often Retention is applied; it needs Retention.
+	MaintainEvery time.Duration
 }
 
 // OpenMemory opens a private, migrated in-memory SQLite store; it is gone
@@ -100,6 +111,9 @@ func OpenWith(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 	target, err := ParseDSN(dsn)
 	if err != nil {
 		return nil, err
+	}
+	if err := checkMaintenance(opts); err != nil {
+		return nil, fmt.Errorf("open %s: %w", target.Display, err)
 	}
 	d := dialectOf(target)
 	tel := newTelemetry(opts, d)

@@ -44,7 +44,8 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, fromVersion int
 // service that restarts sets AppendOpts.ExpectedVersions from it without
 // reading the stream; the Append then fails with ErrVersionConflict if
 // another writer appended to the stream meanwhile. It is one read of the
-// (stream_id, stream_version) index, and works on a read-only store.
+// (stream_id, stream_version) index, and works on a read-only store. A
+// stream that retention pruned has no version: a *StreamPrunedError.
 func (s *Store) StreamVersion(ctx context.Context, streamID string) (int64, error) {
 	if streamID == "" {
 		return 0, errors.New("stream version: empty stream id")
@@ -52,9 +53,12 @@ func (s *Store) StreamVersion(ctx context.Context, streamID string) (int64, erro
 	if s.closed.Load() {
 		return 0, ErrClosed
 	}
-	v, err := queryInt64(ctx, s.db, s.stmts.head(s.d, 1, false), streamID)
+	v, err := queryInt64(ctx, s.db, s.stmts.head(s.d, 1, false), streamID, streamID)
 	if err != nil {
 		return 0, fmt.Errorf("stream version of %s: %w", clip.String(streamID), err)
+	}
+	if v == prunedVersion {
+		return 0, fmt.Errorf("stream version: %w", &StreamPrunedError{Stream: streamID})
 	}
 	return v, nil
 }

@@ -78,9 +78,11 @@ type CompactionStats struct {
 	Messages, Events int64
 }
 
-// PruneStats is what retention would prune now: the streams deleted
-// before DeletedBefore or archived before ArchivedBefore (the at of the
-// first such event). A zero time means that kind of pruning is off.
+// PruneStats is what retention would prune now, as Store.Prune selects
+// it: the streams deleted before DeletedBefore or archived before
+// ArchivedBefore (the at of the first such event), and the threads of the
+// projects pruned so (see PruneOpts). A zero time means that kind of
+// pruning is off.
 type PruneStats struct {
 	StreamSet
 	DeletedBefore, ArchivedBefore time.Time
@@ -294,8 +296,9 @@ func (r statsReader) compaction(st *Stats) error {
 	})
 }
 
-// retained counts the deleted and the archived streams, and those the
-// policy would prune, in one pass over the log's streams.
+// retained counts the deleted and the archived streams in one pass over
+// the log's streams, and those the policy would prune as Prune selects
+// them (prunableStreams).
 func (r statsReader) retained(st *Stats) error {
 	_, deleted, archived := st.Retention.horizons(st.At)
 	if deleted != nil {
@@ -310,28 +313,31 @@ func (r statsReader) retained(st *Stats) error {
 			COALESCE(SUM(CASE WHEN deleted_at IS NOT NULL THEN b ELSE 0 END), 0),
 			COALESCE(SUM(CASE WHEN deleted_at IS NULL THEN 1 ELSE 0 END), 0),
 			COALESCE(SUM(CASE WHEN deleted_at IS NULL THEN n ELSE 0 END), 0),
-			COALESCE(SUM(CASE WHEN deleted_at IS NULL THEN b ELSE 0 END), 0),
-			COALESCE(SUM(CASE WHEN p THEN 1 ELSE 0 END), 0),
-			COALESCE(SUM(CASE WHEN p THEN n ELSE 0 END), 0),
-			COALESCE(SUM(CASE WHEN p THEN b ELSE 0 END), 0)
+			COALESCE(SUM(CASE WHEN deleted_at IS NULL THEN b ELSE 0 END), 0)
 		FROM (
-			SELECT n, b, deleted_at,
-				(COALESCE(deleted_at < ?, FALSE) OR COALESCE(archived_at < ?, FALSE)) AS p
-			FROM (
-				SELECT COUNT(*) AS n, COALESCE(SUM(` + r.sd.PayloadBytes() + `), 0) AS b,
-					MIN(CASE WHEN event_type IN (?, ?) THEN occurred_at END) AS deleted_at,
-					MIN(CASE WHEN event_type = ? THEN occurred_at END) AS archived_at
-				FROM events GROUP BY stream_id
-			) s
-			WHERE deleted_at IS NOT NULL OR archived_at IS NOT NULL
-		) t`
-	args := []any{timeArg(deleted), timeArg(archived),
-		orchestration.TypeThreadDeleted, orchestration.TypeProjectDeleted, orchestration.TypeThreadArchived}
-	return r.query(q, args, func(rows *sql.Rows) error {
+			SELECT COUNT(*) AS n, COALESCE(SUM(` + r.sd.PayloadBytes() + `), 0) AS b,
+				MIN(CASE WHEN event_type IN (?, ?) THEN occurred_at END) AS deleted_at,
+				MIN(CASE WHEN event_type = ? THEN occurred_at END) AS archived_at
+			FROM events GROUP BY stream_id
+		) t
+		WHERE deleted_at IS NOT NULL OR archived_at IS NOT NULL`
+	args := []any{orchestration.TypeThreadDeleted, orchestration.TypeProjectDeleted, orchestration.TypeThreadArchived}
+	if err := r.query(q, args, func(rows *sql.Rows) error {
 		return rows.Scan(&st.Deleted.Streams, &st.Deleted.Events, &st.Deleted.Bytes,
-			&st.Archived.Streams, &st.Archived.Events, &st.Archived.Bytes,
-			&st.Prunable.Streams, &st.Prunable.Events, &st.Prunable.Bytes)
-	})
+			&st.Archived.Streams, &st.Archived.Events, &st.Archived.Bytes)
+	}); err != nil {
+		return err
+	}
+	prunable, err := prunableStreams(r.ctx, r.q, r.d, r.sd, deleted, archived)
+	if err != nil {
+		return err
+	}
+	for _, p := range prunable {
+		st.Prunable.Streams++
+		st.Prunable.Events += p.Events
+		st.Prunable.Bytes += p.Bytes
+	}
+	return r.ctx.Err()
 }
 
 // timeArg is a time argument, NULL for none.

@@ -76,6 +76,9 @@ func (s *Store) start(ctx context.Context) error {
 			return err // CatchUp says what it was doing
 		}
 	}
+	if s.opts.Retention != nil {
+		s.maintainInBackground(bg)
+	}
 	return nil
 }
 
@@ -116,7 +119,8 @@ func (s *Store) Client() *ent.Client { return s.client }
 func (s *Store) Target() Target { return s.target }
 
 // Head returns the sequence of the last committed event, 0 when the log is
-// empty.
+// empty. When retention pruned the streams of the last events, the next
+// Append still numbers after theirs (see Store.Prune).
 func (s *Store) Head(ctx context.Context) (int64, error) {
 	if s.closed.Load() {
 		return 0, ErrClosed

@@ -14,7 +14,7 @@ func TestStreamVersionSearchesTheStreamIndex(t *testing.T) {
 	s, err := OpenMemory(t.Context())
 	require.NoError(t, err)
 	defer s.Close()
-	rows, err := s.db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+s.stmts.head(s.d, 1, false), "thread:t1")
+	rows, err := s.db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+s.stmts.head(s.d, 1, false), "thread:t1", "thread:t1")
 	require.NoError(t, err)
 	defer rows.Close()
 	var plan []string

@@ -60,6 +60,7 @@ func (p Problem) String() string {
 // VerifyReport is what Verify found.
 type VerifyReport struct {
 	Events   int64 // events in the log
+	Pruned   int64 // events that retention pruned, as their streams' tombstones count them
 	Streams  int64
 	Problems []Problem
 	// Integrity names the engine's own check of the database's pages and
@@ -242,6 +243,12 @@ func (s *Store) verifyLog(ctx context.Context, tx querier, head int64, r *Verify
 	if err != nil {
 		return err
 	}
+	if r.Pruned, err = queryInt64(ctx, tx, "SELECT COALESCE(SUM(events), 0) FROM stream_tombstones"); err != nil {
+		return err
+	}
+	if err := verifyTombstones(ctx, tx, r); err != nil {
+		return err
+	}
 	if maxSeq > head {
 		r.add(Problem{Kind: ProblemSequence, Detail: fmt.Sprintf("the last sequence is %d but %d was taken", maxSeq, head)})
 	}
@@ -341,4 +348,22 @@ func (s *Store) verifyStreams(ctx context.Context, tx querier, gaps *gapSet, r *
 		}
 	}
 	return holes.Err()
+}
+
+// verifyTombstones reports a pruned stream that holds events.
+func verifyTombstones(ctx context.Context, tx querier, r *VerifyReport) error {
+	rows, err := tx.QueryContext(ctx, "SELECT t.stream_id, COUNT(*) FROM stream_tombstones t JOIN events e ON e.stream_id = t.stream_id GROUP BY t.stream_id")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var stream string
+		var n int64
+		if err := rows.Scan(&stream, &n); err != nil {
+			return err
+		}
+		r.add(Problem{Kind: ProblemStream, Key: stream, Detail: fmt.Sprintf("the stream was pruned but holds %d events", n)})
+	}
+	return rows.Err()
 }

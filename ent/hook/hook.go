@@ -117,6 +117,18 @@ func (f SettingFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, err
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SettingMutation", m)
 }
 
+// The StreamTombstoneFunc type is an adapter to allow the use of ordinary
+// function as StreamTombstone mutator.
+type StreamTombstoneFunc func(context.Context, *ent.StreamTombstoneMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f StreamTombstoneFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.StreamTombstoneMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.StreamTombstoneMutation", m)
+}
+
 // The ThreadFunc type is an adapter to allow the use of ordinary
 // function as Thread mutator.
 type ThreadFunc func(context.Context, *ent.ThreadMutation) (ent.Value, error)

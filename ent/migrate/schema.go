@@ -198,6 +198,29 @@ var (
 		Columns:    SettingsColumns,
 		PrimaryKey: []*schema.Column{SettingsColumns[0]},
 	}
+	// StreamTombstonesColumns holds the columns for the "stream_tombstones" table.
+	StreamTombstonesColumns = []*schema.Column{
+		{Name: "stream_id", Type: field.TypeString},
+		{Name: "last_version", Type: field.TypeInt64},
+		{Name: "first_sequence", Type: field.TypeInt64},
+		{Name: "last_sequence", Type: field.TypeInt64},
+		{Name: "events", Type: field.TypeInt64},
+		{Name: "bytes", Type: field.TypeInt64},
+		{Name: "pruned_at", Type: field.TypeTime},
+	}
+	// StreamTombstonesTable holds the schema information for the "stream_tombstones" table.
+	StreamTombstonesTable = &schema.Table{
+		Name:       "stream_tombstones",
+		Columns:    StreamTombstonesColumns,
+		PrimaryKey: []*schema.Column{StreamTombstonesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "idx_tombstones_sequence",
+				Unique:  false,
+				Columns: []*schema.Column{StreamTombstonesColumns[3]},
+			},
+		},
+	}
 	// ProjectionThreadsColumns holds the columns for the "projection_threads" table.
 	ProjectionThreadsColumns = []*schema.Column{
 		{Name: "thread_id", Type: field.TypeString},
@@ -263,6 +286,7 @@ var (
 		ProjectionProjectsTable,
 		ProjectionStateTable,
 		SettingsTable,
+		StreamTombstonesTable,
 		ProjectionThreadsTable,
 		ProjectionTurnsTable,
 	}
@@ -295,6 +319,9 @@ func init() {
 	}
 	SettingsTable.Annotation = &entsql.Annotation{
 		Table: "settings",
+	}
+	StreamTombstonesTable.Annotation = &entsql.Annotation{
+		Table: "stream_tombstones",
 	}
 	ProjectionThreadsTable.Annotation = &entsql.Annotation{
 		Table: "projection_threads",

@@ -33,6 +33,9 @@ type ProjectionState func(*sql.Selector)
 // Setting is the predicate function for setting builders.
 type Setting func(*sql.Selector)
 
+// StreamTombstone is the predicate function for streamtombstone builders.
+type StreamTombstone func(*sql.Selector)
+
 // Thread is the predicate function for thread builders.
 type Thread func(*sql.Selector)
 

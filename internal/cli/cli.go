@@ -148,6 +148,7 @@ created on first use.`,
 		a.verifyCommand(),
 		a.statsCommand(),
 		a.compactCommand(),
+		a.pruneCommand(),
 		a.exportCommand(),
 		a.importCommand(),
 	)

@@ -131,9 +131,9 @@ func TestJSONReports(t *testing.T) {
 
 		verify := e.ok("verify", "--json")
 		keys = reportKeys(t, verify)
-		require.Equal(t, []string{"events", "ok", "problems", "streams"}, keys)
+		require.Equal(t, []string{"events", "ok", "problems", "pruned", "streams"}, keys)
 		requireDocumented(t, keys)
-		require.Equal(t, `{"ok":true,"events":`+itoa(d.Events)+`,"streams":5,"problems":[]}`+"\n", verify)
+		require.Equal(t, `{"ok":true,"events":`+itoa(d.Events)+`,"pruned":0,"streams":5,"problems":[]}`+"\n", verify)
 
 		rebuild := e.run("rebuild", "--json")
 		require.Equal(t, 0, rebuild.code, rebuild.stderr)
@@ -170,7 +170,7 @@ func TestJSONReports(t *testing.T) {
 		require.Contains(t, r.stderr, "the store is not sound")
 		keys := reportKeys(t, r.stdout)
 		require.Equal(t, []string{"events", "ok", "problems", "problems.column", "problems.detail", "problems.expected",
-			"problems.key", "problems.kind", "problems.stored", "problems.table", "problems.text", "streams"}, keys)
+			"problems.key", "problems.kind", "problems.stored", "problems.table", "problems.text", "pruned", "streams"}, keys)
 		requireDocumented(t, keys)
 		var v verifyJSON
 		require.NoError(t, json.Unmarshal([]byte(r.stdout), &v))

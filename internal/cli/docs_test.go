@@ -178,10 +178,13 @@ var volatile = []struct {
 	repl string
 }{
 	{regexp.MustCompile(`in (\d+(\.\d+)?(h|ms|µs|ns|m|s))+ \((\d+|-) events/s\)`), "in ~ (~ events/s)"},
-	{regexp.MustCompile(`"(recorded_at|executed_at)":"[^"]*"`), `"$1":"~"`},
+	{regexp.MustCompile(`"(recorded_at|executed_at|pruned_at)":"[^"]*"`), `"$1":"~"`},
 	{regexp.MustCompile(`"event_id":"[0-9a-f-]{36}"`), `"event_id":"~"`},
 	{regexp.MustCompile(`"elapsed_seconds":[0-9.e+-]+`), `"elapsed_seconds":~`},
 	{regexp.MustCompile(`given back, in \d+ transactions? \([^)]*\)`), "given back, in ~ transactions (~)"},
+	// The pages a removal frees vary by a page or two from run to run.
+	{regexp.MustCompile(`[0-9.]+ (B|KiB|MiB|GiB) given back`), "~ given back"},
+	{regexp.MustCompile(`^Freed [0-9.]+ (B|KiB|MiB|GiB); the database gave back [0-9.]+ (B|KiB|MiB|GiB)\.$`), "Freed ~; the database gave back ~."},
 	{regexp.MustCompile(`(\s)applied(\s+)\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ`), "${1}applied${2}~"},
 }
 

@@ -16,6 +16,7 @@ import (
 type verifyJSON struct {
 	OK       bool          `json:"ok"`
 	Events   int64         `json:"events"`
+	Pruned   int64         `json:"pruned"`
 	Streams  int64         `json:"streams"`
 	Problems []problemJSON `json:"problems"`
 }
@@ -33,7 +34,7 @@ type problemJSON struct {
 }
 
 func verifyReport(r *persistence.VerifyReport) verifyJSON {
-	v := verifyJSON{OK: r.OK(), Events: r.Events, Streams: r.Streams, Problems: make([]problemJSON, len(r.Problems))}
+	v := verifyJSON{OK: r.OK(), Events: r.Events, Pruned: r.Pruned, Streams: r.Streams, Problems: make([]problemJSON, len(r.Problems))}
 	for i, p := range r.Problems {
 		v.Problems[i] = problemJSON{Kind: string(p.Kind), Table: p.Table, Key: p.Key, Column: p.Column,
 			Stored: p.Stored, Expected: p.Expected, Detail: p.Detail, Text: oneLine(p.String())}

@@ -122,8 +122,12 @@ store is not sound.`,
 				if r.Integrity != "" {
 					checked = r.Integrity + " finds no damage, "
 				}
-				fmt.Fprintf(a.stdout, "OK: %d events in %d streams; %ssequences and versions without gaps, every payload decodes, the projections equal a rebuild.\n",
-					r.Events, r.Streams, checked)
+				gaps := "sequences and versions without gaps"
+				if r.Pruned > 0 {
+					gaps += fmt.Sprintf(" but the %d events of pruned streams", r.Pruned)
+				}
+				fmt.Fprintf(a.stdout, "OK: %d events in %d streams; %s%s, every payload decodes, the projections equal a rebuild.\n",
+					r.Events, r.Streams, checked, gaps)
 				return nil
 			}
 			where := "listed above"

@@ -92,6 +92,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Admission", func(t *testing.T) { runAdmission(t, h) })
 	t.Run("StreamVersion", func(t *testing.T) { runStreamVersion(t, h) })
 	t.Run("Stats", func(t *testing.T) { runStats(t, h) })
+	t.Run("Prune", func(t *testing.T) { runPrune(t, h) })
 	t.Run("Group", func(t *testing.T) { runGroup(t, h) })
 	t.Run("Compact", func(t *testing.T) { runCompact(t, h) })
+	t.Run("Maintain", func(t *testing.T) { runMaintain(t, h) })
 }

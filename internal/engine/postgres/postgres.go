@@ -225,14 +225,18 @@ func (Engine) Pipeline(ctx context.Context, conn *sql.Conn, stmts []engine.PipeS
 	})
 }
 
-// LastSequence is the highest sequence stored.
-func (Engine) LastSequence(ctx context.Context, tx engine.Querier) (int64, error) {
-	return sqlx.QueryInt64(ctx, tx, "SELECT MAX(sequence) FROM events")
+// LastSequence is the highest sequence stored, or the last sequence of a
+// pruned stream when that is higher: pruning the head of the log does not
+// let its sequences be taken again.
+func (e Engine) LastSequence(ctx context.Context, tx engine.Querier) (int64, error) {
+	return sqlx.QueryInt64(ctx, tx, "SELECT "+e.LastSequenceSQL())
 }
 
 // LastSequenceSQL is LastSequence as an expression, so the head reads read it
-// with the streams' versions in one round trip.
-func (Engine) LastSequenceSQL() string { return "(SELECT MAX(sequence) FROM events)" }
+// with the streams' versions in one round trip. GREATEST ignores NULLs.
+func (Engine) LastSequenceSQL() string {
+	return "GREATEST((SELECT MAX(sequence) FROM events), (SELECT MAX(last_sequence) FROM stream_tombstones))"
+}
 
 // Notify sends the head on the events table's channel at commit.
 func (Engine) Notify(ctx context.Context, tx engine.Querier, head int64) error {

@@ -56,14 +56,17 @@ func (Engine) AppendTxOptions() *sql.TxOptions { return nil }
 func (Engine) LockAppend(context.Context, engine.Querier) error { return nil }
 
 // LastSequence reads AUTOINCREMENT's own counter, so a number is never
-// reused even if rows were removed by hand.
-func (Engine) LastSequence(ctx context.Context, tx engine.Querier) (int64, error) {
-	return sqlx.QueryInt64(ctx, tx, "SELECT seq FROM sqlite_sequence WHERE name = 'events'")
+// reused even if rows were removed by hand, or the last sequence of a
+// pruned stream when that is higher (an import of a pruned store sets
+// the counter only as far as its last event).
+func (e Engine) LastSequence(ctx context.Context, tx engine.Querier) (int64, error) {
+	return sqlx.QueryInt64(ctx, tx, "SELECT "+e.LastSequenceSQL())
 }
 
 // LastSequenceSQL is LastSequence as an expression, for the head reads.
 func (Engine) LastSequenceSQL() string {
-	return "(SELECT seq FROM sqlite_sequence WHERE name = 'events')"
+	return "MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0), " +
+		"COALESCE((SELECT MAX(last_sequence) FROM stream_tombstones), 0))"
 }
 
 // Notify does nothing: other processes watch PRAGMA data_version.
