@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
@@ -59,63 +58,32 @@ func TestCompactAppendLatency(t *testing.T) {
 	timed("rebuild before", func() { require.NoError(t, s.Rebuild(ctx, nil)) })
 
 	// An appender: a thread of its own, 4 events an append (a message
-	// added, two deltas, completed), one after another.
-	seq := 0
-	appendOne := func() time.Duration {
-		seq++
+	// added, two deltas, completed), one after another, 1 ms apart.
+	_, err = s.Append(ctx, nil, orchestration.ThreadCreated{ThreadID: "bench", ProjectID: "p", Title: "b", Model: "m", At: time.Now().UTC()},
+		orchestration.TurnStarted{ThreadID: "bench", TurnID: "u", At: time.Now().UTC()})
+	require.NoError(t, err)
+	reply := func(i int) []orchestration.Event {
 		at := time.Now().UTC()
-		id := fmt.Sprintf("m%d", seq)
-		evs := []orchestration.Event{
+		id := fmt.Sprintf("m%d", i)
+		return []orchestration.Event{
 			orchestration.MessageAdded{ThreadID: "bench", TurnID: "u", MessageID: id, Role: orchestration.RoleAssistant, Streaming: true, At: at},
 			orchestration.MessageDelta{ThreadID: "bench", TurnID: "u", MessageID: id, Delta: "some text of a reply ", At: at},
 			orchestration.MessageDelta{ThreadID: "bench", TurnID: "u", MessageID: id, Delta: "and more of it", At: at},
 			orchestration.MessageCompleted{ThreadID: "bench", TurnID: "u", MessageID: id, At: at},
 		}
-		begin := time.Now()
-		_, err := s.Append(ctx, nil, evs...)
-		require.NoError(t, err)
-		return time.Since(begin)
 	}
-	_, err = s.Append(ctx, nil, orchestration.ThreadCreated{ThreadID: "bench", ProjectID: "p", Title: "b", Model: "m", At: time.Now().UTC()},
-		orchestration.TurnStarted{ThreadID: "bench", TurnID: "u", At: time.Now().UTC()})
-	require.NoError(t, err)
-	appendFor := func(stop <-chan struct{}, d time.Duration) []time.Duration {
-		var lat []time.Duration
-		end := time.Now().Add(d)
-		for {
-			select {
-			case <-stop:
-				return lat
-			default:
-			}
-			if d > 0 && time.Now().After(end) {
-				return lat
-			}
-			lat = append(lat, appendOne())
-			time.Sleep(time.Millisecond)
-		}
-	}
-	report := func(what string, lat []time.Duration) {
-		slices.Sort(lat)
-		q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
-		t.Logf("appends %s: %d, p50 %v, p99 %v, max %v", what, len(lat), q(0.5).Round(time.Microsecond), q(0.99).Round(time.Microsecond), lat[len(lat)-1].Round(time.Microsecond))
-	}
-
-	without := appendFor(nil, 3*time.Second)
-	stop := make(chan struct{})
-	result := make(chan []time.Duration)
-	go func() { result <- appendFor(stop, 0) }()
+	without := appendFor(ctx, t, s, 3*time.Second, time.Millisecond, reply)
+	during := startAppender(ctx, t, s, time.Millisecond, func(i int) []orchestration.Event { return reply(1_000_000 + i) })
 	var rep *persistence.CompactReport
 	timed("compact", func() { rep, err = s.Compact(ctx, nil) })
-	close(stop)
-	during := <-result
+	during.stop()
 	require.NoError(t, err)
 	t.Logf("compact: %d messages, %d events and %d payload bytes removed, %d bytes reclaimed, %d transactions",
 		rep.Messages, rep.Events, rep.Bytes, rep.Reclaimed, rep.Compactions)
-	after := appendFor(nil, 3*time.Second)
-	report("before compaction", without)
-	report("during compaction", during)
-	report("after compaction", after)
+	after := appendFor(ctx, t, s, 3*time.Second, time.Millisecond, func(i int) []orchestration.Event { return reply(2_000_000 + i) })
+	t.Logf("appends before compaction: %s", without)
+	t.Logf("appends during compaction: %s", during)
+	t.Logf("appends after compaction: %s", after)
 
 	st, err = s.Stats(ctx)
 	require.NoError(t, err)

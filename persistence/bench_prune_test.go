@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
@@ -45,57 +44,28 @@ func TestPruneAppendLatency(t *testing.T) {
 	_, err = s.Append(ctx, nil, orchestration.ThreadCreated{ThreadID: "bench", ProjectID: "p", Title: "b", Model: "m", At: at},
 		orchestration.TurnStarted{ThreadID: "bench", TurnID: "u", At: at})
 	require.NoError(t, err)
-	n := 0
-	appendOne := func() time.Duration {
-		n++
+	reply := func(i int) []orchestration.Event {
 		at := time.Now().UTC()
-		id := fmt.Sprintf("m%d", n)
-		begin := time.Now()
-		_, err := s.Append(ctx, nil,
+		id := fmt.Sprintf("m%d", i)
+		return []orchestration.Event{
 			orchestration.MessageAdded{ThreadID: "bench", TurnID: "u", MessageID: id, Role: orchestration.RoleAssistant, Streaming: true, At: at},
 			orchestration.MessageDelta{ThreadID: "bench", TurnID: "u", MessageID: id, Delta: "a reply, streamed", At: at},
-			orchestration.MessageCompleted{ThreadID: "bench", TurnID: "u", MessageID: id, At: at})
-		require.NoError(t, err)
-		return time.Since(begin)
-	}
-	appendUntil := func(stop <-chan struct{}, d time.Duration) []time.Duration {
-		var lat []time.Duration
-		for end := time.Now().Add(d); ; {
-			select {
-			case <-stop:
-				return lat
-			default:
-			}
-			if d > 0 && time.Now().After(end) {
-				return lat
-			}
-			lat = append(lat, appendOne())
-			time.Sleep(time.Millisecond)
+			orchestration.MessageCompleted{ThreadID: "bench", TurnID: "u", MessageID: id, At: at},
 		}
 	}
-	quantiles := func(lat []time.Duration) string {
-		slices.Sort(lat)
-		q := func(p float64) time.Duration {
-			return lat[min(len(lat)-1, int(p*float64(len(lat))))].Round(time.Microsecond)
-		}
-		return fmt.Sprintf("%d appends, p50 %v, p99 %v, max %v", len(lat), q(0.5), q(0.99), q(1))
-	}
-
-	without := appendUntil(nil, 3*time.Second)
-	stop, done := make(chan struct{}), make(chan []time.Duration)
-	go func() { done <- appendUntil(stop, 0) }()
+	without := appendFor(ctx, t, s, 3*time.Second, time.Millisecond, reply)
+	during := startAppender(ctx, t, s, time.Millisecond, func(i int) []orchestration.Event { return reply(1_000_000 + i) })
 	begin := time.Now()
 	rep, err := s.Prune(ctx, &persistence.PruneOpts{
 		DeletedBefore:  time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC),
 		ArchivedBefore: time.Date(2026, 11, 2, 20, 0, 0, 0, time.UTC)})
 	took := time.Since(begin)
-	close(stop)
-	during := <-done
+	during.stop()
 	require.NoError(t, err)
 	t.Logf("prune: %d streams, %d events, %d payload bytes, %d projection rows in %v; freed %d bytes, reclaimed %d",
 		rep.Streams, rep.Events, rep.Bytes, rep.ProjectionRows, took.Round(time.Millisecond), rep.BytesFreed, rep.BytesReclaimed)
-	t.Logf("appends without prune: %s", quantiles(without))
-	t.Logf("appends during prune:  %s", quantiles(during))
+	t.Logf("appends without prune: %s", without)
+	t.Logf("appends during prune:  %s", during)
 
 	crep, err := s.Compact(ctx, nil)
 	require.NoError(t, err)

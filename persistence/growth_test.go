@@ -122,21 +122,24 @@ func measureGrowth(t *testing.T, s *persistence.Store, pol persistence.Retention
 	return g
 }
 
-// latencyWriter appends single events to a stream of its own, one after
-// another, and keeps each Append's latency.
+// latencyWriter runs one Append after another (each of the events
+// events(i) gives, i counting from 0), pause apart, until stopped, and
+// keeps each one's latency: the appends of another goroutine or process
+// while maintenance runs.
 type latencyWriter struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	lat    []time.Duration
 }
 
-func startLatencyWriter(ctx context.Context, t *testing.T, s *persistence.Store) *latencyWriter {
+func startAppender(ctx context.Context, t *testing.T, s *persistence.Store, pause time.Duration, events func(i int) []orchestration.Event) *latencyWriter {
 	ctx, cancel := context.WithCancel(ctx)
 	w := &latencyWriter{cancel: cancel}
 	w.wg.Go(func() {
 		for i := 0; ctx.Err() == nil; i++ {
+			evs := events(i)
 			start := time.Now()
-			_, err := s.Append(ctx, nil, orchestration.SettingChanged{Key: "growth.writer", Value: []byte(fmt.Sprint(i)), At: start})
+			_, err := s.Append(ctx, nil, evs...)
 			if ctx.Err() != nil {
 				return
 			}
@@ -145,9 +148,25 @@ func startLatencyWriter(ctx context.Context, t *testing.T, s *persistence.Store)
 				return
 			}
 			w.lat = append(w.lat, time.Since(start))
-			time.Sleep(2 * time.Millisecond)
+			time.Sleep(pause)
 		}
 	})
+	return w
+}
+
+// startLatencyWriter appends single setting.changed events, 2 ms apart.
+func startLatencyWriter(ctx context.Context, t *testing.T, s *persistence.Store) *latencyWriter {
+	return startAppender(ctx, t, s, 2*time.Millisecond, func(i int) []orchestration.Event {
+		return []orchestration.Event{orchestration.SettingChanged{Key: "growth.writer", Value: []byte(fmt.Sprint(i)), At: time.Now()}}
+	})
+}
+
+// appendFor runs events as startAppender does for d, and returns the
+// latencies.
+func appendFor(ctx context.Context, t *testing.T, s *persistence.Store, d, pause time.Duration, events func(i int) []orchestration.Event) *latencyWriter {
+	w := startAppender(ctx, t, s, pause, events)
+	time.Sleep(d)
+	w.stop()
 	return w
 }
 
@@ -155,11 +174,16 @@ func startLatencyWriter(ctx context.Context, t *testing.T, s *persistence.Store)
 func (w *latencyWriter) stop() string {
 	w.cancel()
 	w.wg.Wait()
+	return w.String()
+}
+
+// String describes the latencies: count, p50, p99, max.
+func (w *latencyWriter) String() string {
 	if len(w.lat) == 0 {
 		return "no Append"
 	}
 	slices.Sort(w.lat)
 	q := func(p float64) time.Duration { return w.lat[min(len(w.lat)-1, int(p*float64(len(w.lat))))] }
 	return fmt.Sprintf("%d Appends, p50 %s, p99 %s, max %s", len(w.lat),
-		q(0.50).Round(10*time.Microsecond), q(0.99).Round(10*time.Microsecond), w.lat[len(w.lat)-1].Round(10*time.Microsecond))
+		q(0.50).Round(time.Microsecond), q(0.99).Round(time.Microsecond), w.lat[len(w.lat)-1].Round(time.Microsecond))
 }
