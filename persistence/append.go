@@ -13,6 +13,7 @@ import (
 	"github.com/peonhq/peon/ent"
 	"github.com/peonhq/peon/internal/clip"
 	"github.com/peonhq/peon/internal/projector"
+	"github.com/peonhq/peon/internal/sqlx"
 	"github.com/peonhq/peon/orchestration"
 )
 
@@ -257,7 +258,15 @@ func (s *Store) project(ctx context.Context, tx querier, recs []Recorded) error 
 	for i := range recs {
 		evs[i] = projector.Event{Sequence: recs[i].Sequence, Event: recs[i].Event}
 	}
-	return projector.New(tx, s.d.Bind).Apply(ctx, evs)
+	return s.applier(tx).Apply(ctx, evs)
+}
+
+// applier returns a projector.Applier that runs its statements through q
+// in the engine's own form.
+func (s *Store) applier(q sqlx.Querier) *projector.Applier {
+	ap := projector.New(q, s.d.Bind)
+	ap.Arrays = s.d.Features().ArrayParameters
+	return ap
 }
 
 // prunedVersion is the version the head reads give a pruned stream (see

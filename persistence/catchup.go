@@ -115,7 +115,7 @@ func (s *Store) projectorStates(ctx context.Context, tx querier) (low int64, agr
 // page by page, reporting progress as done+n of total. It skips rows that
 // cannot be decoded, and tallies them and the gaps in res, when not nil.
 func (s *Store) applyFrom(ctx context.Context, tx querier, from, head, total int64, progress func(done, total int64), res *RebuildResult) (int64, error) {
-	ap := projector.New(tx, s.d.Bind)
+	ap := s.applier(tx)
 	var (
 		n     int64
 		batch = make([]projector.Event, 0, pageSize)

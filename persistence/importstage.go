@@ -183,7 +183,7 @@ func (s *Store) stage(ctx context.Context, conn *sql.Conn, r io.Reader, opts *Im
 	}
 	var ap *projector.Applier
 	if project {
-		ap = projector.New(conn, s.d.Bind)
+		ap = s.applier(conn)
 	}
 	ins := &stagingInserts{c: &s.stmts, d: s.d, conn: conn}
 	defer ins.close()

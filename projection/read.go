@@ -251,16 +251,20 @@ type pendingText struct {
 // its row.
 func chunks(ctx context.Context, c *ent.Client, msgs []*ent.Message) (map[string]pendingText, error) {
 	var streaming []string
+	var after int64 // the least added_sequence of them: their chunks come later
 	for _, m := range msgs {
 		if m.Streaming {
+			if len(streaming) == 0 || m.AddedSequence < after {
+				after = m.AddedSequence
+			}
 			streaming = append(streaming, m.ID)
 		}
 	}
 	if len(streaming) == 0 {
 		return nil, nil
 	}
-	rows, err := c.MessageChunk.Query().Where(messagechunk.MessageIDIn(streaming...)).
-		Order(ent.Asc(messagechunk.FieldMessageID), ent.Asc(messagechunk.FieldID)).All(ctx)
+	rows, err := c.MessageChunk.Query().Where(messagechunk.IDGT(after), messagechunk.MessageIDIn(streaming...)).
+		Order(ent.Asc(messagechunk.FieldID)).All(ctx)
 	if err != nil {
 		return nil, err
 	}

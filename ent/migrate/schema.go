@@ -156,13 +156,6 @@ var (
 		Name:       "projection_message_chunks",
 		Columns:    ProjectionMessageChunksColumns,
 		PrimaryKey: []*schema.Column{ProjectionMessageChunksColumns[0]},
-		Indexes: []*schema.Index{
-			{
-				Name:    "idx_message_chunks_message",
-				Unique:  false,
-				Columns: []*schema.Column{ProjectionMessageChunksColumns[1], ProjectionMessageChunksColumns[0]},
-			},
-		},
 	}
 	// ProjectionProjectsColumns holds the columns for the "projection_projects" table.
 	ProjectionProjectsColumns = []*schema.Column{

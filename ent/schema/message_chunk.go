@@ -5,7 +5,6 @@ import (
 	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/field"
-	"entgo.io/ent/schema/index"
 )
 
 // MessageChunk is one message.delta of a message that is still streaming:
@@ -15,6 +14,13 @@ import (
 // what message.added wrote: its text so far is that text followed by its
 // chunks, and its last_sequence and updated_at are those of its last chunk
 // (if any). The view projection_messages_live shows it so.
+//
+// The table has one b-tree, its primary key: a chunk is always appended at
+// its end, whatever message it belongs to, so an append of deltas to many
+// messages touches few pages. A message's chunks are found by a range of
+// that key: every one of them comes after its message.added, so they lie
+// among the rows with sequence > the message's added_sequence (of which only
+// the chunks of messages still streaming are left).
 type MessageChunk struct{ ent.Schema }
 
 // Annotations of the MessageChunk schema.
@@ -33,9 +39,4 @@ func (MessageChunk) Fields() []ent.Field {
 		field.Text("text").Immutable().Comment("the delta's text"),
 		field.Time("updated_at").Immutable().Comment("the delta's at: the message's updated_at while this is its last chunk"),
 	}
-}
-
-// Indexes of the MessageChunk schema.
-func (MessageChunk) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("message_id", "id").StorageKey("idx_message_chunks_message")}
 }

@@ -70,6 +70,12 @@ type Features struct {
 	// schemamigrate.ExecutedAtLayout; a time in another form reads back
 	// in the CLI as year 1.
 	RevisionTimesAsText bool
+	// ArrayParameters: a Go slice is a parameter of an array type
+	// (PostgreSQL through pgx), so the projector writes held deltas as
+	// one INSERT … SELECT FROM unnest of six arrays: one statement
+	// whatever their number, which the server plans in a fraction of the
+	// time a multi-row statement of as many parameters takes.
+	ArrayParameters bool
 }
 
 // Opener opens the engine's databases: its driver, its connection

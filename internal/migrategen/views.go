@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"regexp"
 	"strings"
 
 	atlasmigrate "ariga.io/atlas/sql/migrate"
@@ -25,16 +26,18 @@ var Views = []View{{
 	// A streaming message's text is its stored text followed by its
 	// chunks, in sequence order, and its last chunk gives its
 	// last_sequence and updated_at; a completed message has no chunks.
+	// Its chunks come after its message.added: the range of the chunks'
+	// primary key after added_sequence holds them.
 	SQL: `CREATE VIEW projection_messages_live AS
 SELECT m.message_id,
   CASE WHEN m.streaming THEN COALESCE((SELECT MAX(c.sequence) FROM projection_message_chunks c
-    WHERE c.message_id = m.message_id), m.last_sequence) ELSE m.last_sequence END AS last_sequence,
+    WHERE c.sequence > m.added_sequence AND c.message_id = m.message_id), m.last_sequence) ELSE m.last_sequence END AS last_sequence,
   m.thread_id, m.turn_id, m.role,
   CASE WHEN m.streaming THEN m.text || COALESCE((SELECT string_agg(c.text, '' ORDER BY c.sequence)
-    FROM projection_message_chunks c WHERE c.message_id = m.message_id), '') ELSE m.text END AS text,
+    FROM projection_message_chunks c WHERE c.sequence > m.added_sequence AND c.message_id = m.message_id), '') ELSE m.text END AS text,
   m.streaming, m.added_sequence, m.created_at,
   CASE WHEN m.streaming THEN COALESCE((SELECT c.updated_at FROM projection_message_chunks c
-    WHERE c.message_id = m.message_id ORDER BY c.sequence DESC LIMIT 1), m.updated_at) ELSE m.updated_at END AS updated_at
+    WHERE c.sequence > m.added_sequence AND c.message_id = m.message_id ORDER BY c.sequence DESC LIMIT 1), m.updated_at) ELSE m.updated_at END AS updated_at
 FROM projection_messages m`,
 }}
 
@@ -151,8 +154,9 @@ func Hash(dir string) error {
 	return atlasmigrate.WriteSumFile(local, sum)
 }
 
-// viewless is a migration directory whose files are read without the
-// CREATE VIEW statements of Views, as DDL writes them: the Atlas Go
+// viewless is a migration directory whose files are read without their
+// view statements (see viewStatement), those of Views and of any earlier
+// form of them: the Atlas Go
 // library's replay diffs tables and indexes only, and its clean-up of the
 // dev database cannot drop a PostgreSQL table a view depends on. Writes,
 // atlas.sum and the checksum are the directory's own; CheckViews checks
@@ -167,11 +171,13 @@ func (d viewless) Files() ([]atlasmigrate.File, error) {
 	}
 	out := make([]atlasmigrate.File, len(files))
 	for i, f := range files {
-		b := string(f.Bytes())
-		for _, v := range Views {
-			b = strings.ReplaceAll(b, fmt.Sprintf("-- Create %q view\n%s;\n", v.Name, v.SQL), "")
-		}
-		out[i] = atlasmigrate.NewLocalFile(f.Name(), []byte(b))
+		out[i] = atlasmigrate.NewLocalFile(f.Name(), viewStatement.ReplaceAll(f.Bytes(), nil))
 	}
 	return out, nil
 }
+
+// viewStatement matches a view statement of a migration file as DDL and
+// a migration that changes a view write it: a comment line naming the
+// view, then its CREATE VIEW or DROP VIEW statement, which holds no
+// semicolon.
+var viewStatement = regexp.MustCompile(`-- (Create|Drop) "[^"]+" view\n(CREATE|DROP) VIEW [^;]*;\n`)

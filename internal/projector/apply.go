@@ -43,6 +43,10 @@ type Event struct {
 // statement that would follow it when it inserted nothing. The one read,
 // for an Apply of many messages or checkpoints, is lookUpTurns.
 type Applier struct {
+	// Arrays says the engine takes Go slices as array parameters
+	// (PostgreSQL): held deltas are then written by chunkUnnest.
+	Arrays bool
+
 	q    sqlx.Querier
 	d    Deferrer // q, when it defers; nil when not
 	bind func(query string) string
@@ -181,6 +185,14 @@ func (a *Applier) writeHeld(ctx context.Context) error {
 }
 
 func (a *Applier) writeChunks(ctx context.Context, held []heldDelta) error {
+	if a.Arrays {
+		seqs, msgs, texts := make([]int64, len(held)), make([]string, len(held)), make([]string, len(held))
+		ats, turns, threads := make([]time.Time, len(held)), make([]string, len(held)), make([]string, len(held))
+		for i, h := range held {
+			seqs[i], msgs[i], texts[i], ats[i], turns[i], threads[i] = h.seq, h.e.MessageID, h.e.Delta, h.e.At, h.e.TurnID, h.e.ThreadID
+		}
+		return a.do(ctx, chunkUnnest, seqs, msgs, texts, ats, turns, threads)
+	}
 	n := shapeSize(len(held))
 	args := make([]any, 0, 6*n)
 	for _, h := range held {
@@ -225,6 +237,9 @@ func (a *Applier) lookUpTurns(ctx context.Context, evs []Event) error {
 		return nil
 	}
 	a.turns, a.started = map[string]string{}, map[string]string{}
+	if a.Arrays {
+		return a.readTurns(ctx, turnLookUpArray, ids)
+	}
 	for len(ids) > 0 {
 		k := min(len(ids), maxHeld)
 		n := shapeSize(k)
@@ -232,24 +247,30 @@ func (a *Applier) lookUpTurns(ctx context.Context, evs []Event) error {
 		for i := range n {
 			args[i] = ids[min(i, k-1)]
 		}
-		rows, err := a.q.QueryContext(ctx, a.bind(turnLookUps[n]), args...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var turn, thread string
-			if err := rows.Scan(&turn, &thread); err != nil {
-				rows.Close()
-				return err
-			}
-			a.turns[turn] = thread
-		}
-		if err := rows.Close(); err != nil {
+		if err := a.readTurns(ctx, turnLookUps[n], args...); err != nil {
 			return err
 		}
 		ids = ids[k:]
 	}
 	return nil
+}
+
+// readTurns adds to a.turns the turns (turn id → thread id) that query
+// returns.
+func (a *Applier) readTurns(ctx context.Context, query string, args ...any) error {
+	rows, err := a.q.QueryContext(ctx, a.bind(query), args...)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var turn, thread string
+		if err := rows.Scan(&turn, &thread); err != nil {
+			rows.Close()
+			return err
+		}
+		a.turns[turn] = thread
+	}
+	return rows.Close()
 }
 
 // mayHaveTurn reports whether turn of thread may exist: always, unless

@@ -53,13 +53,15 @@ const (
 	// A delta never touches its message's row: it is a chunk row (see
 	// chunkInsert), which the view and the reader add to the row.
 	// Completion folds the chunks into text, in sequence order, once;
-	// sqlChunksFolded then deletes them.
+	// sqlChunksFolded then deletes them. Both find them by a range of the
+	// chunks' key, the sequences after the message's added_sequence.
 	sqlMessageCompleted = `UPDATE projection_messages SET text = text || COALESCE((SELECT string_agg(c.text, '' ORDER BY c.sequence)
-		FROM projection_message_chunks c WHERE c.message_id = projection_messages.message_id), ''),
+		FROM projection_message_chunks c WHERE c.sequence > projection_messages.added_sequence
+		AND c.message_id = projection_messages.message_id), ''),
 		streaming = false, updated_at = ?, last_sequence = ?
 		WHERE message_id = ? AND turn_id = ? AND thread_id = ? AND streaming`
 	sqlChunksFolded = `DELETE FROM projection_message_chunks
-		WHERE message_id = ? AND NOT EXISTS (SELECT 1 FROM projection_messages WHERE message_id = ? AND streaming)`
+		WHERE sequence > (SELECT added_sequence FROM projection_messages WHERE message_id = ? AND NOT streaming) AND message_id = ?`
 
 	sqlCheckpointCreated = `INSERT INTO checkpoints (thread_id, turn_id, git_ref, message, created_at, last_sequence)
 		SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM projection_turns WHERE turn_id = ? AND thread_id = ?)
@@ -118,6 +120,11 @@ var turnLookUps = func() map[int]string {
 	return out
 }()
 
+// turnLookUpArray is lookUpTurns' query for an engine with array
+// parameters: the turns among an array of turn ids, one statement for any
+// number of them.
+const turnLookUpArray = `SELECT turn_id, thread_id FROM projection_turns WHERE turn_id = ANY(CAST(? AS text[]))`
+
 // chunkInsert is the INSERT of n chunk rows, each (sequence, message_id,
 // text, updated_at, turn_id, thread_id), of which only those whose message
 // is streaming in that turn and thread are kept; a padding row of NULLs
@@ -133,6 +140,18 @@ func chunkInsert(n int) string {
 			WHERE m.message_id = v.message_id AND m.turn_id = v.turn_id AND m.thread_id = v.thread_id AND m.streaming)`
 }
 
+// chunkUnnest is the INSERT of the chunk rows of six arrays of as many
+// elements, element i of each making row i (sequence, message_id, text,
+// updated_at, turn_id, thread_id), for an engine with array parameters
+// (PostgreSQL): one statement and six parameters whatever the number of
+// rows, kept as chunkInsert keeps them.
+const chunkUnnest = `INSERT INTO projection_message_chunks (sequence, message_id, text, updated_at)
+	SELECT v.sequence, v.message_id, v.text, v.updated_at
+	FROM unnest(CAST(? AS bigint[]), CAST(? AS text[]), CAST(? AS text[]), CAST(? AS timestamptz[]), CAST(? AS text[]), CAST(? AS text[]))
+		AS v(sequence, message_id, text, updated_at, turn_id, thread_id)
+	WHERE EXISTS (SELECT 1 FROM projection_messages m
+		WHERE m.message_id = v.message_id AND m.turn_id = v.turn_id AND m.thread_id = v.thread_id AND m.streaming)`
+
 // statements lists every statement of the projectors.
 var statements = func() []string {
 	out := []string{sqlAdvance, sqlProjectCreated, sqlProjectRenamed, sqlProjectDeleted,
@@ -146,7 +165,8 @@ var statements = func() []string {
 	return out
 }()
 
-// Statements returns every statement the projectors run, each passed
+// Statements returns every statement the projectors run without array
+// parameters (see Applier.Arrays), each passed
 // through bind (nil leaves them as they are), so that a store can prepare
 // them once.
 func Statements(bind func(query string) string) []string {

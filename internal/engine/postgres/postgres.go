@@ -65,7 +65,7 @@ type Engine struct{}
 
 // Features are many writers, serialized by the append lock; projection
 // writes are pipelined, not prepared by the store.
-func (Engine) Features() engine.Features { return engine.Features{} }
+func (Engine) Features() engine.Features { return engine.Features{ArrayParameters: true} }
 
 // Name is "postgres".
 func (Engine) Name() string { return "postgres" }
