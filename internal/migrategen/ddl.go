@@ -45,7 +45,9 @@ func DDL(ctx context.Context, dialectName string) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("unknown dialect %q (want one of %v)", dialectName, Dialects)
 	}
+	entTables.Lock()
 	s, err := schema.DDL(ctx, schema.DDLArgs{Dialect: entDialect, Tables: entmigrate.Tables})
+	entTables.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("ddl %s: %w", dialectName, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	atlasmigrate "ariga.io/atlas/sql/migrate"
 	"entgo.io/ent/dialect"
@@ -63,6 +64,12 @@ func devDB(ctx context.Context, name string) (*sql.DB, string, error) {
 	return nil, "", fmt.Errorf("unknown dialect %q (want one of %v)", name, Dialects)
 }
 
+// entTables serializes ent's readers of entmigrate.Tables: its schema
+// diff and DDL fill in fields of those shared tables as they go (e.g.
+// setupTables), so two at once race (seen by -race with TestDDL and
+// TestCheckViews in parallel).
+var entTables sync.Mutex
+
 // Diff writes a new migration file named name into dir for the dialect,
 // holding what the ent schemas need beyond what dir already creates, and
 // updates dir's atlas.sum. It reports false when there was nothing to write.
@@ -94,7 +101,9 @@ func Diff(ctx context.Context, dialectName, dir, name string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	entTables.Lock()
 	err = m.NamedDiff(ctx, name, entmigrate.Tables...)
+	entTables.Unlock()
 	if errors.Is(err, atlasmigrate.ErrNoPlan) {
 		return false, nil
 	}
