@@ -109,7 +109,10 @@ func TestPostgresAppendCommitAnswerLost(t *testing.T) {
 	taken := p.arm(commitCut, 0)
 	recs, err := s.Append(ctx, nil, outcomeBatch(1)...)
 	waitTaken(t, taken)
-	require.NoError(t, err, "the COMMIT reached the server, so the append committed")
+	if err != nil {
+		head, herr := direct.Head(ctx)
+		t.Fatalf("the COMMIT reached the server, so the append committed; got %v (head now %d, %v; stored ids %v)", err, head, herr, storedIDs(t, direct))
+	}
 	require.Len(t, recs, 3)
 	require.Equal(t, eventIDs(recs), storedIDs(t, direct)[1], "stored once, with the ids it returned")
 	head, err := direct.Head(ctx)

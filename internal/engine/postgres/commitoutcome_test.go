@@ -19,6 +19,13 @@ type safeToRetry struct{}
 func (safeToRetry) Error() string     { return "write failed before any byte was sent" }
 func (safeToRetry) SafeToRetry() bool { return true }
 
+// safeEOF is a lost connection that pgx reports as safe to retry.
+type safeEOF struct{}
+
+func (safeEOF) Error() string     { return "unexpected EOF" }
+func (safeEOF) SafeToRetry() bool { return true }
+func (safeEOF) Unwrap() error     { return io.ErrUnexpectedEOF }
+
 // TestCommitOutcome pins how the error of an append's last pipeline
 // (INSERTs, projection, COMMIT at index commit) is read, with the shapes
 // that TestCrashAppendTerminatedBackends meets: a terminated backend's
@@ -45,6 +52,8 @@ func TestCommitOutcome(t *testing.T) {
 		{"ConnectionLostAtCommit", at(commit, io.ErrUnexpectedEOF), engine.CommitUnknown},
 		{"ConnectionLostBeforeCommit", at(1, io.ErrUnexpectedEOF), engine.CommitUnknown},
 		{"NothingSent", at(0, safeToRetry{}), engine.CommitFailed},
+		{"ConnectionLostSafeToRetry", at(0, safeEOF{}), engine.CommitUnknown},
+		{"SafeToRetryAfterFirstAnswer", at(2, safeToRetry{}), engine.CommitUnknown},
 		{"TerminatedAfterCommitAnswer", at(commit+1, terminated), engine.Committed},
 		{"NotAPipelineError", fmt.Errorf("append: %w", context.Canceled), engine.CommitUnknown},
 		{"Unwrapped", errors.New("driver: bad connection"), engine.CommitUnknown},

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -156,7 +157,14 @@ func (Engine) CommitOutcome(err error, commit int) engine.CommitResult {
 		}
 		return engine.CommitUnknown
 	}
-	if pgconn.SafeToRetry(pe.Err) {
+	// A connection's error (not the server's) before the COMMIT's answer
+	// leaves the outcome unknown, even where pgx calls it safe to retry:
+	// the batch went out in one write, and a cut once reached the server
+	// after its COMMIT while the error was reported at the first
+	// statement (TestPostgresAppendCommitAnswerLost, under load). Only an
+	// error before the first statement's answer that pgx says sent
+	// nothing is a failure; otherwise the caller looks the batch up.
+	if pe.I == 0 && pgconn.SafeToRetry(pe.Err) && !errors.Is(pe.Err, io.ErrUnexpectedEOF) {
 		return engine.CommitFailed
 	}
 	return engine.CommitUnknown
