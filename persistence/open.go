@@ -183,8 +183,9 @@ func ParseDSN(dsn string) (Target, error) {
 		return Target{Dialect: "sqlite", DSN: ":memory:", Memory: true, Display: ":memory:"}, nil
 	case strings.HasPrefix(dsn, "sqlite://"):
 		p, query, _ := strings.Cut(strings.TrimPrefix(dsn, "sqlite://"), "?")
-		if q, _ := url.ParseQuery(query); q.Get("mode") == "memory" {
-			// Atlas's in-memory form, sqlite://NAME?mode=memory.
+		if q, _ := url.ParseQuery(query); q.Get("mode") == "memory" || p == ":memory:" {
+			// Atlas's in-memory form, sqlite://NAME?mode=memory, and
+			// sqlite://:memory: with a query (which it ignores).
 			return Target{Dialect: "sqlite", DSN: ":memory:", Memory: true, Display: ":memory:"}, nil
 		}
 		if p == "" {
