@@ -180,17 +180,26 @@ func (s *Store) compact(ctx context.Context, opts *CompactOpts, rep *CompactRepo
 	if err := flush(); err != nil {
 		return err
 	}
-	if sd != nil && (rep.Events > 0 || opts.Vacuum) {
-		if err := sd.Reclaim(ctx, s.db, opts.Vacuum); err != nil {
-			return fmt.Errorf("give the space back: %w", err)
+	rep.Reclaimed, err = s.reclaimSpace(ctx, sd, sizeBefore, rep.Events > 0, opts.Vacuum)
+	return err
+}
+
+// reclaimSpace gives the space of removed rows back to the file system
+// (the engine's Reclaim: on SQLite the incremental vacuum, or a full
+// VACUUM when vacuum is set) when anything was removed or vacuum asks for
+// it, and returns how much the database shrank since it measured before
+// bytes (databaseBytes). Compact and Prune end with it.
+func (s *Store) reclaimSpace(ctx context.Context, sd statsDialect, before int64, removed, vacuum bool) (int64, error) {
+	if sd != nil && (removed || vacuum) {
+		if err := sd.Reclaim(ctx, s.db, vacuum); err != nil {
+			return 0, fmt.Errorf("give the space back: %w", err)
 		}
 	}
-	sizeAfter, err := s.databaseBytes(ctx, sd)
+	after, err := s.databaseBytes(ctx, sd)
 	if err != nil {
-		return err
+		return 0, fmt.Errorf("read the database's size: %w", err)
 	}
-	rep.Reclaimed = max(0, sizeBefore-sizeAfter)
-	return nil
+	return max(0, before-after), nil
 }
 
 // databaseBytes is the database's size as Stats reads it.

@@ -176,16 +176,9 @@ func (s *Store) Prune(ctx context.Context, opts *PruneOpts) (rep *PruneReport, e
 		return rep, fmt.Errorf("prune: read the database's size: %w", err)
 	}
 	rep.BytesFreed = max(0, usedBytes(databaseStats(before))-usedBytes(databaseStats(freed)))
-	if rep.Streams > 0 || opts.Vacuum {
-		if err := sd.Reclaim(ctx, s.db, opts.Vacuum); err != nil {
-			return rep, fmt.Errorf("prune: give the space back: %w", err)
-		}
+	if rep.BytesReclaimed, err = s.reclaimSpace(ctx, sd, before.Bytes, rep.Streams > 0, opts.Vacuum); err != nil {
+		return rep, fmt.Errorf("prune: %w", err)
 	}
-	after, err := s.databaseBytes(ctx, sd)
-	if err != nil {
-		return rep, fmt.Errorf("prune: read the database's size: %w", err)
-	}
-	rep.BytesReclaimed = max(0, before.Bytes-after)
 	return rep, nil
 }
 
