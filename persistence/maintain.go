@@ -54,7 +54,7 @@ func (s *Store) Maintain(ctx context.Context, r Retention) (*MaintainReport, err
 	ctx, end := s.tel.start(ctx, "peon.maintain")
 	var err error
 	defer func() { end(err) }()
-	compact, deleted, archived := r.horizons(start)
+	_, deleted, archived := r.horizons(start)
 	rep := &MaintainReport{}
 	if deleted != nil || archived != nil {
 		opts := &PruneOpts{}
@@ -74,7 +74,8 @@ func (s *Store) Maintain(ctx context.Context, r Retention) (*MaintainReport, err
 		rep.Reclaimed += p.BytesReclaimed
 	}
 	var c *CompactReport
-	if c, err = s.Compact(ctx, &CompactOpts{OlderThan: start.Sub(compact)}); err != nil {
+	// Compact's zero OlderThan is DefaultCompactAfter, as Retention's is.
+	if c, err = s.Compact(ctx, &CompactOpts{OlderThan: r.CompactAfter}); err != nil {
 		return nil, s.maintainFailed(ctx, "compact", err)
 	}
 	rep.Compact = c
