@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"syscall"
 
 	"github.com/peonhq/peon/internal/projector"
@@ -269,8 +268,8 @@ func (s *Store) stageChunk(ctx context.Context, conn *sql.Conn, ins *stagingInse
 			conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 		}
 	}()
-	for _, st := range s.inserts(recs, false) {
-		if err := ins.exec(ctx, len(st.Args)/eventArgs, st.Args...); err != nil {
+	for _, c := range s.insertChunks(recs) {
+		if err := ins.exec(ctx, c.rows, c.args...); err != nil {
 			return err
 		}
 	}
@@ -287,18 +286,10 @@ func (s *Store) stageChunk(ctx context.Context, conn *sql.Conn, ins *stagingInse
 	return err
 }
 
-// stagingInsert is the multi-row INSERT of n events into stagingTable,
-// with the arguments of inserts.
+// stagingInsert is the INSERT of n events into stagingTable (see
+// insertInto), with the arguments of insertChunks.
 func stagingInsert(d dialect, n int) string {
-	var sb strings.Builder
-	sb.WriteString("INSERT INTO " + stagingTable + " (" + eventColumns + ") VALUES ")
-	for i := range n {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?)")
-	}
-	return d.Bind(sb.String())
+	return d.Bind(insertInto(stagingTable, n))
 }
 
 // importFailure rewords the error of an import that wrote nothing where

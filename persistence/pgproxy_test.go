@@ -32,6 +32,10 @@ type pgProxy struct {
 	wg    sync.WaitGroup
 
 	parses atomic.Int64 // Parse messages its clients sent: statements prepared
+	// inserts counts the INSERTs into events its clients ran (Binds of a
+	// statement that inserts into events), mostInserts the most of them
+	// one pipeline (up to a Sync) carried.
+	inserts, mostInserts atomic.Int64
 }
 
 // What a pgProxy does at an armed COMMIT.
@@ -156,7 +160,8 @@ type proxyConn struct {
 	in          []byte
 	started     bool
 	prepared    map[string]string
-	commitBound bool // a COMMIT was bound since the last Sync
+	commitBound bool  // a COMMIT was bound since the last Sync
+	inserts     int64 // INSERTs into events bound since the last Sync
 
 	mu    sync.Mutex
 	cut   bool          // discard the server's answers
@@ -314,9 +319,17 @@ func (c *proxyConn) parse(chunk []byte) (commit bool) {
 			_, rest := cstring(body)
 			stmt, _ := cstring(rest)
 			c.commitBound = c.commitBound || isCommit(c.prepared[stmt])
+			if strings.Contains(c.prepared[stmt], "INSERT INTO events (") {
+				c.inserts++
+				c.p.inserts.Add(1)
+			}
 		case 'S': // Sync: the server runs what came before it
 			commit = commit || c.commitBound
 			c.commitBound = false
+			for most := c.p.mostInserts.Load(); c.inserts > most && !c.p.mostInserts.CompareAndSwap(most, c.inserts); {
+				most = c.p.mostInserts.Load()
+			}
+			c.inserts = 0
 		case 'Q': // a simple query
 			query, _ := cstring(body)
 			commit = commit || isCommit(query)

@@ -99,8 +99,13 @@ func padded(n int) int {
 	return 1 << bits.Len(uint(n-1))
 }
 
-// isShape reports whether n is one of the INSERT sizes of the dialect.
+// isShape reports whether n is one of the INSERT sizes of the dialect:
+// arrayRows on a dialect with array parameters, else a power of two up
+// to maxChunk.
 func isShape(d dialect, n int) bool {
+	if d.Features().ArrayParameters {
+		return n == arrayRows
+	}
 	return n >= 1 && n <= maxChunk(d) && n&(n-1) == 0
 }
 

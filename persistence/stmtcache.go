@@ -93,9 +93,16 @@ func (c *stmtCache) warm(ctx context.Context, db *sql.DB, d dialect, b *batch) {
 		queries = append(queries, c.head(d, n, start == 0))
 	}
 	_, suffix := d.NotifyingInsert()
-	sizes := chunkSizes(len(b.events), maxChunk(d))
-	for i, n := range sizes {
-		queries = append(queries, c.insert(d, n, suffix != "" && i == len(sizes)-1))
+	if d.Features().ArrayParameters {
+		// One INSERT of arrays, unless the events are large (see
+		// maxArrayBytes): then the plain one first, which is not
+		// prepared here and runs unprepared.
+		queries = append(queries, c.insert(d, arrayRows, suffix != ""))
+	} else {
+		sizes := chunkSizes(len(b.events), maxChunk(d))
+		for i, n := range sizes {
+			queries = append(queries, c.insert(d, n, suffix != "" && i == len(sizes)-1))
+		}
 	}
 	c.prepareAll(ctx, db, queries)
 }
