@@ -86,10 +86,12 @@ type ExportOpts struct {
 }
 
 // Export writes the log to w in the export format, in sequence order,
-// after the gaps compaction recorded (see export_gaps.go),
-// holding a bounded number of events in memory. It writes the events up
-// to the head at its start, so appends that commit while it runs do not
-// make it longer. A stored row that cannot be decoded stops it with an
+// after the gaps compaction and pruning recorded (see export_gaps.go),
+// holding a bounded number of events in memory. It reads everything from
+// one snapshot, taken at its start: appends that commit while it runs do
+// not make it longer, and a compaction or prune that runs meanwhile does
+// not make its events and its gaps disagree (the file imports as the log
+// was at the start). A stored row that cannot be decoded stops it with an
 // error naming the row; nothing after that row is written. It returns the
 // number of events written.
 func (s *Store) Export(ctx context.Context, w io.Writer, opts *ExportOpts) (written int64, err error) {
@@ -98,15 +100,19 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts *ExportOpts) (writ
 	if opts == nil {
 		opts = &ExportOpts{}
 	}
-	head, err := s.Head(ctx)
+	if s.closed.Load() {
+		return 0, ErrClosed
+	}
+	conn, end, err := s.snapshot(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("export: %w", err)
 	}
-	total, err := queryInt64(ctx, s.db, s.d.Bind("SELECT COUNT(*) FROM events WHERE sequence <= ?"), head)
+	defer end()
+	total, err := queryInt64(ctx, conn, "SELECT COUNT(*) FROM events") // the first read takes the snapshot
 	if err != nil {
 		return 0, fmt.Errorf("export: count events: %w", err)
 	}
-	tombs, err := s.tombstones(ctx, s.db)
+	tombs, err := s.tombstones(ctx, conn)
 	if err != nil {
 		return 0, fmt.Errorf("export: read tombstones: %w", err)
 	}
@@ -115,7 +121,7 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts *ExportOpts) (writ
 		n    int64
 		line []byte
 	)
-	if _, err := s.exportGaps(ctx, bw); err != nil {
+	if _, err := s.exportGaps(ctx, conn, bw); err != nil {
 		return 0, fmt.Errorf("export: recorded gaps: %w", err)
 	}
 	for i := range tombs {
@@ -123,15 +129,12 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts *ExportOpts) (writ
 			return 0, fmt.Errorf("export: write: %w", err)
 		}
 	}
-	for rec, err := range s.ReplayFrom(ctx, 1) {
+	for rec, err := range s.pages(ctx, conn, "sequence >= ?", "sequence", nil, 1, func(r *Recorded) int64 { return r.Sequence + 1 }) {
 		if de := (*DecodeError)(nil); errors.As(err, &de) {
 			return n, fmt.Errorf("export: %w; the log holds an event this build cannot read (run `peon-store verify`)", err)
 		}
 		if err != nil {
 			return n, fmt.Errorf("export: %w", err)
-		}
-		if rec.Sequence > head {
-			break
 		}
 		if line, err = AppendJSONL(line[:0], &rec); err != nil {
 			return n, fmt.Errorf("export: %w", err)

@@ -45,12 +45,12 @@ type compactedCommandLine struct {
 	CompactedAt time.Time `json:"compacted_at"`
 }
 
-// exportGaps writes the recorded gaps of the store to w and returns how
-// many lines it wrote.
-func (s *Store) exportGaps(ctx context.Context, w io.Writer) (int64, error) {
+// exportGaps writes the recorded gaps of the store, read through q, to w
+// and returns how many lines it wrote.
+func (s *Store) exportGaps(ctx context.Context, q querier, w io.Writer) (int64, error) {
 	var n int64
 	var line []byte
-	rows, err := s.db.QueryContext(ctx, "SELECT first_sequence, last_sequence, stream_id, first_version, last_version, events, bytes, compacted_at FROM compactions ORDER BY first_sequence")
+	rows, err := q.QueryContext(ctx, "SELECT first_sequence, last_sequence, stream_id, first_version, last_version, events, bytes, compacted_at FROM compactions ORDER BY first_sequence")
 	if err != nil {
 		return 0, err
 	}
@@ -93,7 +93,7 @@ func (s *Store) exportGaps(ctx context.Context, w io.Writer) (int64, error) {
 	if err != nil {
 		return n, err
 	}
-	rows, err = s.db.QueryContext(ctx, "SELECT command_id, events, compacted_at FROM compacted_commands ORDER BY command_id"+s.d.ByteOrder())
+	rows, err = q.QueryContext(ctx, "SELECT command_id, events, compacted_at FROM compacted_commands ORDER BY command_id"+s.d.ByteOrder())
 	if err != nil {
 		return n, err
 	}

@@ -159,21 +159,11 @@ func (s *Store) StatsWith(ctx context.Context, opts *StatsOpts) (*Stats, error) 
 		return nil, fmt.Errorf("stats: not implemented on %s", s.d.Name())
 	}
 	st := &Stats{At: time.Now().UTC(), Retention: opts.Retention}
-	conn, err := s.db.Conn(ctx)
+	conn, end, err := s.snapshot(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("stats: %w", err)
 	}
-	defer func() {
-		// The snapshot is read only: roll it back, and drop a connection
-		// that cannot.
-		if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil && !s.d.Features().Private {
-			conn.Raw(func(any) error { return driver.ErrBadConn })
-		}
-		conn.Close()
-	}()
-	if _, err := conn.ExecContext(ctx, s.d.SnapshotBegin()); err != nil {
-		return nil, fmt.Errorf("stats: %w", err)
-	}
+	defer end()
 	r := statsReader{ctx: ctx, q: conn, d: s.d, sd: sd}
 	steps := []struct {
 		what string
@@ -197,6 +187,29 @@ func (s *Store) StatsWith(ctx context.Context, opts *StatsOpts) (*Stats, error) 
 	peon := s.peonTables()
 	st.Database.Tables = slices.DeleteFunc(st.Database.Tables, func(t TableStats) bool { return !peon[t.Table] })
 	return st, nil
+}
+
+// snapshot returns a connection in a read-only transaction whose first
+// read takes the snapshot that all its reads see (SnapshotBegin), and the
+// func that ends it: it rolls the transaction back and drops a connection
+// that cannot. On SQLite the snapshot pins the WAL, on PostgreSQL the rows
+// it sees, until it ends; neither takes a write lock.
+func (s *Store) snapshot(ctx context.Context) (*sql.Conn, func(), error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	end := func() {
+		if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil && !s.d.Features().Private {
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		conn.Close()
+	}
+	if _, err := conn.ExecContext(ctx, s.d.SnapshotBegin()); err != nil {
+		end()
+		return nil, nil, err
+	}
+	return conn, end, nil
 }
 
 // peonTables returns the tables of peon's migrations and Atlas's

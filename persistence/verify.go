@@ -290,7 +290,7 @@ func (s *Store) verifyProjections(ctx context.Context, tx querier, head, low int
 		r.add(Problem{Kind: ProblemState, Table: "projection_state", Detail: fmt.Sprintf("projectors stand at %d (agree: %v), the log at %d", low, agree, head)})
 	}
 	for _, t := range projector.Tables {
-		if err := s.diffTable(ctx, tx, stored[t.Name], t.Name, strings.Split(t.Key, ", "), r); err != nil {
+		if err := s.diffTable(ctx, tx, stored[t.Name], t, r); err != nil {
 			return err
 		}
 	}

@@ -43,12 +43,14 @@ func storedStates(ctx context.Context, q querier, table string) (low int64, agre
 func shadowName(table string) string { return "verify_" + table }
 
 // diffTable adds a problem for each row and column where stored, the
-// stored table or a copy of it, and table, its rebuild, differ: first the rows of the rebuild that are
+// stored table t or a copy of it, and t, its rebuild, differ, each as
+// t.Compared gives it: first the rows of the rebuild that are
 // missing or different, then the rows it does not have, each in key order
 // (the key's columns joined by "/", compared as bytes). The database keeps
 // back the rows that are the same; the others come one at a time. Values
 // compare as text, the form the report shows them in.
-func (s *Store) diffTable(ctx context.Context, tx querier, stored, table string, keys []string, r *VerifyReport) error {
+func (s *Store) diffTable(ctx context.Context, tx querier, stored string, t projector.Table, r *VerifyReport) error {
+	table, keys := t.Name, strings.Split(t.Key, ", ")
 	cols, err := columns(ctx, tx, table)
 	if err != nil {
 		return err
@@ -65,7 +67,7 @@ func (s *Store) diffTable(ctx context.Context, tx querier, stored, table string,
 		return alias + "." + strings.Join(names, sep+alias+".")
 	}
 	rows, err := tx.QueryContext(ctx, "SELECT "+prefixed("s", cols, ", ")+", "+prefixed("e", cols, ", ")+
-		" FROM "+stored+" s FULL JOIN "+table+" e ON "+strings.Join(on, " AND ")+
+		" FROM "+t.Compared(stored)+" s FULL JOIN "+t.Compared(table)+" e ON "+strings.Join(on, " AND ")+
 		" WHERE "+strings.Join(differ, " OR ")+
 		" ORDER BY e."+keys[0]+" IS NULL, COALESCE("+prefixed("e", keys, " || '/' || ")+", "+prefixed("s", keys, " || '/' || ")+")"+s.d.ByteOrder())
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/peonhq/peon/internal/sqlx"
@@ -15,16 +16,38 @@ import (
 // to its last sequence.
 var Names = []string{"projects", "threads", "turns", "messages", "checkpoints", "settings"}
 
-// Tables are the projection tables with their primary keys, in the order
-// Rebuild and Verify go through them.
-var Tables = []struct{ Name, Key string }{
-	{"projection_projects", "project_id"},
-	{"projection_threads", "thread_id"},
-	{"projection_turns", "turn_id"},
-	{"projection_messages", "message_id"},
-	{"projection_message_chunks", "message_id, sequence"},
-	{"checkpoints", "thread_id, turn_id"},
-	{"settings", "key"},
+// Tables are the projection tables, in the order Rebuild and Verify go
+// through them.
+var Tables = []Table{
+	{Name: "projection_projects", Key: "project_id"},
+	{Name: "projection_threads", Key: "thread_id"},
+	{Name: "projection_turns", Key: "turn_id"},
+	{Name: "projection_messages", Key: "message_id"},
+	{Name: "projection_message_chunks", Key: "message_id", compare: chunksCompared},
+	{Name: "checkpoints", Key: "thread_id, turn_id"},
+	{Name: "settings", Key: "key"},
+}
+
+// Table is a projection table.
+type Table struct {
+	Name string
+	// Key is what a row of the table is found by when two copies of it are
+	// compared: its primary key, or the key of Compared's rows.
+	Key string
+	// compare, when not empty, is the query Compared returns, with
+	// "{table}" where the table's name goes.
+	compare string
+}
+
+// Compared returns what Verify compares of the table named name (the
+// table itself or a copy of it): the table, or, for a table whose rows
+// depend on how its events were batched, a query of what they mean, with
+// the same columns as the table and one row per Key.
+func (t Table) Compared(name string) string {
+	if t.compare == "" {
+		return name
+	}
+	return "(" + strings.ReplaceAll(t.compare, "{table}", name) + ")"
 }
 
 // Event is an event with its place in the log.
@@ -54,8 +77,11 @@ type Applier struct {
 	// deferred statement; typ is "" in Advance.
 	seq int64
 	typ string
-	// held are the deltas not yet written, in order (see hold).
-	held []heldDelta
+	// held are the chunk rows of the deltas not yet written, in the
+	// order of their first delta, and heldAt where each message's is in
+	// held (see hold).
+	held   []heldChunk
+	heldAt map[chunkKey]int
 	// turns, when not nil, are the turns (turn id → thread id) that
 	// existed before Apply's events, among those its message.added and
 	// checkpoint.created events name; started are the turns Apply's
@@ -63,11 +89,23 @@ type Applier struct {
 	turns, started map[string]string
 }
 
-// heldDelta is a message.delta waiting to be written with the others.
-type heldDelta struct {
-	seq int64
-	e   orchestration.MessageDelta
+// heldChunk is the chunk row of the held deltas of one message: their
+// text in order, the sequence of the first (for errors), and the sequence
+// and at of the last, which the row takes. The row stands for all of them:
+// the view and the reader take a message's text from its chunks in
+// sequence order, and its last_sequence and updated_at from its last one,
+// which is what one row per delta gives too.
+type heldChunk struct {
+	chunkKey
+	first, seq int64
+	at         time.Time
+	text       []byte
 }
+
+// chunkKey is what deltas share to be one chunk row: the message and the
+// turn and thread they name (a delta naming another turn or thread than
+// its message's is ignored, so it cannot join their row).
+type chunkKey struct{ message, turn, thread string }
 
 // New returns an Applier that runs its statements through q, each one
 // first passed through bind, which rewrites the ? placeholders they are
@@ -119,7 +157,7 @@ func (a *Applier) insertThen(ctx context.Context, insert string, args []any, the
 // refers to a missing row changes nothing. The error of a deferred
 // statement, a *DeferredError, names its own event.
 func (a *Applier) Apply(ctx context.Context, evs []Event) error {
-	defer func() { a.turns, a.started, a.held = nil, nil, a.held[:0] }()
+	defer func() { a.turns, a.started, a.held = nil, nil, a.held[:0]; clear(a.heldAt) }()
 	var de *DeferredError
 	if err := a.lookUpTurns(ctx, evs); err != nil {
 		if errors.As(err, &de) { // a statement held before this Apply
@@ -158,15 +196,29 @@ func (a *Applier) Apply(ctx context.Context, evs []Event) error {
 	return a.Advance(ctx, evs[len(evs)-1].Sequence)
 }
 
-// hold keeps a delta to write later with the deltas around it: up to
-// maxHeld of them are one multi-row INSERT of their chunks, whatever the
-// messages they go to. Only message.added and message.completed change
-// which deltas count, and they write the held ones first.
+// hold keeps a delta to write later with the deltas around it. The held
+// deltas of one message (in one turn and thread) are one chunk row, and
+// up to maxHeld such rows are one multi-row INSERT, whatever the messages
+// they go to. Only message.added and message.completed change which
+// deltas count, and they write the held ones first.
 func (a *Applier) hold(ctx context.Context, seq int64, e orchestration.MessageDelta) error {
-	a.held = append(a.held, heldDelta{seq, e})
-	if len(a.held) == maxHeld {
-		return a.writeHeld(ctx)
+	k := chunkKey{e.MessageID, e.TurnID, e.ThreadID}
+	if i, ok := a.heldAt[k]; ok {
+		c := &a.held[i]
+		c.text = append(c.text, e.Delta...)
+		c.seq, c.at = seq, e.At
+		return nil
 	}
+	if len(a.held) == maxHeld {
+		if err := a.writeHeld(ctx); err != nil {
+			return err
+		}
+	}
+	if a.heldAt == nil {
+		a.heldAt = map[chunkKey]int{}
+	}
+	a.heldAt[k] = len(a.held)
+	a.held = append(a.held, heldChunk{chunkKey: k, first: seq, seq: seq, at: e.At, text: []byte(e.Delta)})
 	return nil
 }
 
@@ -177,26 +229,27 @@ func (a *Applier) writeHeld(ctx context.Context) error {
 	}
 	held := a.held
 	a.held = a.held[:0]
-	a.seq, a.typ = held[0].seq, held[0].e.EventType()
+	clear(a.heldAt)
+	a.seq, a.typ = held[0].first, orchestration.MessageDelta{}.EventType()
 	if err := a.writeChunks(ctx, held); err != nil {
-		return fmt.Errorf("apply %d (%s): %w", held[0].seq, held[0].e.EventType(), err)
+		return fmt.Errorf("apply %d (%s): %w", a.seq, a.typ, err)
 	}
 	return nil
 }
 
-func (a *Applier) writeChunks(ctx context.Context, held []heldDelta) error {
+func (a *Applier) writeChunks(ctx context.Context, held []heldChunk) error {
 	if a.Arrays {
 		seqs, msgs, texts := make([]int64, len(held)), make([]string, len(held)), make([]string, len(held))
 		ats, turns, threads := make([]time.Time, len(held)), make([]string, len(held)), make([]string, len(held))
 		for i, h := range held {
-			seqs[i], msgs[i], texts[i], ats[i], turns[i], threads[i] = h.seq, h.e.MessageID, h.e.Delta, h.e.At, h.e.TurnID, h.e.ThreadID
+			seqs[i], msgs[i], texts[i], ats[i], turns[i], threads[i] = h.seq, h.message, string(h.text), h.at, h.turn, h.thread
 		}
 		return a.do(ctx, chunkUnnest, seqs, msgs, texts, ats, turns, threads)
 	}
 	n := shapeSize(len(held))
 	args := make([]any, 0, 6*n)
 	for _, h := range held {
-		args = append(args, h.seq, h.e.MessageID, h.e.Delta, h.e.At, h.e.TurnID, h.e.ThreadID)
+		args = append(args, h.seq, h.message, string(h.text), h.at, h.turn, h.thread)
 	}
 	for range n - len(held) {
 		args = append(args, nil, nil, nil, nil, nil, nil)

@@ -13,10 +13,12 @@
 // exist changes nothing (its parent check is inside its statement), a
 // second created event for an existing row changes nothing, and every
 // touched row gets updated_at = the event's at and last_sequence = its
-// sequence. A message.delta is a row of projection_message_chunks, never
-// a rewrite of its message, so its cost does not grow with the text; the
-// deltas of one Apply are one multi-row INSERT, and message.completed
-// folds them into the message's text.
+// sequence. A message.delta is part of a row of projection_message_chunks,
+// never a rewrite of its message, so its cost does not grow with the
+// text: the deltas of one message in one Apply are one chunk row, the
+// chunk rows of an Apply one multi-row INSERT, and message.completed
+// folds them into the message's text. Since a rebuild batches deltas its
+// own way, Verify compares the chunks per message (Table.Compared).
 //
 // # Engines
 //

@@ -140,6 +140,15 @@ func chunkInsert(n int) string {
 			WHERE m.message_id = v.message_id AND m.turn_id = v.turn_id AND m.thread_id = v.thread_id AND m.streaming)`
 }
 
+// chunksCompared is what Verify compares of the chunk table: per
+// message, its chunks' text in sequence order and its last chunk's
+// sequence and at. That is what the chunks mean (the view and the reader
+// read just that), and it does not depend on how the deltas were batched
+// into rows (see Applier.hold), which a rebuild does its own way.
+const chunksCompared = `SELECT g.message_id, g.sequence, g.text, c.updated_at FROM (
+	SELECT message_id, MAX(sequence) AS sequence, string_agg(text, '' ORDER BY sequence) AS text FROM {table} GROUP BY message_id
+) g JOIN {table} c ON c.sequence = g.sequence`
+
 // chunkUnnest is the INSERT of the chunk rows of six arrays of as many
 // elements, element i of each making row i (sequence, message_id, text,
 // updated_at, turn_id, thread_id), for an engine with array parameters

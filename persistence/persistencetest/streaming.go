@@ -146,14 +146,45 @@ func runStreaming(t *testing.T, h Harness) {
 		s := streamed(t)
 		_, err := s.store.Append(s.ctx, nil, Deltas("t", 5)...)
 		require.NoError(t, err)
-		_, err = s.store.Client().ExecContext(s.ctx, "DELETE FROM projection_message_chunks WHERE text = 'token 3 '")
+		// The five deltas of one Append are one chunk row: take one
+		// delta's text out of it.
+		res, err := s.store.Client().ExecContext(s.ctx, "UPDATE projection_message_chunks SET text = replace(text, 'token 3 ', '')")
 		require.NoError(t, err)
+		n, err := res.RowsAffected()
+		require.NoError(t, err)
+		require.EqualValues(t, 1, n, "the chunk rows of one Append")
 		rep, err := s.store.Verify(s.ctx)
 		require.NoError(t, err)
 		require.False(t, rep.OK())
 		require.Contains(t, fmt.Sprint(rep.Problems), "projection_message_chunks")
 		mustRebuild(t, s, nil)
 		requireVerified(t, s)
+	})
+
+	t.Run("VerifyComparesTextNotRows", func(t *testing.T) {
+		t.Parallel()
+		s := streamed(t)
+		// One delta per Append is one chunk row each; a rebuild makes
+		// one row of them all. Verify compares what they mean.
+		for _, d := range Deltas("t", 6) {
+			_, err := s.store.Append(s.ctx, nil, d)
+			require.NoError(t, err)
+		}
+		q, err := s.store.Client().QueryContext(s.ctx, "SELECT COUNT(*) FROM projection_message_chunks")
+		require.NoError(t, err)
+		var rows int
+		require.True(t, q.Next())
+		require.NoError(t, q.Scan(&rows))
+		require.NoError(t, q.Close())
+		require.Equal(t, 6, rows, "one chunk row per Append")
+		requireVerified(t, s)
+		// A row's at is compared too: the last chunk's is the message's.
+		_, err = s.store.Client().ExecContext(s.ctx, "UPDATE projection_message_chunks SET updated_at = (SELECT MIN(updated_at) FROM projection_message_chunks) WHERE sequence = (SELECT MAX(sequence) FROM projection_message_chunks)")
+		require.NoError(t, err)
+		rep, err := s.store.Verify(s.ctx)
+		require.NoError(t, err)
+		require.False(t, rep.OK())
+		require.Contains(t, fmt.Sprint(rep.Problems), "updated_at")
 	})
 
 	t.Run("MissingParentsChangeNothing", func(t *testing.T) {

@@ -1,12 +1,15 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"time"
 
 	"github.com/peonhq/peon/internal/engine"
 	"github.com/peonhq/peon/internal/sqlx"
@@ -129,15 +132,41 @@ func (e Engine) Reclaim(ctx context.Context, db *sql.DB, full bool) error {
 			}
 		}
 	}
-	if !e.Memory {
-		stmts = append(stmts, "PRAGMA main.wal_checkpoint(TRUNCATE)")
-	}
 	for _, q := range stmts {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("%s: %w", q, err)
 		}
 	}
-	return nil
+	if e.Memory {
+		return nil
+	}
+	return truncateWAL(ctx, conn)
+}
+
+// truncateWait is how long the checkpoint that truncates the WAL waits
+// for readers of an older snapshot, and for a writer, before it gives up.
+const truncateWait = 50 * time.Millisecond
+
+// truncateWAL checkpoints the WAL and truncates it, so that the space it
+// held goes back now, unless a reader holds an older snapshot (an export,
+// a Stats or Verify) or a writer is busy for longer than truncateWait:
+// then the WAL keeps its size until a later checkpoint. The wait is
+// short because a TRUNCATE checkpoint holds the write lock while it
+// waits for readers: with the connection's busy timeout every Append
+// would wait for the end of the slowest reader.
+func truncateWAL(ctx context.Context, conn *sql.Conn) (err error) {
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", truncateWait.Milliseconds())); err != nil {
+		return err
+	}
+	defer func() {
+		if _, rerr := conn.ExecContext(context.Background(), fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeout.Milliseconds())); rerr != nil {
+			conn.Raw(func(any) error { return driver.ErrBadConn }) // not back in the pool with a short timeout
+			err = cmp.Or(err, rerr)
+		}
+	}()
+	// Busy (a reader or writer in the way) is a row, not an error.
+	_, err = conn.ExecContext(ctx, "PRAGMA main.wal_checkpoint(TRUNCATE)")
+	return err
 }
 
 // PrepareNew readies an empty database for its first migration: it turns
