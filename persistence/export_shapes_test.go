@@ -11,11 +11,13 @@ import (
 	"github.com/peonhq/peon/orchestration"
 )
 
-// ShapeTexts and MaxPrepared are the bounds shapes.go states.
+// ShapeTexts, ArrayShapeTexts and MaxPrepared are the bounds shapes.go
+// states.
 const (
-	ShapeTexts  = shapeTexts
-	MaxPrepared = maxPrepared
-	ShapeMemory = shapeMemory
+	ShapeTexts      = shapeTexts
+	ArrayShapeTexts = arrayShapeTexts
+	MaxPrepared     = maxPrepared
+	ShapeMemory     = shapeMemory
 )
 
 // StatementCounts is how many statements s's statement cache prepared,
@@ -59,8 +61,12 @@ func AppendTexts(s *Store, commandID string, events ...orchestration.Event) ([]s
 // has (see shapes.go).
 func PrepareAllShapes(ctx context.Context, s *Store) {
 	var queries []string
-	for n := 1; n <= maxChunk(s.d); n *= 2 {
-		queries = append(queries, s.stmts.insert(s.d, n, false), s.stmts.insert(s.d, n, true))
+	_, suffix := s.d.NotifyingInsert()
+	for _, n := range insertShapes(s.d) {
+		queries = append(queries, s.stmts.insert(s.d, n, false))
+		if suffix != "" {
+			queries = append(queries, s.stmts.insert(s.d, n, true))
+		}
 	}
 	for n := 1; n <= headStreams; n *= 2 {
 		queries = append(queries, s.stmts.head(s.d, n, true), s.stmts.head(s.d, n, false))

@@ -12,11 +12,16 @@ import (
 // made 14–16% of a 100-event append's CPU. So every shape is a power of
 // two:
 //
-//   - An INSERT of n events is written as full chunks of maxShape (512)
-//     rows and then one INSERT per set bit of the rest, largest first: 100
-//     events are INSERTs of 64, 32 and 4 rows. A chunk of k rows binds the
-//     same 12·k arguments a single INSERT would; only the number of
-//     statements grows, by at most log2(maxShape) per append.
+//   - On SQLite an INSERT of n events is written as full chunks of
+//     maxShape (512) rows and then one INSERT per set bit of the rest,
+//     largest first: 100 events are INSERTs of 64, 32 and 4 rows. A chunk
+//     of k rows binds the same 12·k arguments a single INSERT would; only
+//     the number of statements grows, by at most log2(maxShape) per
+//     append.
+//   - On PostgreSQL, whose driver takes arrays as parameters, there is one
+//     INSERT of arrays for any number of events (see arrayInsert), one
+//     per maxArrayBytes of them: twelve parameters instead of 12·n. It
+//     has one shape, arrayRows, plain and notifying.
 //   - A head read of n streams is padded up to the next power of two with
 //     the last stream again (reading a stream's version twice changes
 //     nothing); more than headStreams (64) streams take several reads. The
@@ -25,8 +30,10 @@ import (
 //     and without a command.
 //
 // So the cache keeps at most shapeTexts texts: 10 INSERTs (1 … 512 rows),
-// on PostgreSQL 10 notifying ones, 7 first head reads and 7 further ones
-// (1 … 64 streams), and the command look-up: 25 statements on SQLite.
+// 7 first head reads and 7 further ones (1 … 64 streams), and the command
+// look-up: 25 statements on SQLite; on PostgreSQL the two INSERTs of
+// arrays instead of the ten: 17 (arrayShapeTexts; the multi-row INSERTs
+// were 20 there, each also notifying, 35 in all).
 // SQLite prepares each on every connection that runs it (8 at most for a
 // file, 1 in memory). Measured with sqlite3_db_status (TestStatementMemory):
 // an INSERT takes about 1.2 KB a row (the 512-row one 616 KB, all ten
@@ -38,7 +45,7 @@ import (
 // connection and keeps up to 512 of them, least recently used first out:
 // with a bounded set of texts the append's statements are never evicted,
 // and no batch size costs a round trip to prepare it once it has run on a
-// connection.
+// connection. SERVERMEM
 const maxShape = 512
 
 // headStreams is how many streams one head read looks up at most: a head
@@ -46,17 +53,23 @@ const maxShape = 512
 // 64 streams are rare.
 const headStreams = 64
 
-// insertSizes and headSizes are how many sizes the INSERTs (1, 2, 4 …
-// maxShape) and the head reads (1, 2, 4 … headStreams) have.
+// insertSizes and headSizes are how many sizes the multi-row INSERTs (1,
+// 2, 4 … maxShape) and the head reads (1, 2, 4 … headStreams) have.
 const (
 	insertSizes = 10
 	headSizes   = 7
 )
 
 // shapeTexts is how many statement texts the cache keeps at most (see
-// above): INSERTs plain and notifying, first and further head reads, and
-// the command look-up.
-const shapeTexts = 2*insertSizes + 2*headSizes + 1
+// above) on a dialect without array parameters (SQLite, which does not
+// notify): the INSERTs, first and further head reads, and the command
+// look-up. arrayShapeTexts is that bound on a dialect with them
+// (PostgreSQL): the INSERT of arrays plain and notifying instead of the
+// multi-row INSERTs.
+const (
+	shapeTexts      = insertSizes + 2*headSizes + 1
+	arrayShapeTexts = 2 + 2*headSizes + 1
+)
 
 // shapeMemory bounds the memory of every shape prepared on one SQLite
 // connection, as TestStatementMemory measures it (see above).
@@ -71,6 +84,19 @@ const maxPrepared = 128
 // cachedShapes is half the number of streams up to which group commit's
 // head read of a whole group is prepared (see Store.groupTx).
 const cachedShapes = 8
+
+// insertShapes returns the INSERT shapes of the dialect: arrayRows on one
+// with array parameters, else the powers of two up to maxChunk.
+func insertShapes(d dialect) []int {
+	if d.Features().ArrayParameters {
+		return []int{arrayRows}
+	}
+	var out []int
+	for n := 1; n <= maxChunk(d); n *= 2 {
+		out = append(out, n)
+	}
+	return out
+}
 
 // maxChunk is the largest shape the dialect allows: maxShape, or the
 // largest power of two within its argument limit.

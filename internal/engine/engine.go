@@ -71,10 +71,11 @@ type Features struct {
 	// in the CLI as year 1.
 	RevisionTimesAsText bool
 	// ArrayParameters: a Go slice is a parameter of an array type
-	// (PostgreSQL through pgx), so the projector writes held deltas as
-	// one INSERT … SELECT FROM unnest of six arrays: one statement
-	// whatever their number, which the server plans in a fraction of the
-	// time a multi-row statement of as many parameters takes.
+	// (PostgreSQL through pgx), so an append writes its events as one
+	// INSERT … SELECT FROM unnest of twelve arrays, and the projector
+	// its held deltas as one of six: one statement whatever their
+	// number, which the server plans in a fraction of the time a
+	// multi-row statement of as many parameters takes.
 	ArrayParameters bool
 }
 
