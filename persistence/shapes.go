@@ -45,7 +45,12 @@ import (
 // connection and keeps up to 512 of them, least recently used first out:
 // with a bounded set of texts the append's statements are never evicted,
 // and no batch size costs a round trip to prepare it once it has run on a
-// connection. SERVERMEM
+// connection. The server keeps each statement's query tree, and after
+// five runs its generic plan, in the connection's backend: measured in
+// pg_backend_memory_contexts (CachedPlanSource, CachedPlanQuery and
+// CachedPlan, 2026-12-02), the twenty multi-row INSERTs took 7.0 MB a
+// connection once each had run (225 MB for a pool of 32), the two INSERTs
+// of arrays 97 KB.
 const maxShape = 512
 
 // headStreams is how many streams one head read looks up at most: a head
