@@ -129,7 +129,7 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts *ExportOpts) (writ
 			return 0, fmt.Errorf("export: write: %w", err)
 		}
 	}
-	for rec, err := range s.pages(ctx, conn, "sequence >= ?", "sequence", nil, 1, func(r *Recorded) int64 { return r.Sequence + 1 }) {
+	for rec, err := range s.replayFrom(ctx, conn, 1) {
 		if de := (*DecodeError)(nil); errors.As(err, &de) {
 			return n, fmt.Errorf("export: %w; the log holds an event this build cannot read (run `peon-store verify`)", err)
 		}

@@ -28,7 +28,13 @@ func (s *Store) ReplayAll(ctx context.Context) iter.Seq2[Recorded, error] {
 // replay goes on; a database error or the end of ctx ends it with that
 // error.
 func (s *Store) ReplayFrom(ctx context.Context, from int64) iter.Seq2[Recorded, error] {
-	return s.pages(ctx, s.db, "sequence >= ?", "sequence", nil, from,
+	return s.replayFrom(ctx, s.db, from)
+}
+
+// replayFrom is ReplayFrom through q: inside q's transaction, every page
+// reads its snapshot.
+func (s *Store) replayFrom(ctx context.Context, q querier, from int64) iter.Seq2[Recorded, error] {
+	return s.pages(ctx, q, "sequence >= ?", "sequence", nil, from,
 		func(r *Recorded) int64 { return r.Sequence + 1 })
 }
 

@@ -95,8 +95,9 @@ func (c *stmtCache) warm(ctx context.Context, db *sql.DB, d dialect, b *batch) {
 	_, suffix := d.NotifyingInsert()
 	if d.Features().ArrayParameters {
 		// One INSERT of arrays, unless the events are large (see
-		// maxArrayBytes): then the plain one first, which is not
-		// prepared here and runs unprepared.
+		// maxArrayBytes): then the plain one comes first, which is not
+		// warmed here; pgx prepares it on the connection it first runs
+		// on.
 		queries = append(queries, c.insert(d, arrayRows, suffix != ""))
 	} else {
 		sizes := chunkSizes(len(b.events), maxChunk(d))

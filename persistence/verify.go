@@ -267,7 +267,7 @@ func (s *Store) verifyLog(ctx context.Context, tx querier, head int64, r *Verify
 		}
 	}
 	prev := int64(0)
-	for rec, err := range s.pages(ctx, tx, "sequence >= ?", "sequence", nil, 1, func(r *Recorded) int64 { return r.Sequence + 1 }) {
+	for rec, err := range s.replayFrom(ctx, tx, 1) {
 		if err != nil && rec.Sequence == 0 {
 			return err
 		}

@@ -366,9 +366,6 @@ func runPrune(t *testing.T, h Harness) {
 		requireSound(t, imp.store)
 	})
 
-	// A pruned store exports its tombstones; the export imports into an
-	// empty store and exports again byte for byte, and the imported store
-	// refuses the pruned streams too.
 	// An export reads one snapshot: a prune that runs while it writes
 	// (here after its first page) changes nothing of what it writes, so
 	// the file is the log as it was and imports.
@@ -409,6 +406,9 @@ func runPrune(t *testing.T, h Harness) {
 		require.Equal(t, string(before), string(export(t, imp.store)))
 	})
 
+	// A pruned store exports its tombstones; the export imports into an
+	// empty store and exports again byte for byte, and the imported store
+	// refuses the pruned streams too.
 	t.Run("ExportImportRoundTrip", func(t *testing.T) {
 		t.Parallel()
 		s, _, opts := prunedSetup(t, h)
