@@ -28,8 +28,15 @@ type pgProxy struct {
 	mu    sync.Mutex
 	armed *commitAction // taken by the next COMMIT
 	down  bool          // new connections are refused, open ones were cut
-	conns map[*proxyConn]struct{}
-	wg    sync.WaitGroup
+	// severed: a connection was cut at a COMMIT, and cancel requests are
+	// dropped since, as a broken network would drop them. pgx sends one
+	// for a connection it closes on a read error (pgconn's asyncClose);
+	// passed on, it may cancel the statement the server is still running
+	// before that COMMIT, and the transaction rolls back instead of
+	// committing.
+	severed bool
+	conns   map[*proxyConn]struct{}
+	wg      sync.WaitGroup
 
 	parses atomic.Int64 // Parse messages its clients sent: statements prepared
 	// inserts counts the INSERTs into events its clients ran (Binds of a
@@ -98,6 +105,13 @@ func (p *pgProxy) take() *commitAction {
 	return a
 }
 
+// isSevered reports whether a connection was cut at a COMMIT.
+func (p *pgProxy) isSevered() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.severed
+}
+
 // up lets connections through again after commitDown.
 func (p *pgProxy) up() {
 	p.mu.Lock()
@@ -159,6 +173,7 @@ type proxyConn struct {
 	// statements by name ("" for the unnamed one).
 	in          []byte
 	started     bool
+	cancel      bool // the connection is a cancel request
 	prepared    map[string]string
 	commitBound bool  // a COMMIT was bound since the last Sync
 	inserts     int64 // INSERTs into events bound since the last Sync
@@ -197,6 +212,11 @@ func (c *proxyConn) fromClient() {
 			if c.parse(chunk) {
 				a = c.p.take()
 			}
+			if c.cancel && c.p.isSevered() {
+				c.client.Close()
+				c.server.Close()
+				return
+			}
 			if a == nil {
 				if _, werr := c.server.Write(chunk); werr != nil {
 					c.client.Close()
@@ -229,10 +249,11 @@ func (c *proxyConn) act(a *commitAction, chunk []byte) bool {
 		c.mu.Lock()
 		c.cut = true
 		c.mu.Unlock()
+		c.p.mu.Lock()
+		c.p.severed = true
+		c.p.down = c.p.down || a.kind == commitDown
+		c.p.mu.Unlock()
 		if a.kind == commitDown {
-			c.p.mu.Lock()
-			c.p.down = true
-			c.p.mu.Unlock()
 			c.p.cutAll(c)
 		}
 		c.server.Write(chunk)
@@ -297,8 +318,9 @@ func (c *proxyConn) parse(chunk []byte) (commit bool) {
 			code := binary.BigEndian.Uint32(c.in[4:])
 			c.in = c.in[n:]
 			// 80877103 asks for SSL, 80877104 for GSS encryption: the
-			// startup message follows.
+			// startup message follows. 80877102 is a cancel request.
 			c.started = code != 80877103 && code != 80877104
+			c.cancel = code == 80877102
 			continue
 		}
 		if len(c.in) < 5 {
