@@ -128,16 +128,16 @@ const turnLookUpArray = `SELECT turn_id, thread_id FROM projection_turns WHERE t
 // chunkInsert is the INSERT of n chunk rows, each (sequence, message_id,
 // text, updated_at, turn_id, thread_id), of which only those whose message
 // is streaming in that turn and thread are kept; a padding row of NULLs
-// matches no message. The rows are a UNION ALL after an empty SELECT of
-// the table itself, whose column types PostgreSQL gives the parameters (a
-// VALUES list would make them text).
+// matches no message. It is SQLite's (PostgreSQL takes chunkUnnest, whose
+// arrays carry the parameters' types). The rows are a VALUES list, not a
+// SELECT that names the table: SQLite copies the rows of an INSERT that
+// reads its own table into a temporary table first.
 func chunkInsert(n int) string {
-	rows := strings.Repeat(" UNION ALL SELECT ?, ?, ?, ?, ?, ?", n)
+	rows := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?), ", n), ", ")
 	return `INSERT INTO projection_message_chunks (sequence, message_id, text, updated_at)
-		SELECT v.sequence, v.message_id, v.text, v.updated_at FROM (SELECT sequence, message_id, text, updated_at,
-			message_id AS turn_id, message_id AS thread_id FROM projection_message_chunks WHERE 1 = 0` + rows + `) v
+		SELECT v.column1, v.column2, v.column3, v.column4 FROM (VALUES ` + rows + `) v
 		WHERE EXISTS (SELECT 1 FROM projection_messages m
-			WHERE m.message_id = v.message_id AND m.turn_id = v.turn_id AND m.thread_id = v.thread_id AND m.streaming)`
+			WHERE m.message_id = v.column2 AND m.turn_id = v.column5 AND m.thread_id = v.column6 AND m.streaming)`
 }
 
 // chunksCompared is what Verify compares of the chunk table: per
