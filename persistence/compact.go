@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/peonhq/peon/ent"
 	"github.com/peonhq/peon/orchestration"
 )
@@ -33,6 +35,10 @@ type CompactOpts struct {
 	// Progress, when set, is called after each page of the log scanned,
 	// with the sequence reached and the last one Compact looks at.
 	Progress Progress
+
+	// leaveSpace leaves the space to the caller (Maintain), which gives
+	// it back once after its prune and compaction.
+	leaveSpace bool
 }
 
 // CompactReport is what a Compact did.
@@ -180,6 +186,9 @@ func (s *Store) compact(ctx context.Context, opts *CompactOpts, rep *CompactRepo
 	if err := flush(); err != nil {
 		return err
 	}
+	if opts.leaveSpace {
+		return nil
+	}
 	rep.Reclaimed, err = s.reclaimSpace(ctx, sd, sizeBefore, rep.Events > 0, opts.Vacuum)
 	return err
 }
@@ -187,10 +196,14 @@ func (s *Store) compact(ctx context.Context, opts *CompactOpts, rep *CompactRepo
 // reclaimSpace gives the space of removed rows back to the file system
 // (the engine's Reclaim: on SQLite the incremental vacuum, or a full
 // VACUUM when vacuum is set) when anything was removed or vacuum asks for
-// it, and returns how much the database shrank since it measured before
-// bytes (databaseBytes). Compact and Prune end with it.
-func (s *Store) reclaimSpace(ctx context.Context, sd statsDialect, before int64, removed, vacuum bool) (int64, error) {
+// it, in a span peon.reclaim, and returns how much the database shrank
+// since it measured before bytes (databaseBytes). Compact, Prune and
+// Maintain end with it.
+func (s *Store) reclaimSpace(ctx context.Context, sd statsDialect, before int64, removed, vacuum bool) (reclaimed int64, err error) {
 	if sd != nil && (removed || vacuum) {
+		var end endFunc
+		ctx, end = s.tel.start(ctx, "peon.reclaim", attribute.Bool("peon.reclaim.full", vacuum))
+		defer func() { end(err, attribute.Int64("peon.reclaim.bytes", reclaimed)) }()
 		if err := sd.Reclaim(ctx, s.db, vacuum); err != nil {
 			return 0, fmt.Errorf("give the space back: %w", err)
 		}

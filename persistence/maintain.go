@@ -23,7 +23,9 @@ type MaintainReport struct {
 	// Events are the events removed from the log, Bytes their payload
 	// bytes, by both.
 	Events, Bytes int64
-	// Reclaimed is the bytes of database space given back by both.
+	// Reclaimed is the bytes of database space given back, once, after
+	// both: the reports of the prune and the compaction leave it to
+	// Maintain and say 0 (BytesReclaimed, Reclaimed).
 	Reclaimed int64
 	// Elapsed is how long the run took.
 	Elapsed time.Duration
@@ -34,7 +36,8 @@ type MaintainReport struct {
 // r.PruneDeletedAfter ago and of threads archived more than
 // r.PruneArchivedAfter ago (each off when zero), then compacts the
 // messages completed more than r.CompactAfter ago (24 h when zero), and
-// gives back the space (see Prune and Compact for what each keeps true).
+// then gives back the space of both at once (see Prune and Compact for
+// what each keeps true).
 // Pruning goes first so that compaction does not fold what is about to
 // go: the prune removes what Stats with StatsOpts{Retention: r} counts as
 // Prunable, the compaction what it counts as Compaction outside the
@@ -56,8 +59,13 @@ func (s *Store) Maintain(ctx context.Context, r Retention) (*MaintainReport, err
 	defer func() { end(err) }()
 	_, deleted, archived := r.horizons(start)
 	rep := &MaintainReport{}
+	sd, _ := s.d.(statsDialect)
+	var sizeBefore int64
+	if sizeBefore, err = s.databaseBytes(ctx, sd); err != nil {
+		return nil, s.maintainFailed(ctx, "read the database's size", err)
+	}
 	if deleted != nil || archived != nil {
-		opts := &PruneOpts{}
+		opts := &PruneOpts{leaveSpace: true}
 		if deleted != nil {
 			opts.DeletedBefore = *deleted
 		}
@@ -71,22 +79,24 @@ func (s *Store) Maintain(ctx context.Context, r Retention) (*MaintainReport, err
 		rep.Prune = p
 		rep.Events += p.Events
 		rep.Bytes += p.Bytes
-		rep.Reclaimed += p.BytesReclaimed
 	}
 	var c *CompactReport
 	// Compact's zero OlderThan is DefaultCompactAfter, as Retention's is.
-	if c, err = s.Compact(ctx, &CompactOpts{OlderThan: r.CompactAfter}); err != nil {
+	if c, err = s.Compact(ctx, &CompactOpts{OlderThan: r.CompactAfter, leaveSpace: true}); err != nil {
 		return nil, s.maintainFailed(ctx, "compact", err)
 	}
 	rep.Compact = c
 	rep.Events += c.Events
 	rep.Bytes += c.Bytes
-	rep.Reclaimed += c.Reclaimed
-	rep.Elapsed = time.Since(start)
 	pruned := int64(0)
 	if rep.Prune != nil {
 		pruned = rep.Prune.Streams
 	}
+	// The space of both, given back once.
+	if rep.Reclaimed, err = s.reclaimSpace(ctx, sd, sizeBefore, pruned > 0 || c.Events > 0, false); err != nil {
+		return nil, s.maintainFailed(ctx, "reclaim", err)
+	}
+	rep.Elapsed = time.Since(start)
 	s.tel.log.Info("peon: maintenance done",
 		"streams_pruned", pruned, "messages_compacted", c.Messages,
 		"events_removed", rep.Events, "bytes_removed", rep.Bytes,

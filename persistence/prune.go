@@ -50,6 +50,10 @@ type PruneOpts struct {
 	// for later writes); on PostgreSQL a VACUUM of the log, instead of
 	// leaving the dead rows to autovacuum.
 	Vacuum bool
+
+	// leaveSpace leaves the space to the caller (Maintain), which gives
+	// it back once after its prune and compaction.
+	leaveSpace bool
 }
 
 // Tombstone records a stream that retention pruned: its last version, the
@@ -176,6 +180,9 @@ func (s *Store) Prune(ctx context.Context, opts *PruneOpts) (rep *PruneReport, e
 		return rep, fmt.Errorf("prune: read the database's size: %w", err)
 	}
 	rep.BytesFreed = max(0, usedBytes(databaseStats(before))-usedBytes(databaseStats(freed)))
+	if opts.leaveSpace {
+		return rep, nil
+	}
 	if rep.BytesReclaimed, err = s.reclaimSpace(ctx, sd, before.Bytes, rep.Streams > 0, opts.Vacuum); err != nil {
 		return rep, fmt.Errorf("prune: %w", err)
 	}

@@ -308,3 +308,60 @@ func TestSubscribeCatchUpSpanAndLag(t *testing.T) {
 	require.Equal(t, int64(2501), attr(catchUp[0], "peon.subscribe.next").AsInt64())
 	requireChildren(t, b, catchUp[0], "peon.replay.page", 3)
 }
+
+// A Maintain that prunes and compacts gives the space back once, after
+// both (a peon.reclaim span under peon.maintain, none under its prune and
+// compaction), and its Reclaimed is what that span gave back. A Compact
+// or Prune of its own gives the space back itself.
+func TestMaintainReclaimsOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, filepath.Join(t.TempDir(), "peon.db"))
+	now := time.Now().UTC()
+	long := strings.Repeat("a streamed reply, one delta of it; ", 30)
+	evs := []orchestration.Event{
+		orchestration.ProjectCreated{ProjectID: "p", Name: "peon", WorkspaceRoot: "/src/peon", At: now.Add(-72 * time.Hour)},
+	}
+	for _, th := range []string{"gone", "kept"} {
+		evs = append(evs,
+			orchestration.ThreadCreated{ThreadID: th, ProjectID: "p", Title: th, Model: "m", At: now.Add(-72 * time.Hour)},
+			orchestration.TurnStarted{ThreadID: th, TurnID: th + "-u", At: now.Add(-72 * time.Hour)},
+			orchestration.MessageAdded{ThreadID: th, TurnID: th + "-u", MessageID: th + "-m", Role: orchestration.RoleAssistant, Streaming: true, At: now.Add(-72 * time.Hour)})
+		for range 400 {
+			evs = append(evs, orchestration.MessageDelta{ThreadID: th, TurnID: th + "-u", MessageID: th + "-m", Delta: long, At: now.Add(-72 * time.Hour)})
+		}
+		evs = append(evs, orchestration.MessageCompleted{ThreadID: th, TurnID: th + "-u", MessageID: th + "-m", At: now.Add(-71 * time.Hour)})
+	}
+	evs = append(evs, orchestration.ThreadDeleted{ThreadID: "gone", At: now.Add(-48 * time.Hour)})
+	_, err := b.store.Append(t.Context(), nil, evs...)
+	require.NoError(t, err)
+
+	b.spans.Reset()
+	rep, err := b.store.Maintain(t.Context(), persistence.Retention{CompactAfter: time.Hour, PruneDeletedAfter: 24 * time.Hour})
+	require.NoError(t, err)
+	require.Equal(t, int64(1), rep.Prune.Streams)
+	require.Equal(t, int64(399), rep.Compact.Events)
+	maintain := b.named("peon.maintain")
+	require.Len(t, maintain, 1)
+	reclaims := b.named("peon.reclaim")
+	require.Len(t, reclaims, 1, "Maintain gives the space back once")
+	require.Equal(t, maintain[0].SpanContext.SpanID(), reclaims[0].Parent.SpanID(), "after its prune and compaction, not in them")
+	require.Positive(t, rep.Reclaimed, "the pruned thread's and the folded deltas' pages")
+	require.Equal(t, rep.Reclaimed, attr(reclaims[0], "peon.reclaim.bytes").AsInt64())
+	require.False(t, attr(reclaims[0], "peon.reclaim.full").AsBool())
+	require.Zero(t, rep.Prune.BytesReclaimed, "Maintain gives the prune's space back")
+	require.Zero(t, rep.Compact.Reclaimed, "Maintain gives the compaction's space back")
+
+	// On their own, each gives back what it removed.
+	_, err = b.store.Append(t.Context(), nil,
+		orchestration.ThreadDeleted{ThreadID: "kept", At: now.Add(-48 * time.Hour)})
+	require.NoError(t, err)
+	b.spans.Reset()
+	prune, err := b.store.Prune(t.Context(), &persistence.PruneOpts{DeletedBefore: now.Add(-24 * time.Hour), Vacuum: true})
+	require.NoError(t, err)
+	require.Equal(t, int64(1), prune.Streams)
+	reclaims = b.named("peon.reclaim")
+	require.Len(t, reclaims, 1)
+	require.Equal(t, b.named("peon.prune")[0].SpanContext.SpanID(), reclaims[0].Parent.SpanID())
+	require.True(t, attr(reclaims[0], "peon.reclaim.full").AsBool())
+	require.Equal(t, prune.BytesReclaimed, attr(reclaims[0], "peon.reclaim.bytes").AsInt64())
+}

@@ -42,7 +42,8 @@ func runMaintain(t *testing.T, h Harness) {
 		require.Equal(t, before.Compaction.Events, rep.Compact.Events)
 		require.Equal(t, before.Prunable.Events+before.Compaction.Events, rep.Events)
 		require.Equal(t, rep.Prune.Bytes+rep.Compact.Bytes, rep.Bytes)
-		require.Equal(t, rep.Prune.BytesReclaimed+rep.Compact.Reclaimed, rep.Reclaimed)
+		require.Zero(t, rep.Prune.BytesReclaimed, "Maintain gives the space back once, after both")
+		require.Zero(t, rep.Compact.Reclaimed, "Maintain gives the space back once, after both")
 
 		after, err := s.store.StatsWith(s.ctx, &persistence.StatsOpts{Retention: pol})
 		require.NoError(t, err)
