@@ -58,7 +58,7 @@ func TestLogGrowth(t *testing.T) {
 			// first without it, then during it.
 			w := startLatencyWriter(ctx, t, s)
 			mstart := time.Now()
-			mrep, err := s.Maintain(ctx, pol)
+			mrep, err := s.MaintainWithReport(ctx, pol)
 			require.NoError(t, err)
 			mtime := time.Since(mstart)
 			during := w.stop()

@@ -12,7 +12,8 @@ import (
 // applies it when Options.MaintainEvery is zero.
 const DefaultMaintainEvery = time.Hour
 
-// MaintainReport is what one run of a retention policy removed: the
+// MaintainReport is what one run of a retention policy
+// (MaintainWithReport) removed: the
 // reports of its prune and of its compaction, and their sums.
 type MaintainReport struct {
 	// Prune is the report of the prune (nil when the policy prunes
@@ -42,11 +43,19 @@ type MaintainReport struct {
 // go: the prune removes what Stats with StatsOpts{Retention: r} counts as
 // Prunable, the compaction what it counts as Compaction outside the
 // pruned streams (when no append comes in between). It logs
-// "peon: maintenance done" with the counts.
+// "peon: maintenance done" with the counts; MaintainWithReport returns
+// them too.
 //
 // Applications that schedule their own maintenance call it; Options.
 // Retention makes the store call it in the background instead.
-func (s *Store) Maintain(ctx context.Context, r Retention) (*MaintainReport, error) {
+func (s *Store) Maintain(ctx context.Context, r Retention) error {
+	_, err := s.MaintainWithReport(ctx, r)
+	return err
+}
+
+// MaintainWithReport is Maintain, returning what the run removed and gave
+// back.
+func (s *Store) MaintainWithReport(ctx context.Context, r Retention) (*MaintainReport, error) {
 	if err := s.writable(); err != nil {
 		return nil, fmt.Errorf("maintain: %w", err)
 	}
@@ -141,7 +150,7 @@ func (s *Store) maintainInBackground(bg context.Context) {
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
-			s.Maintain(bg, r) // logs its outcome; bg ends at Close
+			_ = s.Maintain(bg, r) // logs its outcome; bg ends at Close
 			select {
 			case <-bg.Done():
 				return

@@ -336,7 +336,7 @@ func TestMaintainReclaimsOnce(t *testing.T) {
 	require.NoError(t, err)
 
 	b.spans.Reset()
-	rep, err := b.store.Maintain(t.Context(), persistence.Retention{CompactAfter: time.Hour, PruneDeletedAfter: 24 * time.Hour})
+	rep, err := b.store.MaintainWithReport(t.Context(), persistence.Retention{CompactAfter: time.Hour, PruneDeletedAfter: 24 * time.Hour})
 	require.NoError(t, err)
 	require.Equal(t, int64(1), rep.Prune.Streams)
 	require.Equal(t, int64(399), rep.Compact.Events)

@@ -33,7 +33,7 @@ func runMaintain(t *testing.T, h Harness) {
 		require.Positive(t, before.Prunable.Streams)
 		require.Positive(t, before.Compaction.Events)
 
-		rep, err := s.store.Maintain(s.ctx, pol)
+		rep, err := s.store.MaintainWithReport(s.ctx, pol)
 		require.NoError(t, err)
 		require.NotNil(t, rep.Prune)
 		require.NotNil(t, rep.Compact)
@@ -52,7 +52,7 @@ func runMaintain(t *testing.T, h Harness) {
 		require.Zero(t, after.Compaction.Events, "nothing left to fold")
 		requireSound(t, s.store)
 
-		again, err := s.store.Maintain(s.ctx, pol)
+		again, err := s.store.MaintainWithReport(s.ctx, pol)
 		require.NoError(t, err)
 		require.Zero(t, again.Events, "a second run finds nothing")
 	})
@@ -66,7 +66,7 @@ func runMaintain(t *testing.T, h Harness) {
 		require.NoError(t, err)
 		before, err := s.store.Stats(s.ctx)
 		require.NoError(t, err)
-		rep, err := s.store.Maintain(s.ctx, persistence.Retention{})
+		rep, err := s.store.MaintainWithReport(s.ctx, persistence.Retention{})
 		require.NoError(t, err)
 		require.Nil(t, rep.Prune, "no pruning without a prune age")
 		require.Equal(t, before.Compaction.Events, rep.Events)
@@ -82,8 +82,10 @@ func runMaintain(t *testing.T, h Harness) {
 	t.Run("Refusals", func(t *testing.T) {
 		t.Parallel()
 		s := h.setup(t)
-		_, err := s.store.Maintain(s.ctx, persistence.Retention{PruneDeletedAfter: -time.Hour})
+		err := s.store.Maintain(s.ctx, persistence.Retention{PruneDeletedAfter: -time.Hour}) // SPEC §9's form
 		require.ErrorContains(t, err, "PruneDeletedAfter is -1h0m0s; want 0 or more")
+		_, err = s.store.MaintainWithReport(s.ctx, persistence.Retention{PruneArchivedAfter: -time.Hour})
+		require.ErrorContains(t, err, "PruneArchivedAfter is -1h0m0s; want 0 or more")
 		_, err = persistence.OpenWith(s.ctx, s.dsn, &persistence.Options{Retention: &persistence.Retention{CompactAfter: -time.Second}})
 		require.ErrorContains(t, err, "CompactAfter is -1s; want 0 or more")
 		_, err = persistence.OpenWith(s.ctx, s.dsn, &persistence.Options{MaintainEvery: time.Minute})
