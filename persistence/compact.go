@@ -122,9 +122,11 @@ func (s *Store) compact(ctx context.Context, opts *CompactOpts, rep *CompactRepo
 	if opts.Until > 0 {
 		rep.Until = min(head, opts.Until)
 	}
-	sizeBefore, err := s.databaseBytes(ctx, sd)
-	if err != nil {
-		return err
+	var sizeBefore int64
+	if !opts.leaveSpace {
+		if sizeBefore, err = s.databaseBytes(ctx, sd); err != nil {
+			return err
+		}
 	}
 	plan := newFoldPlanner()
 	var batch []messageFold
