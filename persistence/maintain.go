@@ -89,18 +89,24 @@ func (s *Store) MaintainWithReport(ctx context.Context, r Retention) (*MaintainR
 		rep.Events += p.Events
 		rep.Bytes += p.Bytes
 	}
+	pruned := int64(0)
+	if rep.Prune != nil {
+		pruned = rep.Prune.Streams
+	}
 	var c *CompactReport
 	// Compact's zero OlderThan is DefaultCompactAfter, as Retention's is.
 	if c, err = s.Compact(ctx, &CompactOpts{OlderThan: r.CompactAfter, leaveSpace: true}); err != nil {
+		if pruned > 0 || (c != nil && c.Events > 0) {
+			// What was removed before the failure still gives its space
+			// back, as a Prune or Compact of its own would have; the
+			// compaction's error is the one returned.
+			_, _ = s.reclaimSpace(ctx, sd, sizeBefore, true, false)
+		}
 		return nil, s.maintainFailed(ctx, "compact", err)
 	}
 	rep.Compact = c
 	rep.Events += c.Events
 	rep.Bytes += c.Bytes
-	pruned := int64(0)
-	if rep.Prune != nil {
-		pruned = rep.Prune.Streams
-	}
 	// The space of both, given back once.
 	if rep.Reclaimed, err = s.reclaimSpace(ctx, sd, sizeBefore, pruned > 0 || c.Events > 0, false); err != nil {
 		return nil, s.maintainFailed(ctx, "reclaim", err)

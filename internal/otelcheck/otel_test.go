@@ -2,6 +2,7 @@ package otelcheck_test
 
 import (
 	"context"
+	"database/sql"
 	"io/fs"
 	"path/filepath"
 	"strings"
@@ -317,24 +318,7 @@ func TestMaintainReclaimsOnce(t *testing.T) {
 	t.Parallel()
 	b := setup(t, filepath.Join(t.TempDir(), "peon.db"))
 	now := time.Now().UTC()
-	long := strings.Repeat("a streamed reply, one delta of it; ", 30)
-	evs := []orchestration.Event{
-		orchestration.ProjectCreated{ProjectID: "p", Name: "peon", WorkspaceRoot: "/src/peon", At: now.Add(-72 * time.Hour)},
-	}
-	for _, th := range []string{"gone", "kept"} {
-		evs = append(evs,
-			orchestration.ThreadCreated{ThreadID: th, ProjectID: "p", Title: th, Model: "m", At: now.Add(-72 * time.Hour)},
-			orchestration.TurnStarted{ThreadID: th, TurnID: th + "-u", At: now.Add(-72 * time.Hour)},
-			orchestration.MessageAdded{ThreadID: th, TurnID: th + "-u", MessageID: th + "-m", Role: orchestration.RoleAssistant, Streaming: true, At: now.Add(-72 * time.Hour)})
-		for range 400 {
-			evs = append(evs, orchestration.MessageDelta{ThreadID: th, TurnID: th + "-u", MessageID: th + "-m", Delta: long, At: now.Add(-72 * time.Hour)})
-		}
-		evs = append(evs, orchestration.MessageCompleted{ThreadID: th, TurnID: th + "-u", MessageID: th + "-m", At: now.Add(-71 * time.Hour)})
-	}
-	evs = append(evs, orchestration.ThreadDeleted{ThreadID: "gone", At: now.Add(-48 * time.Hour)})
-	_, err := b.store.Append(t.Context(), nil, evs...)
-	require.NoError(t, err)
-
+	maintainable(t, b, now)
 	b.spans.Reset()
 	rep, err := b.store.MaintainWithReport(t.Context(), persistence.Retention{CompactAfter: time.Hour, PruneDeletedAfter: 24 * time.Hour})
 	require.NoError(t, err)
@@ -364,4 +348,57 @@ func TestMaintainReclaimsOnce(t *testing.T) {
 	require.Equal(t, b.named("peon.prune")[0].SpanContext.SpanID(), reclaims[0].Parent.SpanID())
 	require.True(t, attr(reclaims[0], "peon.reclaim.full").AsBool())
 	require.Equal(t, prune.BytesReclaimed, attr(reclaims[0], "peon.reclaim.bytes").AsInt64())
+}
+
+// maintainable appends two threads of one long streamed reply each,
+// completed 71 h before now; "gone" was deleted 48 h before now.
+func maintainable(t *testing.T, b *bundle, now time.Time) {
+	t.Helper()
+	long := strings.Repeat("a streamed reply, one delta of it; ", 30)
+	evs := []orchestration.Event{
+		orchestration.ProjectCreated{ProjectID: "p", Name: "peon", WorkspaceRoot: "/src/peon", At: now.Add(-72 * time.Hour)},
+	}
+	for _, th := range []string{"gone", "kept"} {
+		evs = append(evs,
+			orchestration.ThreadCreated{ThreadID: th, ProjectID: "p", Title: th, Model: "m", At: now.Add(-72 * time.Hour)},
+			orchestration.TurnStarted{ThreadID: th, TurnID: th + "-u", At: now.Add(-72 * time.Hour)},
+			orchestration.MessageAdded{ThreadID: th, TurnID: th + "-u", MessageID: th + "-m", Role: orchestration.RoleAssistant, Streaming: true, At: now.Add(-72 * time.Hour)})
+		for range 400 {
+			evs = append(evs, orchestration.MessageDelta{ThreadID: th, TurnID: th + "-u", MessageID: th + "-m", Delta: long, At: now.Add(-72 * time.Hour)})
+		}
+		evs = append(evs, orchestration.MessageCompleted{ThreadID: th, TurnID: th + "-u", MessageID: th + "-m", At: now.Add(-71 * time.Hour)})
+	}
+	evs = append(evs, orchestration.ThreadDeleted{ThreadID: "gone", At: now.Add(-48 * time.Hour)})
+	_, err := b.store.Append(t.Context(), nil, evs...)
+	require.NoError(t, err)
+}
+
+// A Maintain whose compaction fails after its prune still gives the
+// prune's space back (as the prune alone would have), and returns the
+// compaction's error.
+func TestMaintainFailedCompactionStillReclaims(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "peon.db")
+	b := setup(t, path)
+	now := time.Now().UTC()
+	maintainable(t, b, now)
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.ExecContext(t.Context(), "CREATE TRIGGER refuse_compactions BEFORE INSERT ON compactions BEGIN SELECT RAISE(ABORT, 'compactions refused by the test'); END")
+	require.NoError(t, err)
+
+	b.spans.Reset()
+	_, err = b.store.MaintainWithReport(t.Context(), persistence.Retention{CompactAfter: time.Hour, PruneDeletedAfter: 24 * time.Hour})
+	require.ErrorContains(t, err, "maintain: compact")
+	require.ErrorContains(t, err, "compactions refused by the test")
+	tombstones, err := b.store.Tombstones(t.Context())
+	require.NoError(t, err)
+	require.Len(t, tombstones, 1, "the prune went through")
+	reclaims := b.named("peon.reclaim")
+	require.Len(t, reclaims, 1, "the prune's space is given back")
+	require.Positive(t, attr(reclaims[0], "peon.reclaim.bytes").AsInt64())
+	st, err := b.store.Stats(t.Context())
+	require.NoError(t, err)
+	require.Zero(t, st.Database.FreePages)
 }
