@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/peonhq/peon/internal/engine"
 )
 
 // DefaultMaintainEvery is how often a store opened with Options.Retention
@@ -69,9 +71,11 @@ func (s *Store) MaintainWithReport(ctx context.Context, r Retention) (*MaintainR
 	_, deleted, archived := r.horizons(start)
 	rep := &MaintainReport{}
 	sd, _ := s.d.(statsDialect)
-	var sizeBefore int64
-	if sizeBefore, err = s.databaseBytes(ctx, sd); err != nil {
-		return nil, s.maintainFailed(ctx, "read the database's size", err)
+	var before engine.DatabaseStats // its size, and SQLite's free pages
+	if sd != nil {
+		if before, err = sd.DatabaseStats(ctx, s.db, s.target.DSN); err != nil {
+			return nil, s.maintainFailed(ctx, "read the database's size", err)
+		}
 	}
 	if deleted != nil || archived != nil {
 		opts := &PruneOpts{leaveSpace: true}
@@ -96,19 +100,25 @@ func (s *Store) MaintainWithReport(ctx context.Context, r Retention) (*MaintainR
 	var c *CompactReport
 	// Compact's zero OlderThan is DefaultCompactAfter, as Retention's is.
 	if c, err = s.Compact(ctx, &CompactOpts{OlderThan: r.CompactAfter, leaveSpace: true}); err != nil {
-		if pruned > 0 || (c != nil && c.Events > 0) {
-			// What was removed before the failure still gives its space
-			// back, as a Prune or Compact of its own would have; the
-			// compaction's error is the one returned.
-			_, _ = s.reclaimSpace(ctx, sd, sizeBefore, true, false)
+		if (pruned > 0 || (c != nil && c.Events > 0)) && ctx.Err() == nil {
+			// What the prune (or the compaction's first batches) removed
+			// still gives its space back, as the prune did when it
+			// reclaimed by itself; the compaction's error is the one
+			// returned. A run cut short leaves free pages, which the
+			// next run gives back (see below).
+			if _, rerr := s.reclaimSpace(ctx, sd, before.Bytes, true, false); rerr != nil {
+				s.maintainFailed(ctx, "reclaim", rerr)
+			}
 		}
 		return nil, s.maintainFailed(ctx, "compact", err)
 	}
 	rep.Compact = c
 	rep.Events += c.Events
 	rep.Bytes += c.Bytes
-	// The space of both, given back once.
-	if rep.Reclaimed, err = s.reclaimSpace(ctx, sd, sizeBefore, pruned > 0 || c.Events > 0, false); err != nil {
+	// The space of both, given back once; also the free pages found at
+	// the start (a run cut short, or deleted chunk rows).
+	removed := pruned > 0 || c.Events > 0 || before.FreePages > 0
+	if rep.Reclaimed, err = s.reclaimSpace(ctx, sd, before.Bytes, removed, false); err != nil {
 		return nil, s.maintainFailed(ctx, "reclaim", err)
 	}
 	rep.Elapsed = time.Since(start)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/peonhq/peon/ent"
 	"github.com/peonhq/peon/orchestration"
@@ -66,14 +68,20 @@ func TestSpecForms(t *testing.T) {
 		require.Equal(t, int64(n), rec.Sequence)
 	}
 	require.Equal(t, 3, n)
+	n = 0
 	for rec, err := range store.ReplayFrom(ctx, 3) { // sequence >= seq
 		require.NoError(t, err)
 		require.Equal(t, int64(3), rec.Sequence)
+		n++
 	}
+	require.Equal(t, 1, n)
+	n = 0
 	for rec, err := range store.ReadStream(ctx, "thread:t", 2) {
 		require.NoError(t, err)
 		require.Equal(t, "thread.deleted", rec.Type)
+		n++
 	}
+	require.Equal(t, 1, n)
 	for rec, err := range store.Subscribe(ctx, 2) { // every event after `after`, then live ones, until ctx ends
 		require.NoError(t, err)
 		require.Equal(t, int64(3), rec.Sequence)
@@ -96,6 +104,7 @@ func TestSpecForms(t *testing.T) {
 
 	st, err := store.Stats(ctx) // (*Stats, error)
 	require.NoError(t, err)
+	var _ *persistence.Stats = st
 	require.Equal(t, int64(3), st.Events)
 	seq, d := head, time.Hour
 	crep, err := store.Compact(ctx, &persistence.CompactOpts{Until: seq, OlderThan: d})
@@ -111,23 +120,33 @@ func TestSpecForms(t *testing.T) {
 	require.True(t, errors.Is(err, persistence.ErrStreamPruned)) // append to a stream removed by retention
 	err = store.Maintain(ctx, persistence.Retention{CompactAfter: time.Hour, PruneDeletedAfter: 24 * time.Hour, PruneArchivedAfter: 48 * time.Hour})
 	require.NoError(t, err)
-	require.False(t, errors.Is(err, persistence.ErrUnknownOutcome)) // commit sent, outcome could not be learned
+	// The name only: when it is returned is TestPostgresAppendOutcomeUnknown's.
+	var _ error = persistence.ErrUnknownOutcome // commit sent, outcome could not be learned
 
-	dataDir := t.TempDir()
-	byDir, err := persistence.OpenDir(ctx, filepath.Join(dataDir, "peon")) // dataDir/peon.db; dir 0700 and file 0600
+	var _ *persistence.Store = store // the three Open* functions return a *persistence.Store
+	dataDir := filepath.Join(t.TempDir(), "data")
+	byDir, err := persistence.OpenDir(ctx, dataDir) // dataDir/peon.db; dir 0700 and file 0600, created if absent
 	require.NoError(t, err)
 	require.NoError(t, byDir.Close())
-	fi, err := os.Stat(filepath.Join(dataDir, "peon", "peon.db"))
+	fi, err := os.Stat(dataDir)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o700), fi.Mode().Perm())
+	fi, err = os.Stat(filepath.Join(dataDir, "peon.db"))
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
-	byDSN, err := persistence.Open(ctx, "sqlite://"+filepath.Join(dataDir, "peon", "peon.db")) // a SQLite path or "sqlite://…", or "postgres://…"
-	require.NoError(t, err)
-	head, err = byDSN.Head(ctx)
-	require.NoError(t, err)
-	require.Zero(t, head)
-	require.NoError(t, byDSN.Close())
+	for _, dsn := range []string{filepath.Join(dataDir, "peon.db"), "sqlite://" + filepath.Join(dataDir, "peon.db")} {
+		byDSN, err := persistence.Open(ctx, dsn) // a SQLite path or "sqlite://…", or "postgres://…"
+		require.NoError(t, err, dsn)
+		head, err = byDSN.Head(ctx)
+		require.NoError(t, err)
+		require.Zero(t, head)
+		require.NoError(t, byDSN.Close())
+	}
 
-	withOpts, err := persistence.OpenWith(ctx, ":memory:", &persistence.Options{Logger: slog.New(slog.DiscardHandler), TracerProvider: nil, MeterProvider: nil, Retention: &persistence.Retention{}})
+	withOpts, err := persistence.OpenWith(ctx, ":memory:", &persistence.Options{
+		Logger: slog.New(slog.DiscardHandler), TracerProvider: tracenoop.NewTracerProvider(),
+		MeterProvider: metricnoop.NewMeterProvider(), Retention: &persistence.Retention{},
+	})
 	require.NoError(t, err)
 	require.NoError(t, withOpts.Close())
 

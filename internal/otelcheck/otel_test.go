@@ -312,16 +312,21 @@ func TestSubscribeCatchUpSpanAndLag(t *testing.T) {
 
 // A Maintain that prunes and compacts gives the space back once, after
 // both (a peon.reclaim span under peon.maintain, none under its prune and
-// compaction), and its Reclaimed is what that span gave back. A Compact
-// or Prune of its own gives the space back itself.
+// compaction), and its Reclaimed is what that span gave back. A Prune of
+// its own gives the space back itself.
 func TestMaintainReclaimsOnce(t *testing.T) {
 	t.Parallel()
 	b := setup(t, filepath.Join(t.TempDir(), "peon.db"))
 	now := time.Now().UTC()
 	maintainable(t, b, now)
+	st, err := b.store.Stats(t.Context())
+	require.NoError(t, err)
 	b.spans.Reset()
 	rep, err := b.store.MaintainWithReport(t.Context(), persistence.Retention{CompactAfter: time.Hour, PruneDeletedAfter: 24 * time.Hour})
 	require.NoError(t, err)
+	after, err := b.store.Stats(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, st.Database.Bytes-after.Database.Bytes, rep.Reclaimed, "what the file lost since before the prune")
 	require.Equal(t, int64(1), rep.Prune.Streams)
 	require.Equal(t, int64(399), rep.Compact.Events)
 	maintain := b.named("peon.maintain")
@@ -401,4 +406,40 @@ func TestMaintainFailedCompactionStillReclaims(t *testing.T) {
 	st, err := b.store.Stats(t.Context())
 	require.NoError(t, err)
 	require.Zero(t, st.Database.FreePages)
+}
+
+// A Maintain that finds nothing to remove still gives back the free
+// pages it finds (those a run cut short left, or deleted rows'), so that
+// no space waits for a later removal.
+func TestMaintainReclaimsFreePages(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "peon.db")
+	b := setup(t, path)
+	_, err := b.store.Append(t.Context(), nil, threads(10)...)
+	require.NoError(t, err)
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	defer db.Close()
+	for _, q := range []string{
+		"CREATE TABLE test_scratch (x TEXT)",
+		"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) INSERT INTO test_scratch SELECT hex(randomblob(1000)) FROM n",
+		"DROP TABLE test_scratch",
+	} {
+		_, err = db.ExecContext(t.Context(), q)
+		require.NoError(t, err, q)
+	}
+	st, err := b.store.Stats(t.Context())
+	require.NoError(t, err)
+	require.Positive(t, st.Database.FreePages)
+
+	b.spans.Reset()
+	rep, err := b.store.MaintainWithReport(t.Context(), persistence.Retention{})
+	require.NoError(t, err)
+	require.Zero(t, rep.Events, "nothing to prune or fold")
+	require.Len(t, b.named("peon.reclaim"), 1)
+	after, err := b.store.Stats(t.Context())
+	require.NoError(t, err)
+	require.Zero(t, after.Database.FreePages)
+	require.Equal(t, st.Database.Bytes-after.Database.Bytes, rep.Reclaimed)
+	require.Positive(t, rep.Reclaimed)
 }
