@@ -216,9 +216,10 @@
 //
 // Maintain applies a Retention once: Prune under its prune ages, then
 // Compact under CompactAfter, then gives the space back;
-// MaintainWithReport also returns the events removed and bytes reclaimed. Options.Retention makes a store apply it by itself, at open
-// and then every Options.MaintainEvery (an hour by default), logging each
-// run ("peon: maintenance done").
+// MaintainWithReport also returns the events removed and bytes
+// reclaimed. Options.Retention makes a store apply it by itself, at open
+// and then every Options.MaintainEvery (an hour by default), logging
+// each run ("peon: maintenance done").
 //
 // # Projections
 //

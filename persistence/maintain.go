@@ -15,8 +15,8 @@ import (
 const DefaultMaintainEvery = time.Hour
 
 // MaintainReport is what one run of a retention policy
-// (MaintainWithReport) removed: the
-// reports of its prune and of its compaction, and their sums.
+// (MaintainWithReport) removed: the reports of its prune and of its
+// compaction, and their sums.
 type MaintainReport struct {
 	// Prune is the report of the prune (nil when the policy prunes
 	// nothing: PruneDeletedAfter and PruneArchivedAfter both zero).
