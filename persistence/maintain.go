@@ -39,8 +39,8 @@ type MaintainReport struct {
 // r.PruneDeletedAfter ago and of threads archived more than
 // r.PruneArchivedAfter ago (each off when zero), then compacts the
 // messages completed more than r.CompactAfter ago (24 h when zero), and
-// then gives back the space of both at once (see Prune and Compact for
-// what each keeps true).
+// then gives back the space of both at once, and any free pages it found
+// (see Prune and Compact for what each keeps true).
 // Pruning goes first so that compaction does not fold what is about to
 // go: the prune removes what Stats with StatsOpts{Retention: r} counts as
 // Prunable, the compaction what it counts as Compaction outside the
