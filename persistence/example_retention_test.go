@@ -26,6 +26,14 @@ func reply(ctx context.Context, store *persistence.Store, thread string) {
 	store.Append(ctx, nil, evs...)
 }
 
+// twoThreads appends the threads "kept" and "gone" with a streamed reply
+// each, and deletes "gone", all at now (days ago).
+func twoThreads(ctx context.Context, store *persistence.Store) {
+	reply(ctx, store, "kept")
+	reply(ctx, store, "gone")
+	store.Append(ctx, nil, orchestration.ThreadDeleted{ThreadID: "gone", At: now})
+}
+
 // Maintain applies a retention policy once: it prunes the threads deleted
 // more than PruneDeletedAfter ago, then folds the streamed replies
 // completed more than CompactAfter ago, then gives the space back.
@@ -33,9 +41,7 @@ func ExampleStore_Maintain() {
 	ctx := context.Background()
 	store, _ := persistence.OpenMemory(ctx)
 	defer store.Close()
-	reply(ctx, store, "kept")
-	reply(ctx, store, "gone")
-	store.Append(ctx, nil, orchestration.ThreadDeleted{ThreadID: "gone", At: now})
+	twoThreads(ctx, store) // "kept" and "gone", deleted days ago; a streamed reply each
 
 	err := store.Maintain(ctx, persistence.Retention{CompactAfter: time.Hour, PruneDeletedAfter: 24 * time.Hour})
 	fmt.Println("maintained:", err)
@@ -61,9 +67,7 @@ func ExampleStore_MaintainWithReport() {
 	ctx := context.Background()
 	store, _ := persistence.OpenMemory(ctx)
 	defer store.Close()
-	reply(ctx, store, "kept")
-	reply(ctx, store, "gone")
-	store.Append(ctx, nil, orchestration.ThreadDeleted{ThreadID: "gone", At: now})
+	twoThreads(ctx, store) // "kept" and "gone", deleted days ago; a streamed reply each
 
 	rep, err := store.MaintainWithReport(ctx, persistence.Retention{CompactAfter: time.Hour, PruneDeletedAfter: 24 * time.Hour})
 	if err != nil {
