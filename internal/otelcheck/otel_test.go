@@ -340,7 +340,7 @@ func TestMaintainReclaimsOnce(t *testing.T) {
 	require.Zero(t, rep.Prune.BytesReclaimed, "Maintain gives the prune's space back")
 	require.Zero(t, rep.Compact.Reclaimed, "Maintain gives the compaction's space back")
 
-	// On their own, each gives back what it removed.
+	// On its own, a Prune gives back what it removed.
 	_, err = b.store.Append(t.Context(), nil,
 		orchestration.ThreadDeleted{ThreadID: "kept", At: now.Add(-48 * time.Hour)})
 	require.NoError(t, err)
@@ -387,14 +387,10 @@ func TestMaintainFailedCompactionStillReclaims(t *testing.T) {
 	b := setup(t, path)
 	now := time.Now().UTC()
 	maintainable(t, b, now)
-	db, err := sql.Open("sqlite", path)
-	require.NoError(t, err)
-	defer db.Close()
-	_, err = db.ExecContext(t.Context(), "CREATE TRIGGER refuse_compactions BEFORE INSERT ON compactions BEGIN SELECT RAISE(ABORT, 'compactions refused by the test'); END")
-	require.NoError(t, err)
+	execOn(t, path, "CREATE TRIGGER refuse_compactions BEFORE INSERT ON compactions BEGIN SELECT RAISE(ABORT, 'compactions refused by the test'); END")
 
 	b.spans.Reset()
-	_, err = b.store.MaintainWithReport(t.Context(), persistence.Retention{CompactAfter: time.Hour, PruneDeletedAfter: 24 * time.Hour})
+	_, err := b.store.MaintainWithReport(t.Context(), persistence.Retention{CompactAfter: time.Hour, PruneDeletedAfter: 24 * time.Hour})
 	require.ErrorContains(t, err, "maintain: compact")
 	require.ErrorContains(t, err, "compactions refused by the test")
 	tombstones, err := b.store.Tombstones(t.Context())
@@ -417,17 +413,10 @@ func TestMaintainReclaimsFreePages(t *testing.T) {
 	b := setup(t, path)
 	_, err := b.store.Append(t.Context(), nil, threads(10)...)
 	require.NoError(t, err)
-	db, err := sql.Open("sqlite", path)
-	require.NoError(t, err)
-	defer db.Close()
-	for _, q := range []string{
+	execOn(t, path,
 		"CREATE TABLE test_scratch (x TEXT)",
 		"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) INSERT INTO test_scratch SELECT hex(randomblob(1000)) FROM n",
-		"DROP TABLE test_scratch",
-	} {
-		_, err = db.ExecContext(t.Context(), q)
-		require.NoError(t, err, q)
-	}
+		"DROP TABLE test_scratch")
 	st, err := b.store.Stats(t.Context())
 	require.NoError(t, err)
 	require.Positive(t, st.Database.FreePages)
@@ -442,4 +431,17 @@ func TestMaintainReclaimsFreePages(t *testing.T) {
 	require.Zero(t, after.Database.FreePages)
 	require.Equal(t, st.Database.Bytes-after.Database.Bytes, rep.Reclaimed)
 	require.Positive(t, rep.Reclaimed)
+}
+
+// execOn runs queries on the SQLite file at path through a connection of
+// its own, beside the store's.
+func execOn(t *testing.T, path string, queries ...string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	defer db.Close()
+	for _, q := range queries {
+		_, err = db.ExecContext(t.Context(), q)
+		require.NoError(t, err, q)
+	}
 }
