@@ -19,7 +19,6 @@ import (
 	"github.com/peonhq/peon/ent/compaction"
 	"github.com/peonhq/peon/ent/event"
 	"github.com/peonhq/peon/ent/message"
-	"github.com/peonhq/peon/ent/messagechunk"
 	"github.com/peonhq/peon/ent/project"
 	"github.com/peonhq/peon/ent/projectionstate"
 	"github.com/peonhq/peon/ent/setting"
@@ -45,8 +44,6 @@ type Client struct {
 	Event *EventClient
 	// Message is the client for interacting with the Message builders.
 	Message *MessageClient
-	// MessageChunk is the client for interacting with the MessageChunk builders.
-	MessageChunk *MessageChunkClient
 	// Project is the client for interacting with the Project builders.
 	Project *ProjectClient
 	// ProjectionState is the client for interacting with the ProjectionState builders.
@@ -75,7 +72,6 @@ func (c *Client) init() {
 	c.Compaction = NewCompactionClient(c.config)
 	c.Event = NewEventClient(c.config)
 	c.Message = NewMessageClient(c.config)
-	c.MessageChunk = NewMessageChunkClient(c.config)
 	c.Project = NewProjectClient(c.config)
 	c.ProjectionState = NewProjectionStateClient(c.config)
 	c.Setting = NewSettingClient(c.config)
@@ -179,7 +175,6 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Compaction:       NewCompactionClient(cfg),
 		Event:            NewEventClient(cfg),
 		Message:          NewMessageClient(cfg),
-		MessageChunk:     NewMessageChunkClient(cfg),
 		Project:          NewProjectClient(cfg),
 		ProjectionState:  NewProjectionStateClient(cfg),
 		Setting:          NewSettingClient(cfg),
@@ -210,7 +205,6 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Compaction:       NewCompactionClient(cfg),
 		Event:            NewEventClient(cfg),
 		Message:          NewMessageClient(cfg),
-		MessageChunk:     NewMessageChunkClient(cfg),
 		Project:          NewProjectClient(cfg),
 		ProjectionState:  NewProjectionStateClient(cfg),
 		Setting:          NewSettingClient(cfg),
@@ -246,9 +240,8 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.Checkpoint, c.CompactedCommand, c.Compaction, c.Event, c.Message,
-		c.MessageChunk, c.Project, c.ProjectionState, c.Setting, c.StreamTombstone,
-		c.Thread, c.Turn,
+		c.Checkpoint, c.CompactedCommand, c.Compaction, c.Event, c.Message, c.Project,
+		c.ProjectionState, c.Setting, c.StreamTombstone, c.Thread, c.Turn,
 	} {
 		n.Use(hooks...)
 	}
@@ -258,9 +251,8 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.Checkpoint, c.CompactedCommand, c.Compaction, c.Event, c.Message,
-		c.MessageChunk, c.Project, c.ProjectionState, c.Setting, c.StreamTombstone,
-		c.Thread, c.Turn,
+		c.Checkpoint, c.CompactedCommand, c.Compaction, c.Event, c.Message, c.Project,
+		c.ProjectionState, c.Setting, c.StreamTombstone, c.Thread, c.Turn,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -279,8 +271,6 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Event.mutate(ctx, m)
 	case *MessageMutation:
 		return c.Message.mutate(ctx, m)
-	case *MessageChunkMutation:
-		return c.MessageChunk.mutate(ctx, m)
 	case *ProjectMutation:
 		return c.Project.mutate(ctx, m)
 	case *ProjectionStateMutation:
@@ -960,139 +950,6 @@ func (c *MessageClient) mutate(ctx context.Context, m *MessageMutation) (Value, 
 		return (&MessageDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Message mutation op: %q", m.Op())
-	}
-}
-
-// MessageChunkClient is a client for the MessageChunk schema.
-type MessageChunkClient struct {
-	config
-}
-
-// NewMessageChunkClient returns a client for the MessageChunk from the given config.
-func NewMessageChunkClient(c config) *MessageChunkClient {
-	return &MessageChunkClient{config: c}
-}
-
-// Use adds a list of mutation hooks to the hooks stack.
-// A call to `Use(f, g, h)` equals to `messagechunk.Hooks(f(g(h())))`.
-func (c *MessageChunkClient) Use(hooks ...Hook) {
-	c.hooks.MessageChunk = append(c.hooks.MessageChunk, hooks...)
-}
-
-// Intercept adds a list of query interceptors to the interceptors stack.
-// A call to `Intercept(f, g, h)` equals to `messagechunk.Intercept(f(g(h())))`.
-func (c *MessageChunkClient) Intercept(interceptors ...Interceptor) {
-	c.inters.MessageChunk = append(c.inters.MessageChunk, interceptors...)
-}
-
-// Create returns a builder for creating a MessageChunk entity.
-func (c *MessageChunkClient) Create() *MessageChunkCreate {
-	mutation := newMessageChunkMutation(c.config, OpCreate)
-	return &MessageChunkCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// CreateBulk returns a builder for creating a bulk of MessageChunk entities.
-func (c *MessageChunkClient) CreateBulk(builders ...*MessageChunkCreate) *MessageChunkCreateBulk {
-	return &MessageChunkCreateBulk{config: c.config, builders: builders}
-}
-
-// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
-// a builder and applies setFunc on it.
-func (c *MessageChunkClient) MapCreateBulk(slice any, setFunc func(*MessageChunkCreate, int)) *MessageChunkCreateBulk {
-	rv := reflect.ValueOf(slice)
-	if rv.Kind() != reflect.Slice {
-		return &MessageChunkCreateBulk{err: fmt.Errorf("calling to MessageChunkClient.MapCreateBulk with wrong type %T, need slice", slice)}
-	}
-	builders := make([]*MessageChunkCreate, rv.Len())
-	for i := 0; i < rv.Len(); i++ {
-		builders[i] = c.Create()
-		setFunc(builders[i], i)
-	}
-	return &MessageChunkCreateBulk{config: c.config, builders: builders}
-}
-
-// Update returns an update builder for MessageChunk.
-func (c *MessageChunkClient) Update() *MessageChunkUpdate {
-	mutation := newMessageChunkMutation(c.config, OpUpdate)
-	return &MessageChunkUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// UpdateOne returns an update builder for the given entity.
-func (c *MessageChunkClient) UpdateOne(_m *MessageChunk) *MessageChunkUpdateOne {
-	mutation := newMessageChunkMutation(c.config, OpUpdateOne, withMessageChunk(_m))
-	return &MessageChunkUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// UpdateOneID returns an update builder for the given id.
-func (c *MessageChunkClient) UpdateOneID(id int64) *MessageChunkUpdateOne {
-	mutation := newMessageChunkMutation(c.config, OpUpdateOne, withMessageChunkID(id))
-	return &MessageChunkUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// Delete returns a delete builder for MessageChunk.
-func (c *MessageChunkClient) Delete() *MessageChunkDelete {
-	mutation := newMessageChunkMutation(c.config, OpDelete)
-	return &MessageChunkDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// DeleteOne returns a builder for deleting the given entity.
-func (c *MessageChunkClient) DeleteOne(_m *MessageChunk) *MessageChunkDeleteOne {
-	return c.DeleteOneID(_m.ID)
-}
-
-// DeleteOneID returns a builder for deleting the given entity by its id.
-func (c *MessageChunkClient) DeleteOneID(id int64) *MessageChunkDeleteOne {
-	builder := c.Delete().Where(messagechunk.ID(id))
-	builder.mutation.id = &id
-	builder.mutation.op = OpDeleteOne
-	return &MessageChunkDeleteOne{builder}
-}
-
-// Query returns a query builder for MessageChunk.
-func (c *MessageChunkClient) Query() *MessageChunkQuery {
-	return &MessageChunkQuery{
-		config: c.config,
-		ctx:    &QueryContext{Type: TypeMessageChunk},
-		inters: c.Interceptors(),
-	}
-}
-
-// Get returns a MessageChunk entity by its id.
-func (c *MessageChunkClient) Get(ctx context.Context, id int64) (*MessageChunk, error) {
-	return c.Query().Where(messagechunk.ID(id)).Only(ctx)
-}
-
-// GetX is like Get, but panics if an error occurs.
-func (c *MessageChunkClient) GetX(ctx context.Context, id int64) *MessageChunk {
-	obj, err := c.Get(ctx, id)
-	if err != nil {
-		panic(err)
-	}
-	return obj
-}
-
-// Hooks returns the client hooks.
-func (c *MessageChunkClient) Hooks() []Hook {
-	return c.hooks.MessageChunk
-}
-
-// Interceptors returns the client interceptors.
-func (c *MessageChunkClient) Interceptors() []Interceptor {
-	return c.inters.MessageChunk
-}
-
-func (c *MessageChunkClient) mutate(ctx context.Context, m *MessageChunkMutation) (Value, error) {
-	switch m.Op() {
-	case OpCreate:
-		return (&MessageChunkCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
-	case OpUpdate:
-		return (&MessageChunkUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
-	case OpUpdateOne:
-		return (&MessageChunkUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
-	case OpDelete, OpDeleteOne:
-		return (&MessageChunkDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
-	default:
-		return nil, fmt.Errorf("ent: unknown MessageChunk mutation op: %q", m.Op())
 	}
 }
 
@@ -1897,11 +1754,11 @@ func (c *TurnClient) mutate(ctx context.Context, m *TurnMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Checkpoint, CompactedCommand, Compaction, Event, Message, MessageChunk, Project,
+		Checkpoint, CompactedCommand, Compaction, Event, Message, Project,
 		ProjectionState, Setting, StreamTombstone, Thread, Turn []ent.Hook
 	}
 	inters struct {
-		Checkpoint, CompactedCommand, Compaction, Event, Message, MessageChunk, Project,
+		Checkpoint, CompactedCommand, Compaction, Event, Message, Project,
 		ProjectionState, Setting, StreamTombstone, Thread, Turn []ent.Interceptor
 	}
 )

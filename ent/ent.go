@@ -17,7 +17,6 @@ import (
 	"github.com/peonhq/peon/ent/compaction"
 	"github.com/peonhq/peon/ent/event"
 	"github.com/peonhq/peon/ent/message"
-	"github.com/peonhq/peon/ent/messagechunk"
 	"github.com/peonhq/peon/ent/project"
 	"github.com/peonhq/peon/ent/projectionstate"
 	"github.com/peonhq/peon/ent/setting"
@@ -89,7 +88,6 @@ func checkColumn(t, c string) error {
 			compaction.Table:       compaction.ValidColumn,
 			event.Table:            event.ValidColumn,
 			message.Table:          message.ValidColumn,
-			messagechunk.Table:     messagechunk.ValidColumn,
 			project.Table:          project.ValidColumn,
 			projectionstate.Table:  projectionstate.ValidColumn,
 			setting.Table:          setting.ValidColumn,

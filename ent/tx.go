@@ -24,8 +24,6 @@ type Tx struct {
 	Event *EventClient
 	// Message is the client for interacting with the Message builders.
 	Message *MessageClient
-	// MessageChunk is the client for interacting with the MessageChunk builders.
-	MessageChunk *MessageChunkClient
 	// Project is the client for interacting with the Project builders.
 	Project *ProjectClient
 	// ProjectionState is the client for interacting with the ProjectionState builders.
@@ -174,7 +172,6 @@ func (tx *Tx) init() {
 	tx.Compaction = NewCompactionClient(tx.config)
 	tx.Event = NewEventClient(tx.config)
 	tx.Message = NewMessageClient(tx.config)
-	tx.MessageChunk = NewMessageChunkClient(tx.config)
 	tx.Project = NewProjectClient(tx.config)
 	tx.ProjectionState = NewProjectionStateClient(tx.config)
 	tx.Setting = NewSettingClient(tx.config)

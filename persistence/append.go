@@ -266,6 +266,7 @@ func (s *Store) project(ctx context.Context, tx querier, recs []Recorded) error 
 func (s *Store) applier(q sqlx.Querier) *projector.Applier {
 	ap := projector.New(q, s.d.Bind)
 	ap.Arrays = s.d.Features().ArrayParameters
+	ap.JSONLog = s.d.Features().JSONPayloads
 	return ap
 }
 

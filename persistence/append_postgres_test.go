@@ -507,7 +507,7 @@ func TestPostgresProjectionFailsInPipeline(t *testing.T) {
 		orchestration.MessageAdded{ThreadID: "t2", TurnID: "u2", MessageID: "m2", Role: orchestration.RoleAssistant, Streaming: true, At: persistencetest.T0})
 	require.NoError(t, err)
 	for _, c := range []string{
-		"ALTER TABLE projection_message_chunks ADD CONSTRAINT no_boom CHECK (text NOT LIKE '%BOOM%')",
+		"ALTER TABLE projection_messages ADD CONSTRAINT no_boom CHECK (text NOT LIKE '%BOOM%')",
 		"ALTER TABLE projection_messages ADD CONSTRAINT no_bad CHECK (message_id <> 'bad')",
 	} {
 		_, err = s.Client().ExecContext(ctx, c)
@@ -517,7 +517,7 @@ func TestPostgresProjectionFailsInPipeline(t *testing.T) {
 	dump := func() string {
 		var sb strings.Builder
 		for _, tbl := range []string{"projection_projects", "projection_threads", "projection_turns",
-			"projection_messages", "projection_message_chunks", "checkpoints", "settings", "projection_state"} {
+			"projection_messages", "checkpoints", "settings", "projection_state"} {
 			var rows sql.NullString
 			queryOne(t, s.Client(), "SELECT json_agg(x ORDER BY x::text)::text FROM "+tbl+" x", nil, &rows)
 			sb.WriteString(tbl + ": " + rows.String + "\n")
@@ -526,15 +526,17 @@ func TestPostgresProjectionFailsInPipeline(t *testing.T) {
 	}
 	boom := orchestration.MessageDelta{ThreadID: "t2", TurnID: "u2", MessageID: "m2", Delta: "BOOM", At: persistencetest.T0}
 	ok := orchestration.MessageDelta{ThreadID: "t2", TurnID: "u2", MessageID: "m2", Delta: "fine ", At: persistencetest.T0}
+	// A delta writes nothing; the completion that folds boom fails.
+	done := orchestration.MessageCompleted{ThreadID: "t2", TurnID: "u2", MessageID: "m2", At: persistencetest.T0}
 	for _, tc := range []struct {
 		name string
 		evs  []orchestration.Event
 		want string // in the error
 	}{
-		{"deferred, failing with the COMMIT", []orchestration.Event{ok, boom}, "apply 8 (message.delta): "},
-		{"deferred, a delta before a message", []orchestration.Event{boom,
+		{"deferred, failing with the COMMIT", []orchestration.Event{ok, boom, done}, "apply 10 (message.completed): "},
+		{"deferred, a completion before a message", []orchestration.Event{boom, done,
 			orchestration.MessageAdded{ThreadID: "t2", TurnID: "u2", MessageID: "m3", Role: orchestration.RoleUser, Text: "q", At: persistencetest.T0}},
-			"apply 8 (message.delta): "},
+			"apply 9 (message.completed): "},
 		{"deferred, a message after a delta", []orchestration.Event{ok,
 			orchestration.MessageAdded{ThreadID: "t2", TurnID: "u2", MessageID: "bad", Role: orchestration.RoleUser, Text: "q", At: persistencetest.T0}},
 			"apply 9 (message.added): "},

@@ -230,8 +230,10 @@
 // engine's own integrity check (SQLite's integrity_check, PostgreSQL's
 // amcheck when installed), checks the log's integrity and compares the
 // tables with a rebuild it builds the same way, without the write lock;
-// package projection reads them. A streaming message's deltas are rows of
-// projection_message_chunks until it completes; its text so far is in
+// package projection reads them. A streaming message's deltas stay in
+// the log, the only place an append writes them, until its
+// message.completed folds them into its row; its text so far is in
 // projection.Reader's Thread and, for a SQL shell, in the view
-// projection_messages_live (docs/PROJECTIONS.md).
+// projection_messages_live, which read them from the log
+// (docs/PROJECTIONS.md).
 package persistence

@@ -54,6 +54,7 @@ func ExampleOpenWith_observability() {
 	// level=INFO msg="peon: migration applied" version=20261202160558 description=message_chunks
 	// level=INFO msg="peon: migration applied" version=20261202164512 description=stream_tombstones
 	// level=INFO msg="peon: migration applied" version=20261202170200 description=message_chunks_by_sequence
+	// level=INFO msg="peon: migration applied" version=20261203083000 description=message_deltas_in_the_log
 	// level=INFO msg="peon: store opened" dialect=sqlite target=:memory: read_only=false
 	// level=INFO msg="peon: projection rebuild started"
 	// level=INFO msg="peon: projection rebuild done" events=1 undecodable=0 missing=0

@@ -183,6 +183,7 @@ func (s *Store) stage(ctx context.Context, conn *sql.Conn, r io.Reader, opts *Im
 	var ap *projector.Applier
 	if project {
 		ap = s.applier(conn)
+		ap.Log = stagingTable // a completion folds the staged deltas
 	}
 	ins := &stagingInserts{c: &s.stmts, d: s.d, conn: conn}
 	defer ins.close()

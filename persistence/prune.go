@@ -99,7 +99,6 @@ type PruneReport struct {
 // table keyed by message, say, selects by the thread's messages before
 // projection_messages loses them.
 var prunedRows = []struct{ prefix, table, where string }{
-	{"thread:", "projection_message_chunks", "message_id IN (SELECT message_id FROM projection_messages WHERE thread_id = ?)"},
 	{"thread:", "projection_messages", "thread_id = ?"},
 	{"thread:", "projection_turns", "thread_id = ?"},
 	{"thread:", "checkpoints", "thread_id = ?"},

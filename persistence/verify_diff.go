@@ -43,8 +43,8 @@ func storedStates(ctx context.Context, q querier, table string) (low int64, agre
 func shadowName(table string) string { return "verify_" + table }
 
 // diffTable adds a problem for each row and column where stored, the
-// stored table t or a copy of it, and t, its rebuild, differ, each as
-// t.Compared gives it: first the rows of the rebuild that are
+// stored table t or a copy of it, and t, its rebuild, differ: first the
+// rows of the rebuild that are
 // missing or different, then the rows it does not have, each in key order
 // (the key's columns joined by "/", compared as bytes). The database keeps
 // back the rows that are the same; the others come one at a time. Values
@@ -67,7 +67,7 @@ func (s *Store) diffTable(ctx context.Context, tx querier, stored string, t proj
 		return alias + "." + strings.Join(names, sep+alias+".")
 	}
 	rows, err := tx.QueryContext(ctx, "SELECT "+prefixed("s", cols, ", ")+", "+prefixed("e", cols, ", ")+
-		" FROM "+t.Compared(stored)+" s FULL JOIN "+t.Compared(table)+" e ON "+strings.Join(on, " AND ")+
+		" FROM "+stored+" s FULL JOIN "+table+" e ON "+strings.Join(on, " AND ")+
 		" WHERE "+strings.Join(differ, " OR ")+
 		" ORDER BY e."+keys[0]+" IS NULL, COALESCE("+prefixed("e", keys, " || '/' || ")+", "+prefixed("s", keys, " || '/' || ")+")"+s.d.ByteOrder())
 	if err != nil {

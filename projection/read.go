@@ -6,13 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
+
+	entsql "entgo.io/ent/dialect/sql"
 
 	"github.com/peonhq/peon/ent"
 	"github.com/peonhq/peon/ent/checkpoint"
+	"github.com/peonhq/peon/ent/event"
 	"github.com/peonhq/peon/ent/message"
-	"github.com/peonhq/peon/ent/messagechunk"
 	"github.com/peonhq/peon/ent/project"
 	"github.com/peonhq/peon/ent/setting"
 	"github.com/peonhq/peon/ent/thread"
@@ -108,10 +109,15 @@ type ThreadDetail struct {
 }
 
 // Reader runs the typed queries of the read models.
-type Reader struct{ c *ent.Client }
+type Reader struct {
+	c       *ent.Client
+	dialect string // the store's, for the SQL Reader writes itself
+}
 
 // NewReader returns a Reader of the projection tables of store.
-func NewReader(store *persistence.Store) *Reader { return &Reader{c: store.Client()} }
+func NewReader(store *persistence.Store) *Reader {
+	return &Reader{c: store.Client(), dialect: store.Target().Dialect}
+}
 
 // ProjectFilter selects projects. A nil *ProjectFilter lists the projects
 // that are not deleted.
@@ -180,8 +186,8 @@ func threadFrom(t *ent.Thread) Thread {
 
 // Thread returns one thread with its turns, messages and checkpoints, all
 // as of one moment (a read-only transaction, repeatable read). A message
-// that is streaming has its text so far: its stored text followed by its
-// chunks (projection_message_chunks), as the view projection_messages_live
+// that is streaming has its text so far: its stored text followed by the
+// text of its deltas in the log, as the view projection_messages_live
 // shows it. It returns an error that wraps ErrNotFound when there is no
 // such thread.
 func (r *Reader) Thread(ctx context.Context, id string) (ThreadDetail, error) {
@@ -190,10 +196,10 @@ func (r *Reader) Thread(ctx context.Context, id string) (ThreadDetail, error) {
 		return ThreadDetail{}, fmt.Errorf("thread %s: %w", id, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep
-	return threadDetail(ctx, tx.Client(), id)
+	return r.threadDetail(ctx, tx.Client(), id)
 }
 
-func threadDetail(ctx context.Context, c *ent.Client, id string) (ThreadDetail, error) {
+func (r *Reader) threadDetail(ctx context.Context, c *ent.Client, id string) (ThreadDetail, error) {
 	t, err := c.Thread.Get(ctx, id)
 	if ent.IsNotFound(err) {
 		return ThreadDetail{}, fmt.Errorf("thread %s: %w", id, ErrNotFound)
@@ -210,16 +216,16 @@ func threadDetail(ctx context.Context, c *ent.Client, id string) (ThreadDetail, 
 	if err != nil {
 		return ThreadDetail{}, fmt.Errorf("thread %s: messages: %w", id, err)
 	}
-	pending, err := chunks(ctx, c, msgs)
+	pending, err := r.deltas(ctx, c, msgs)
 	if err != nil {
-		return ThreadDetail{}, fmt.Errorf("thread %s: message chunks: %w", id, err)
+		return ThreadDetail{}, fmt.Errorf("thread %s: streamed deltas: %w", id, err)
 	}
 	byTurn := map[string][]Message{}
 	for _, m := range msgs {
 		msg := Message{ID: m.ID, ThreadID: m.ThreadID, TurnID: m.TurnID, Role: string(m.Role), Text: m.Text,
 			Streaming: m.Streaming, CreatedAt: utc(m.CreatedAt), UpdatedAt: utc(m.UpdatedAt), LastSequence: m.LastSequence}
 		if p, ok := pending[m.ID]; ok {
-			msg.Text += p.text
+			msg.Text = p.text
 			msg.UpdatedAt, msg.LastSequence = utc(p.updatedAt), p.lastSequence
 		}
 		byTurn[m.TurnID] = append(byTurn[m.TurnID], msg)
@@ -239,49 +245,67 @@ func threadDetail(ctx context.Context, c *ent.Client, id string) (ThreadDetail, 
 	return d, nil
 }
 
-// pendingText is what the chunks of a streaming message add to its row:
-// their text, in sequence order, and the at and sequence of the last.
+// pendingText is what the deltas of a streaming message make of its row:
+// its text so far, and the at and sequence of its last delta.
 type pendingText struct {
 	text         string
 	updatedAt    time.Time
 	lastSequence int64
 }
 
-// chunks returns what the chunks of each streaming message of msgs add to
-// its row.
-func chunks(ctx context.Context, c *ent.Client, msgs []*ent.Message) (map[string]pendingText, error) {
-	var streaming []string
-	var after int64 // the least added_sequence of them: their chunks come later
+// deltas returns what the deltas of each streaming message of msgs make
+// of its row, as the view projection_messages_live shows them: the view
+// reads them from the log (projector.DeltasOf), so what the Reader and a
+// SQL shell show is one statement's result.
+func (r *Reader) deltas(ctx context.Context, c *ent.Client, msgs []*ent.Message) (map[string]pendingText, error) {
+	var streaming []any
+	base := map[string]*ent.Message{}
 	for _, m := range msgs {
 		if m.Streaming {
-			if len(streaming) == 0 || m.AddedSequence < after {
-				after = m.AddedSequence
-			}
 			streaming = append(streaming, m.ID)
+			base[m.ID] = m
 		}
 	}
 	if len(streaming) == 0 {
 		return nil, nil
 	}
-	rows, err := c.MessageChunk.Query().Where(messagechunk.IDGT(after), messagechunk.MessageIDIn(streaming...)).
-		Order(ent.Asc(messagechunk.FieldID)).All(ctx)
+	query, args := entsql.Dialect(r.dialect).Select("message_id", "text", "last_sequence").
+		From(entsql.Table("projection_messages_live")).Where(entsql.In("message_id", streaming...)).Query()
+	rows, err := c.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
-	texts := map[string]*strings.Builder{}
+	defer rows.Close()
 	out := map[string]pendingText{}
-	for _, ch := range rows {
-		b := texts[ch.MessageID]
-		if b == nil {
-			b = &strings.Builder{}
-			texts[ch.MessageID] = b
+	var last []int64
+	for rows.Next() {
+		var id, text string
+		var seq int64
+		if err := rows.Scan(&id, &text, &seq); err != nil {
+			return nil, err
 		}
-		b.WriteString(ch.Text)
-		out[ch.MessageID] = pendingText{updatedAt: ch.UpdatedAt, lastSequence: ch.ID}
+		if m := base[id]; m != nil && seq != m.LastSequence {
+			out[id] = pendingText{text: text, lastSequence: seq}
+			last = append(last, seq)
+		}
 	}
-	for id, b := range texts {
-		p := out[id]
-		p.text = b.String()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(last) == 0 {
+		return out, nil
+	}
+	// The last delta's at, typed as the log keeps it.
+	evs, err := c.Event.Query().Where(event.IDIn(last...)).Select(event.FieldID, event.FieldOccurredAt).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	at := map[int64]time.Time{}
+	for _, e := range evs {
+		at[e.ID] = e.OccurredAt
+	}
+	for id, p := range out {
+		p.updatedAt = at[p.lastSequence]
 		out[id] = p
 	}
 	return out, nil

@@ -69,18 +69,6 @@ func (f MessageFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, err
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.MessageMutation", m)
 }
 
-// The MessageChunkFunc type is an adapter to allow the use of ordinary
-// function as MessageChunk mutator.
-type MessageChunkFunc func(context.Context, *ent.MessageChunkMutation) (ent.Value, error)
-
-// Mutate calls f(ctx, m).
-func (f MessageChunkFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
-	if mv, ok := m.(*ent.MessageChunkMutation); ok {
-		return f(ctx, mv)
-	}
-	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.MessageChunkMutation", m)
-}
-
 // The ProjectFunc type is an adapter to allow the use of ordinary
 // function as Project mutator.
 type ProjectFunc func(context.Context, *ent.ProjectMutation) (ent.Value, error)

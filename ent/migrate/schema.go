@@ -144,19 +144,6 @@ var (
 			},
 		},
 	}
-	// ProjectionMessageChunksColumns holds the columns for the "projection_message_chunks" table.
-	ProjectionMessageChunksColumns = []*schema.Column{
-		{Name: "sequence", Type: field.TypeInt64},
-		{Name: "message_id", Type: field.TypeString},
-		{Name: "text", Type: field.TypeString, Size: 2147483647},
-		{Name: "updated_at", Type: field.TypeTime},
-	}
-	// ProjectionMessageChunksTable holds the schema information for the "projection_message_chunks" table.
-	ProjectionMessageChunksTable = &schema.Table{
-		Name:       "projection_message_chunks",
-		Columns:    ProjectionMessageChunksColumns,
-		PrimaryKey: []*schema.Column{ProjectionMessageChunksColumns[0]},
-	}
 	// ProjectionProjectsColumns holds the columns for the "projection_projects" table.
 	ProjectionProjectsColumns = []*schema.Column{
 		{Name: "project_id", Type: field.TypeString},
@@ -282,7 +269,6 @@ var (
 		CompactionsTable,
 		EventsTable,
 		ProjectionMessagesTable,
-		ProjectionMessageChunksTable,
 		ProjectionProjectsTable,
 		ProjectionStateTable,
 		SettingsTable,
@@ -307,9 +293,6 @@ func init() {
 	}
 	ProjectionMessagesTable.Annotation = &entsql.Annotation{
 		Table: "projection_messages",
-	}
-	ProjectionMessageChunksTable.Annotation = &entsql.Annotation{
-		Table: "projection_message_chunks",
 	}
 	ProjectionProjectsTable.Annotation = &entsql.Annotation{
 		Table: "projection_projects",

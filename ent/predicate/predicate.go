@@ -21,9 +21,6 @@ type Event func(*sql.Selector)
 // Message is the predicate function for message builders.
 type Message func(*sql.Selector)
 
-// MessageChunk is the predicate function for messagechunk builders.
-type MessageChunk func(*sql.Selector)
-
 // Project is the predicate function for project builders.
 type Project func(*sql.Selector)
 

@@ -72,11 +72,16 @@ type Features struct {
 	RevisionTimesAsText bool
 	// ArrayParameters: a Go slice is a parameter of an array type
 	// (PostgreSQL through pgx), so an append writes its events as one
-	// INSERT … SELECT FROM unnest of twelve arrays, and the projector
-	// its held deltas as one of six: one statement whatever their
-	// number, which the server plans in a fraction of the time a
-	// multi-row statement of as many parameters takes.
+	// INSERT … SELECT FROM unnest of twelve arrays (one statement
+	// whatever their number, which the server plans in a fraction of the
+	// time a multi-row statement of as many parameters takes), and the
+	// projector looks turns up by one array.
 	ArrayParameters bool
+	// JSONPayloads: the payload column of events holds only JSON
+	// (PostgreSQL's json type checks it on the way in). On SQLite it is
+	// text, which a damaged row may hold anything in, so SQL that reads
+	// into payloads checks json_valid first.
+	JSONPayloads bool
 }
 
 // Opener opens the engine's databases: its driver, its connection
@@ -168,7 +173,9 @@ type Builder interface {
 	CreateShadow(ctx context.Context, tx Querier, table, shadow string) error
 	// CreateStaging creates on conn the temporary table name with the
 	// columns and column types of events, sequence as its primary key and
-	// event_id unique, for Import to stage its events in. It lives as
+	// event_id and (stream_id, stream_version) unique (the index a
+	// message's completion reads its deltas by), for Import to stage its
+	// events in. It lives as
 	// long as the connection.
 	CreateStaging(ctx context.Context, conn *sql.Conn, name string) error
 	// ShadowTables creates on conn, for each of tables, a temporary table

@@ -63,7 +63,7 @@ func DDL(ctx context.Context, dialectName string) ([]byte, error) {
 	fmt.Fprintf(&b, ddlHeader, dialectName, dialectName, DDLPath("migrations", dialectName))
 	b.WriteString(strings.Trim(body.String(), "\n"))
 	b.WriteByte('\n')
-	b.WriteString(viewsDDL())
+	b.WriteString(viewsDDL(dialectName))
 	return b.Bytes(), nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	atlasmigrate "ariga.io/atlas/sql/migrate"
+
+	"github.com/peonhq/peon/internal/projector"
 )
 
 // View is a view that a migration creates by hand: ent has no views that
@@ -17,34 +19,41 @@ type View struct {
 	SQL  string // the CREATE VIEW statement, without its semicolon
 }
 
-// Views are the views of the schema, the same statement on every dialect
-// (string_agg with ORDER BY is SQLite 3.44+ and PostgreSQL). They belong to
-// the desired state: DDL writes them after the tables, and Check fails
-// when the views a migration directory creates are not exactly these.
-var Views = []View{{
-	Name: "projection_messages_live",
-	// A streaming message's text is its stored text followed by its
-	// chunks, in sequence order, and its last chunk gives its
-	// last_sequence and updated_at; a completed message has no chunks.
-	// Its chunks come after its message.added: the range of the chunks'
-	// primary key after added_sequence holds them.
-	SQL: `CREATE VIEW projection_messages_live AS
+// Views returns the views of the schema of a dialect, written once for
+// every dialect (string_agg with ORDER BY is SQLite 3.44+ and PostgreSQL;
+// ->> is SQLite 3.38+), with the projector's condition for a message's
+// deltas as that dialect needs it. They belong to the desired state: DDL
+// writes them after the tables, and Check fails when the views a
+// migration directory creates are not exactly these.
+func Views(dialectName string) []View {
+	// deltas is the condition on a row e of events that makes it a delta
+	// of the message m, the projector's own.
+	deltas := projector.DeltasOf("events", "m", dialectName != "postgres")
+	return []View{{
+		Name: "projection_messages_live",
+		// A streaming message's text is its stored text followed by the
+		// text of its deltas, which stay in the log: the message.delta
+		// events of its thread's stream after its message.added that
+		// name it, its turn and its thread (projector.DeltasOf). Its last
+		// delta gives its last_sequence and updated_at. A completed
+		// message's deltas are folded into its text.
+		SQL: `CREATE VIEW projection_messages_live AS
 SELECT m.message_id,
-  CASE WHEN m.streaming THEN COALESCE((SELECT MAX(c.sequence) FROM projection_message_chunks c
-    WHERE c.sequence > m.added_sequence AND c.message_id = m.message_id), m.last_sequence) ELSE m.last_sequence END AS last_sequence,
+  CASE WHEN m.streaming THEN COALESCE((SELECT MAX(e.sequence) FROM events e WHERE ` + deltas + `), m.last_sequence) ELSE m.last_sequence END AS last_sequence,
   m.thread_id, m.turn_id, m.role,
-  CASE WHEN m.streaming THEN m.text || COALESCE((SELECT string_agg(c.text, '' ORDER BY c.sequence)
-    FROM projection_message_chunks c WHERE c.sequence > m.added_sequence AND c.message_id = m.message_id), '') ELSE m.text END AS text,
+  CASE WHEN m.streaming THEN m.text || COALESCE((SELECT string_agg(e.payload ->> 'delta', '' ORDER BY e.sequence)
+    FROM events e WHERE ` + deltas + `), '') ELSE m.text END AS text,
   m.streaming, m.added_sequence, m.created_at,
-  CASE WHEN m.streaming THEN COALESCE((SELECT c.updated_at FROM projection_message_chunks c
-    WHERE c.sequence > m.added_sequence AND c.message_id = m.message_id ORDER BY c.sequence DESC LIMIT 1), m.updated_at) ELSE m.updated_at END AS updated_at
+  CASE WHEN m.streaming THEN COALESCE((SELECT e.occurred_at FROM events e
+    WHERE ` + deltas + ` ORDER BY e.sequence DESC LIMIT 1), m.updated_at) ELSE m.updated_at END AS updated_at
 FROM projection_messages m`,
-}}
+	}}
+}
 
 // viewsDDL is the views as the desired-state file holds them.
-func viewsDDL() string {
+func viewsDDL(dialectName string) string {
 	var b strings.Builder
-	for _, v := range Views {
+	for _, v := range Views(dialectName) {
 		fmt.Fprintf(&b, "-- Create %q view\n%s;\n", v.Name, v.SQL)
 	}
 	return b.String()
@@ -109,7 +118,7 @@ func CheckViews(ctx context.Context, dialectName, dir string) error {
 		return err
 	}
 	known := map[string]bool{}
-	for _, v := range Views {
+	for _, v := range Views(dialectName) {
 		known[v.Name] = true
 	}
 	for name := range got {
@@ -117,7 +126,7 @@ func CheckViews(ctx context.Context, dialectName, dir string) error {
 			return fmt.Errorf("%s creates view %s, which internal/migrategen.Views does not hold", dir, name)
 		}
 	}
-	for _, v := range Views {
+	for _, v := range Views(dialectName) {
 		if _, ok := got[v.Name]; !ok {
 			return fmt.Errorf("%s creates no view %s: add its CREATE VIEW (internal/migrategen.Views) to a new migration", dir, v.Name)
 		}

@@ -47,7 +47,7 @@ func editView(t *testing.T, dir string, edit func(string) string) {
 func TestCheckViews(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	view := Views[0]
+	view := Views("sqlite")[0]
 	t.Run("TheCommittedDirectory", func(t *testing.T) {
 		t.Parallel()
 		require.NoError(t, CheckViews(ctx, "sqlite", filepath.Join(repoMigrations, "sqlite")))

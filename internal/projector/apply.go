@@ -1,10 +1,10 @@
 package projector
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/peonhq/peon/internal/sqlx"
@@ -23,7 +23,6 @@ var Tables = []Table{
 	{Name: "projection_threads", Key: "thread_id"},
 	{Name: "projection_turns", Key: "turn_id"},
 	{Name: "projection_messages", Key: "message_id"},
-	{Name: "projection_message_chunks", Key: "message_id", compare: chunksCompared},
 	{Name: "checkpoints", Key: "thread_id, turn_id"},
 	{Name: "settings", Key: "key"},
 }
@@ -31,23 +30,9 @@ var Tables = []Table{
 // Table is a projection table.
 type Table struct {
 	Name string
-	// Key is what a row of the table is found by when two copies of it are
-	// compared: its primary key, or the key of Compared's rows.
+	// Key is the table's primary key, which a row is found by when two
+	// copies of the table are compared.
 	Key string
-	// compare, when not empty, is the query Compared returns, with
-	// "{table}" where the table's name goes.
-	compare string
-}
-
-// Compared returns what Verify compares of the table named name (the
-// table itself or a copy of it): the table, or, for a table whose rows
-// depend on how its events were batched, a query of what they mean, with
-// the same columns as the table and one row per Key.
-func (t Table) Compared(name string) string {
-	if t.compare == "" {
-		return name
-	}
-	return "(" + strings.ReplaceAll(t.compare, "{table}", name) + ")"
 }
 
 // Event is an event with its place in the log.
@@ -67,8 +52,16 @@ type Event struct {
 // for an Apply of many messages or checkpoints, is lookUpTurns.
 type Applier struct {
 	// Arrays says the engine takes Go slices as array parameters
-	// (PostgreSQL): held deltas are then written by chunkUnnest.
+	// (PostgreSQL): lookUpTurns then sends one array.
 	Arrays bool
+	// Log is the table the log is read from when a message completes:
+	// events when empty; an Import that applies staged events sets its
+	// staging table.
+	Log string
+	// JSONLog says the log's payload column holds only JSON
+	// (PostgreSQL's json type), so a completion need not check that a
+	// payload parses before it reads it (see DeltasOf).
+	JSONLog bool
 
 	q    sqlx.Querier
 	d    Deferrer // q, when it defers; nil when not
@@ -77,35 +70,12 @@ type Applier struct {
 	// deferred statement; typ is "" in Advance.
 	seq int64
 	typ string
-	// held are the chunk rows of the deltas not yet written, in the
-	// order of their first delta, and heldAt where each message's is in
-	// held (see hold).
-	held   []heldChunk
-	heldAt map[chunkKey]int
 	// turns, when not nil, are the turns (turn id → thread id) that
 	// existed before Apply's events, among those its message.added and
 	// checkpoint.created events name; started are the turns Apply's
 	// turn.started events named so far (see lookUpTurns).
 	turns, started map[string]string
 }
-
-// heldChunk is the chunk row of the held deltas of one message: their
-// text in order, the sequence of the first (for errors), and the sequence
-// and at of the last, which the row takes. The row stands for all of them:
-// the view and the reader take a message's text from its chunks in
-// sequence order, and its last_sequence and updated_at from its last one,
-// which is what one row per delta gives too.
-type heldChunk struct {
-	chunkKey
-	first, seq int64
-	at         time.Time
-	text       []byte
-}
-
-// chunkKey is what deltas share to be one chunk row: the message and the
-// turn and thread they name (a delta naming another turn or thread than
-// its message's is ignored, so it cannot join their row).
-type chunkKey struct{ message, turn, thread string }
 
 // New returns an Applier that runs its statements through q, each one
 // first passed through bind, which rewrites the ? placeholders they are
@@ -157,7 +127,7 @@ func (a *Applier) insertThen(ctx context.Context, insert string, args []any, the
 // refers to a missing row changes nothing. The error of a deferred
 // statement, a *DeferredError, names its own event.
 func (a *Applier) Apply(ctx context.Context, evs []Event) error {
-	defer func() { a.turns, a.started, a.held = nil, nil, a.held[:0]; clear(a.heldAt) }()
+	defer func() { a.turns, a.started = nil, nil }()
 	var de *DeferredError
 	if err := a.lookUpTurns(ctx, evs); err != nil {
 		if errors.As(err, &de) { // a statement held before this Apply
@@ -166,18 +136,8 @@ func (a *Applier) Apply(ctx context.Context, evs []Event) error {
 		return fmt.Errorf("apply %d: look up turns: %w", evs[0].Sequence, err)
 	}
 	for _, ev := range evs {
-		switch e := ev.Event.(type) {
-		case orchestration.MessageDelta:
-			if err := a.hold(ctx, ev.Sequence, e); err != nil {
-				return err
-			}
-			continue
-		case orchestration.MessageAdded, orchestration.MessageCompleted:
-			// The held deltas came first: they see the message as it
-			// was before this event.
-			if err := a.writeHeld(ctx); err != nil {
-				return err
-			}
+		if _, ok := ev.Event.(orchestration.MessageDelta); ok {
+			continue // its text stays in the log (see sqlMessageCompleted)
 		}
 		a.seq, a.typ = ev.Sequence, ev.Event.EventType()
 		if err := a.apply(ctx, ev.Sequence, ev.Event); err != nil {
@@ -187,74 +147,10 @@ func (a *Applier) Apply(ctx context.Context, evs []Event) error {
 			return fmt.Errorf("apply %d (%s): %w", ev.Sequence, ev.Event.EventType(), err)
 		}
 	}
-	if err := a.writeHeld(ctx); err != nil {
-		return err
-	}
 	if len(evs) == 0 {
 		return nil
 	}
 	return a.Advance(ctx, evs[len(evs)-1].Sequence)
-}
-
-// hold keeps a delta to write later with the deltas around it. The held
-// deltas of one message (in one turn and thread) are one chunk row, and
-// up to maxHeld such rows are one multi-row INSERT, whatever the messages
-// they go to. Only message.added and message.completed change which
-// deltas count, and they write the held ones first.
-func (a *Applier) hold(ctx context.Context, seq int64, e orchestration.MessageDelta) error {
-	k := chunkKey{e.MessageID, e.TurnID, e.ThreadID}
-	if i, ok := a.heldAt[k]; ok {
-		c := &a.held[i]
-		c.text = append(c.text, e.Delta...)
-		c.seq, c.at = seq, e.At
-		return nil
-	}
-	if len(a.held) == maxHeld {
-		if err := a.writeHeld(ctx); err != nil {
-			return err
-		}
-	}
-	if a.heldAt == nil {
-		a.heldAt = map[chunkKey]int{}
-	}
-	a.heldAt[k] = len(a.held)
-	a.held = append(a.held, heldChunk{chunkKey: k, first: seq, seq: seq, at: e.At, text: []byte(e.Delta)})
-	return nil
-}
-
-// writeHeld writes the held deltas as chunk rows.
-func (a *Applier) writeHeld(ctx context.Context) error {
-	if len(a.held) == 0 {
-		return nil
-	}
-	held := a.held
-	a.held = a.held[:0]
-	clear(a.heldAt)
-	a.seq, a.typ = held[0].first, orchestration.MessageDelta{}.EventType()
-	if err := a.writeChunks(ctx, held); err != nil {
-		return fmt.Errorf("apply %d (%s): %w", a.seq, a.typ, err)
-	}
-	return nil
-}
-
-func (a *Applier) writeChunks(ctx context.Context, held []heldChunk) error {
-	if a.Arrays {
-		seqs, msgs, texts := make([]int64, len(held)), make([]string, len(held)), make([]string, len(held))
-		ats, turns, threads := make([]time.Time, len(held)), make([]string, len(held)), make([]string, len(held))
-		for i, h := range held {
-			seqs[i], msgs[i], texts[i], ats[i], turns[i], threads[i] = h.seq, h.message, string(h.text), h.at, h.turn, h.thread
-		}
-		return a.do(ctx, chunkUnnest, seqs, msgs, texts, ats, turns, threads)
-	}
-	n := shapeSize(len(held))
-	args := make([]any, 0, 6*n)
-	for _, h := range held {
-		args = append(args, h.seq, h.message, string(h.text), h.at, h.turn, h.thread)
-	}
-	for range n - len(held) {
-		args = append(args, nil, nil, nil, nil, nil, nil)
-	}
-	return a.do(ctx, chunkInserts[n], args...)
 }
 
 // minLookUp is how many message.added and checkpoint.created events an
@@ -294,7 +190,7 @@ func (a *Applier) lookUpTurns(ctx context.Context, evs []Event) error {
 		return a.readTurns(ctx, turnLookUpArray, ids)
 	}
 	for len(ids) > 0 {
-		k := min(len(ids), maxHeld)
+		k := min(len(ids), maxLookUp)
 		n := shapeSize(k)
 		args := make([]any, n)
 		for i := range n {
@@ -383,8 +279,11 @@ func (a *Applier) apply(ctx context.Context, seq int64, ev orchestration.Event) 
 		err = a.insertThen(ctx, sqlMessageAdded, []any{e.MessageID, e.ThreadID, e.TurnID, string(e.Role), e.Text, e.Streaming, seq, e.At, e.At, seq, e.TurnID, e.ThreadID},
 			sqlThreadMessageAdded, e.At, seq, e.ThreadID, e.MessageID, seq)
 	case orchestration.MessageCompleted:
-		err = a.insertThen(ctx, sqlMessageCompleted, []any{e.At, seq, e.MessageID, e.TurnID, e.ThreadID},
-			sqlChunksFolded, e.MessageID, e.MessageID)
+		q := sqlMessageCompleted
+		if (a.Log != "" && a.Log != "events") || a.JSONLog {
+			q = messageCompleted(cmp.Or(a.Log, "events"), !a.JSONLog)
+		}
+		err = a.do(ctx, q, seq, e.At, seq, e.MessageID, e.TurnID, e.ThreadID)
 	case orchestration.CheckpointCreated:
 		if !a.mayHaveTurn(e.TurnID, e.ThreadID) {
 			return nil

@@ -70,6 +70,25 @@ func (r *recorder) matching(s string) []int {
 	return out
 }
 
+// logged writes evs into db's log, the events table, as a store does
+// before it applies them (a streaming message's deltas are read from
+// there), and returns them. An event whose sequence is there already is
+// left as it is.
+func logged(t *testing.T, db *sql.DB, evs []projector.Event) []projector.Event {
+	t.Helper()
+	for _, ev := range evs {
+		payload, err := orchestration.Encode(ev.Event)
+		require.NoError(t, err)
+		stream := ev.Event.StreamID()
+		_, err = db.ExecContext(t.Context(), `INSERT INTO events (sequence, event_id, stream_id, stream_version, event_type, schema_version, payload, occurred_at, recorded_at)
+			SELECT ?, ?, ?, COALESCE((SELECT MAX(stream_version) FROM events WHERE stream_id = ?), 0) + 1, ?, 1, ?, ?, ?
+			WHERE NOT EXISTS (SELECT 1 FROM events WHERE sequence = ?)`,
+			ev.Sequence, fmt.Sprint("event-", ev.Sequence), stream, stream, ev.Event.EventType(), string(payload), ev.Event.OccurredAt(), ev.Event.OccurredAt(), ev.Sequence)
+		require.NoError(t, err)
+	}
+	return evs
+}
+
 // events numbers evs from sequence first on.
 func events(first int64, evs ...orchestration.Event) []projector.Event {
 	out := make([]projector.Event, len(evs))
@@ -85,19 +104,6 @@ func events(first int64, evs ...orchestration.Event) []projector.Event {
 func dump(t *testing.T, db *sql.DB, table string) []string {
 	t.Helper()
 	return dumpFrom(t, db, table, table)
-}
-
-// meaning is dump of what Verify compares of table (see
-// projector.Table.Compared).
-func meaning(t *testing.T, db *sql.DB, table string) []string {
-	t.Helper()
-	for _, tb := range projector.Tables {
-		if tb.Name == table {
-			return dumpFrom(t, db, table, tb.Compared(table)+" x")
-		}
-	}
-	t.Fatalf("no table %s", table)
-	return nil
 }
 
 // dumpFrom is dump of from, the table or a query with the same columns.
@@ -118,8 +124,6 @@ func dumpFrom(t *testing.T, db *sql.DB, table, from string) []string {
 	for i, c := range cols {
 		texts[i] = "CAST(" + c + " AS TEXT)" // the stored text, not the driver's reading of it
 	}
-	// Then by the first column: a key of Compared's rows (the chunks'
-	// message) is not the table's.
 	rows, err := db.QueryContext(t.Context(), "SELECT "+strings.Join(texts, ", ")+" FROM "+from+" ORDER BY "+key+", 1")
 	require.NoError(t, err)
 	defer rows.Close()
@@ -188,7 +192,7 @@ func session() []projector.Event {
 func TestApplyWritesTheRowsTheShellSees(t *testing.T) {
 	t.Parallel()
 	db := openDB(t)
-	require.NoError(t, projector.New(db, nil).Apply(t.Context(), session()))
+	require.NoError(t, projector.New(db, nil).Apply(t.Context(), logged(t, db, session())))
 
 	require.Equal(t, "project_id|last_sequence|name|workspace_root|created_at|updated_at|deleted_at",
 		columns(t, db, "projection_projects"))
@@ -246,7 +250,7 @@ func TestApplyIgnoresMissingParentsAndSecondCreations(t *testing.T) {
 	db := openDB(t)
 	ap := projector.New(db, nil)
 	ctx := t.Context()
-	require.NoError(t, ap.Apply(ctx, events(1,
+	require.NoError(t, ap.Apply(ctx, logged(t, db, events(1,
 		orchestration.ProjectCreated{ProjectID: "p1", Name: "first", WorkspaceRoot: "/a", At: at(1)},
 		orchestration.ProjectCreated{ProjectID: "p1", Name: "second", WorkspaceRoot: "/b", At: at(2)},
 		orchestration.ThreadCreated{ThreadID: "t0", ProjectID: "nope", Title: "orphan", Model: "m", At: at(3)},
@@ -262,7 +266,7 @@ func TestApplyIgnoresMissingParentsAndSecondCreations(t *testing.T) {
 		orchestration.CheckpointCreated{ThreadID: "t1", TurnID: "nope", GitRef: "x", At: at(13)},
 		orchestration.CheckpointReverted{ThreadID: "t1", GitRef: "unknown", At: at(14)},
 		orchestration.ProjectRenamed{ProjectID: "nope", Name: "n", At: at(15)},
-	)))
+	))))
 	require.Equal(t, []string{"p1|1|first|/a|" + shell(1) + "|" + shell(1) + "|"}, dump(t, db, "projection_projects"))
 	require.Equal(t, []string{"t1|10|p1|first|m|running|1|1|u1|" + shell(4) + "|" + shell(10) + "||"}, dump(t, db, "projection_threads"))
 	require.Equal(t, []string{"u1|7|t1|1|running|||" + shell(7) + "|"}, dump(t, db, "projection_turns"))
@@ -289,87 +293,101 @@ func liveRow(t *testing.T, db *sql.DB, id string) string {
 	return row
 }
 
-func TestDeltasAreChunkRows(t *testing.T) {
+func TestDeltasStayInTheLog(t *testing.T) {
 	t.Parallel()
 	db := openDB(t)
 	ctx := t.Context()
-	require.NoError(t, projector.New(db, nil).Apply(ctx, events(1,
+	require.NoError(t, projector.New(db, nil).Apply(ctx, logged(t, db, events(1,
 		orchestration.ProjectCreated{ProjectID: "p", Name: "p", WorkspaceRoot: "/", At: at(1)},
 		orchestration.ThreadCreated{ThreadID: "t", ProjectID: "p", Title: "t", Model: "m", At: at(2)},
 		orchestration.TurnStarted{ThreadID: "t", TurnID: "u", At: at(3)},
 		orchestration.MessageAdded{ThreadID: "t", TurnID: "u", MessageID: "a", Role: orchestration.RoleAssistant, Text: ">", Streaming: true, At: at(4)},
 		orchestration.MessageAdded{ThreadID: "t", TurnID: "u", MessageID: "b", Role: orchestration.RoleAssistant, Streaming: true, At: at(5)},
-	)))
+	))))
 	threadBefore := dump(t, db, "projection_threads")
+	messagesBefore := dump(t, db, "projection_messages")
 
-	t.Run("ARunIsOneInsert", func(t *testing.T) {
+	t.Run("ADeltaWritesNothing", func(t *testing.T) {
 		rec := &recorder{q: db}
-		require.NoError(t, projector.New(rec, nil).Apply(ctx, events(6,
+		require.NoError(t, projector.New(rec, nil).Apply(ctx, logged(t, db, events(6,
 			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "one ", At: at(6)},
 			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "two ", At: at(7)},
 			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "three", At: at(8)},
-		)))
-		require.Len(t, rec.stmts, 2, "the chunks' INSERT and the advance: %q", rec.stmts)
-		require.Len(t, rec.matching("INSERT INTO projection_message_chunks"), 1)
-		require.Empty(t, rec.matching("projection_messages SET"), "a delta rewrote its message")
-		// One row for the run, with the last delta's sequence and at.
-		require.Equal(t, []string{"8|a|one two three|" + shell(8)}, dump(t, db, "projection_message_chunks"))
-		// The row waits for the completion; the view has the whole text
+		))))
+		require.Len(t, rec.stmts, 1, "only the advance: %q", rec.stmts)
+		require.Len(t, rec.matching("UPDATE projection_state"), 1)
+		// The rows wait for the completion; the view has the whole text
 		// and the last delta's at and sequence.
-		require.Contains(t, dump(t, db, "projection_messages"), "a|4|t|u|assistant|>|1|4|"+shell(4)+"|"+shell(4))
+		require.Equal(t, messagesBefore, dump(t, db, "projection_messages"), "a delta rewrote its message")
 		require.Equal(t, "a|8|t|u|assistant|>one two three|1|4|"+shell(4)+"|"+shell(8), liveRow(t, db, "a"))
 		require.Equal(t, threadBefore, dump(t, db, "projection_threads"), "a delta rewrote its thread")
 	})
 
-	t.Run("InterleavedDeltasAreOneInsert", func(t *testing.T) {
+	t.Run("InterleavedDeltas", func(t *testing.T) {
 		rec := &recorder{q: db}
-		require.NoError(t, projector.New(rec, nil).Apply(ctx, events(9,
+		require.NoError(t, projector.New(rec, nil).Apply(ctx, logged(t, db, events(9,
 			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "A", At: at(9)},
 			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "b", Delta: "B", At: at(10)},
 			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "A", At: at(11)},
 			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "b", Delta: "B", At: at(12)},
 			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "a", At: at(13)},
-		)))
-		require.Len(t, rec.stmts, 2, "statements: %q", rec.stmts)
+		))))
+		require.Len(t, rec.stmts, 1, "statements: %q", rec.stmts)
 		require.Equal(t, "a|13|t|u|assistant|>one two threeAAa|1|4|"+shell(4)+"|"+shell(13), liveRow(t, db, "a"))
 		require.Equal(t, "b|12|t|u|assistant|BB|1|5|"+shell(5)+"|"+shell(12), liveRow(t, db, "b"))
 	})
 
-	t.Run("CompletionFoldsTheChunks", func(t *testing.T) {
-		require.NoError(t, projector.New(db, nil).Apply(ctx, events(14,
+	t.Run("CompletionFoldsTheDeltas", func(t *testing.T) {
+		require.NoError(t, projector.New(db, nil).Apply(ctx, logged(t, db, events(14,
 			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "!", At: at(14)},
 			orchestration.MessageDelta{ThreadID: "t", TurnID: "nope", MessageID: "b", Delta: "wrong turn", At: at(15)},
-			orchestration.MessageCompleted{ThreadID: "t", TurnID: "u", MessageID: "a", At: at(16)},
-			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "late", At: at(17)},
-			orchestration.MessageCompleted{ThreadID: "t", TurnID: "nope", MessageID: "b", At: at(18)},
-		)))
+			orchestration.MessageDelta{ThreadID: "t2", TurnID: "u", MessageID: "a", Delta: "wrong thread", At: at(16)},
+			orchestration.MessageCompleted{ThreadID: "t", TurnID: "u", MessageID: "a", At: at(17)},
+			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "late", At: at(18)},
+			orchestration.MessageCompleted{ThreadID: "t", TurnID: "nope", MessageID: "b", At: at(19)},
+		))))
 		msgs := dump(t, db, "projection_messages")
 		require.Equal(t, []string{
-			"a|16|t|u|assistant|>one two threeAAa!|0|4|" + shell(4) + "|" + shell(16),
+			"a|17|t|u|assistant|>one two threeAAa!|0|4|" + shell(4) + "|" + shell(17),
 			"b|5|t|u|assistant||1|5|" + shell(5) + "|" + shell(5),
 		}, msgs)
-		// a's chunks are gone with its completion; b, still streaming,
-		// keeps its own, and a completion for another turn left it so.
-		require.Equal(t, []string{"12|b|BB|" + shell(12)}, dump(t, db, "projection_message_chunks"))
-		require.Equal(t, "a|16|t|u|assistant|>one two threeAAa!|0|4|"+shell(4)+"|"+shell(16), liveRow(t, db, "a"))
+		// b, still streaming, shows its own deltas only, and a completion
+		// for another turn left it so; a shows its folded text.
+		require.Equal(t, "a|17|t|u|assistant|>one two threeAAa!|0|4|"+shell(4)+"|"+shell(17), liveRow(t, db, "a"))
 		require.Equal(t, "b|12|t|u|assistant|BB|1|5|"+shell(5)+"|"+shell(12), liveRow(t, db, "b"))
 	})
 
 	t.Run("ADeltaBeforeItsMessageIsIgnored", func(t *testing.T) {
-		require.NoError(t, projector.New(db, nil).Apply(ctx, events(19,
-			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "c", Delta: "early", At: at(19)},
-			orchestration.MessageAdded{ThreadID: "t", TurnID: "u", MessageID: "c", Role: orchestration.RoleAssistant, Streaming: true, At: at(20)},
-			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "c", Delta: "on time", At: at(21)},
-		)))
+		require.NoError(t, projector.New(db, nil).Apply(ctx, logged(t, db, events(20,
+			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "c", Delta: "early", At: at(20)},
+			orchestration.MessageAdded{ThreadID: "t", TurnID: "u", MessageID: "c", Role: orchestration.RoleAssistant, Streaming: true, At: at(21)},
+			orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "c", Delta: "on time", At: at(22)},
+		))))
 		require.Equal(t, "on time", live(t, db, "c"))
+		require.NoError(t, projector.New(db, nil).Apply(ctx, logged(t, db, events(23,
+			orchestration.MessageCompleted{ThreadID: "t", TurnID: "u", MessageID: "c", At: at(23)},
+		))))
+		require.Equal(t, "on time", live(t, db, "c"))
+		require.Contains(t, dump(t, db, "projection_messages"), "c|23|t|u|assistant|on time|0|21|"+shell(21)+"|"+shell(23))
 	})
 }
 
-func TestManyHeldDeltas(t *testing.T) {
+// liveRows returns every row of projection_messages_live as liveRow
+// prints it, by message id.
+func liveRows(t *testing.T, db *sql.DB) []string {
+	t.Helper()
+	var out []string
+	for _, m := range dump(t, db, "projection_messages") {
+		out = append(out, liveRow(t, db, strings.SplitN(m, "|", 2)[0]))
+	}
+	return out
+}
+
+func TestManyDeltasBatchedOrNot(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	// More deltas than one statement holds, over many messages, against
-	// the same events one at a time.
+	// Many deltas over many messages, some of which complete, in one
+	// Apply against the same events one at a time.
 	var evs []orchestration.Event
 	evs = append(evs,
 		orchestration.ProjectCreated{ProjectID: "p", Name: "p", WorkspaceRoot: "/", At: at(1)},
@@ -380,22 +398,23 @@ func TestManyHeldDeltas(t *testing.T) {
 	}
 	for d := range 300 {
 		evs = append(evs, orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: fmt.Sprint("m", d%70), Delta: fmt.Sprint(d, " "), At: at(5 + d)})
+		if d >= 140 && d < 150 { // m0 to m9 complete after their third delta
+			evs = append(evs, orchestration.MessageCompleted{ThreadID: "t", TurnID: "u", MessageID: fmt.Sprint("m", d%70), At: at(5 + d)})
+		}
 	}
 	all := events(1, evs...)
 	batched, single := openDB(t), openDB(t)
-	require.NoError(t, projector.New(batched, nil).Apply(ctx, all))
+	require.NoError(t, projector.New(batched, nil).Apply(ctx, logged(t, batched, all)))
 	for _, ev := range all {
-		require.NoError(t, projector.New(single, nil).Apply(ctx, []projector.Event{ev}))
+		require.NoError(t, projector.New(single, nil).Apply(ctx, logged(t, single, []projector.Event{ev})))
 	}
-	// What Verify compares is the same; the rows of the chunks are one
-	// per message in the batch, one per delta one at a time.
 	for _, tb := range projector.Tables {
-		require.Equal(t, meaning(t, single, tb.Name), meaning(t, batched, tb.Name), tb.Name)
+		require.Equal(t, dump(t, single, tb.Name), dump(t, batched, tb.Name), tb.Name)
 	}
-	require.Len(t, dump(t, single, "projection_message_chunks"), 300)
-	require.Len(t, dump(t, batched, "projection_message_chunks"), 70)
-	require.Len(t, meaning(t, batched, "projection_message_chunks"), 70)
-	require.Equal(t, "4 74 144 214 284 ", live(t, batched, "m4"))
+	require.Equal(t, liveRows(t, single), liveRows(t, batched))
+	require.Equal(t, "20 90 160 230 ", live(t, batched, "m20"), "still streaming")
+	require.Equal(t, "0 70 140 ", live(t, batched, "m0"), "completed after its third delta")
+	require.Contains(t, dump(t, batched, "projection_messages")[0], "|0 70 140 |0|", "m0's text is folded")
 }
 
 func TestEveryStatementGoesThroughBind(t *testing.T) {
@@ -404,7 +423,7 @@ func TestEveryStatementGoesThroughBind(t *testing.T) {
 	const mark = " -- bound"
 	bind := func(q string) string { return q + mark }
 	rec := &recorder{q: db}
-	require.NoError(t, projector.New(rec, bind).Apply(t.Context(), session()))
+	require.NoError(t, projector.New(rec, bind).Apply(t.Context(), logged(t, db, session())))
 	require.NotEmpty(t, rec.stmts)
 	prepared := projector.Statements(bind)
 	for _, q := range rec.stmts {
@@ -492,9 +511,9 @@ func TestDeferredStatementsGiveTheSameRows(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	plain, held := openDB(t), openDB(t)
-	require.NoError(t, projector.New(plain, nil).Apply(ctx, session()))
+	require.NoError(t, projector.New(plain, nil).Apply(ctx, logged(t, plain, session())))
 	d := &deferrer{q: held}
-	require.NoError(t, projector.New(d, nil).Apply(ctx, session()))
+	require.NoError(t, projector.New(d, nil).Apply(ctx, logged(t, held, session())))
 	require.NotZero(t, d.deferred, "the Applier deferred nothing")
 	require.NotEmpty(t, d.held, "the advance is not left for the COMMIT")
 	require.NoError(t, d.flush(ctx))
@@ -575,12 +594,12 @@ func TestBatchLooksUpTurnsOnce(t *testing.T) {
 	batch := events(5, evs...)
 	batched, single := openDB(t), openDB(t)
 	for _, db := range []*sql.DB{batched, single} {
-		require.NoError(t, projector.New(db, nil).Apply(ctx, setup))
+		require.NoError(t, projector.New(db, nil).Apply(ctx, logged(t, db, setup)))
 	}
 	rec := &recorder{q: batched}
-	require.NoError(t, projector.New(rec, nil).Apply(ctx, batch))
+	require.NoError(t, projector.New(rec, nil).Apply(ctx, logged(t, batched, batch)))
 	for _, ev := range batch {
-		require.NoError(t, projector.New(single, nil).Apply(ctx, []projector.Event{ev}))
+		require.NoError(t, projector.New(single, nil).Apply(ctx, logged(t, single, []projector.Event{ev})))
 	}
 	for _, tb := range projector.Tables {
 		require.Equal(t, dump(t, single, tb.Name), dump(t, batched, tb.Name), tb.Name)

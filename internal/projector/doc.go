@@ -13,12 +13,12 @@
 // exist changes nothing (its parent check is inside its statement), a
 // second created event for an existing row changes nothing, and every
 // touched row gets updated_at = the event's at and last_sequence = its
-// sequence. A message.delta is part of a row of projection_message_chunks,
-// never a rewrite of its message, so its cost does not grow with the
-// text: the deltas of one message in one Apply are one chunk row, the
-// chunk rows of an Apply one multi-row INSERT, and message.completed
-// folds them into the message's text. Since a rebuild batches deltas its
-// own way, Verify compares the chunks per message (Table.Compared).
+// sequence. A message.delta writes nothing: its event row in the log
+// already holds its text, so its cost does not grow with the message.
+// While a message streams, the view projection_messages_live and
+// projection.Reader add its deltas from the log to its row, and
+// message.completed folds them into the row's text, once, in one
+// statement that reads them from the log's index of streams.
 //
 // # Engines
 //

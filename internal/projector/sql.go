@@ -50,19 +50,11 @@ const (
 	sqlMessageAdded = `INSERT INTO projection_messages (message_id, thread_id, turn_id, role, text, streaming, added_sequence, created_at, updated_at, last_sequence)
 		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM projection_turns WHERE turn_id = ? AND thread_id = ?)
 		ON CONFLICT (message_id) DO NOTHING`
-	// A delta never touches its message's row: it is a chunk row (see
-	// chunkInsert), which the view and the reader add to the row.
-	// Completion folds the chunks into text, in sequence order, once;
-	// sqlChunksFolded then deletes them. Both find them by a range of the
-	// chunks' key, the sequences after the message's added_sequence.
-	sqlMessageCompleted = `UPDATE projection_messages SET text = text || COALESCE((SELECT string_agg(c.text, '' ORDER BY c.sequence)
-		FROM projection_message_chunks c WHERE c.sequence > projection_messages.added_sequence
-		AND c.message_id = projection_messages.message_id), ''),
-		streaming = false, updated_at = ?, last_sequence = ?
-		WHERE message_id = ? AND turn_id = ? AND thread_id = ? AND streaming`
-	sqlChunksFolded = `DELETE FROM projection_message_chunks
-		WHERE sequence > (SELECT added_sequence FROM projection_messages WHERE message_id = ? AND NOT streaming) AND message_id = ?`
-
+	// A delta writes nothing: its text stays in the log, the event row it
+	// already is, so its cost does not depend on the message's length.
+	// The view projection_messages_live and the reader add a streaming
+	// message's deltas from the log to its row, and completion folds them
+	// into text once (messageCompleted).
 	sqlCheckpointCreated = `INSERT INTO checkpoints (thread_id, turn_id, git_ref, message, created_at, last_sequence)
 		SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM projection_turns WHERE turn_id = ? AND thread_id = ?)
 		ON CONFLICT (thread_id, turn_id) DO NOTHING`
@@ -81,39 +73,29 @@ const (
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, last_sequence = excluded.last_sequence`
 )
 
-// maxHeld is how many deltas the Applier holds before it writes them: the
-// most rows of one chunk INSERT.
-const maxHeld = 128
+// maxLookUp is the most turn ids of one lookUpTurns query.
+const maxLookUp = 128
 
-// heldSizes are the row counts of the chunk INSERT shapes: n held deltas
-// take the smallest that holds them, padded, so that a few shapes serve
-// every batch and can be prepared.
-var heldSizes = []int{1, 2, 4, 8, 16, 32, 64, maxHeld}
+// lookUpSizes are the sizes of lookUpTurns' query on an engine without
+// array parameters: n turn ids take the smallest that holds them, padded,
+// so that a few shapes serve every batch and can be prepared.
+var lookUpSizes = []int{1, 2, 4, 8, 16, 32, 64, maxLookUp}
 
-// shapeSize returns the smallest of heldSizes that holds n (n <= maxHeld).
+// shapeSize returns the smallest of lookUpSizes that holds n (n <= maxLookUp).
 func shapeSize(n int) int {
-	for _, s := range heldSizes {
+	for _, s := range lookUpSizes {
 		if s >= n {
 			return s
 		}
 	}
-	panic(fmt.Sprintf("projector: %d rows in one statement", n))
+	panic(fmt.Sprintf("projector: %d turn ids in one statement", n))
 }
-
-// chunkInserts holds the chunk INSERT shapes by size.
-var chunkInserts = func() map[int]string {
-	out := map[int]string{}
-	for _, n := range heldSizes {
-		out[n] = chunkInsert(n)
-	}
-	return out
-}()
 
 // turnLookUps holds, by size, the query of lookUpTurns: the turns (and
 // their threads) among n turn ids.
 var turnLookUps = func() map[int]string {
 	out := map[int]string{}
-	for _, n := range heldSizes {
+	for _, n := range lookUpSizes {
 		out[n] = `SELECT turn_id, thread_id FROM projection_turns WHERE turn_id IN (` +
 			strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `)`
 	}
@@ -125,51 +107,60 @@ var turnLookUps = func() map[int]string {
 // number of them.
 const turnLookUpArray = `SELECT turn_id, thread_id FROM projection_turns WHERE turn_id = ANY(CAST(? AS text[]))`
 
-// chunkInsert is the INSERT of n chunk rows, each (sequence, message_id,
-// text, updated_at, turn_id, thread_id), of which only those whose message
-// is streaming in that turn and thread are kept; a padding row of NULLs
-// matches no message. It is SQLite's (PostgreSQL takes chunkUnnest, whose
-// arrays carry the parameters' types). The rows are a VALUES list, not a
-// SELECT that names the table: SQLite copies the rows of an INSERT that
-// reads its own table into a temporary table first.
-func chunkInsert(n int) string {
-	rows := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?), ", n), ", ")
-	return `INSERT INTO projection_message_chunks (sequence, message_id, text, updated_at)
-		SELECT v.column1, v.column2, v.column3, v.column4 FROM (VALUES ` + rows + `) v
-		WHERE EXISTS (SELECT 1 FROM projection_messages m
-			WHERE m.message_id = v.column2 AND m.turn_id = v.column5 AND m.thread_id = v.column6 AND m.streaming)`
+// messageCompleted is the UPDATE that completes a streaming message,
+// with log the table the log is read from (events, or an Import's
+// staging table): its text becomes its stored text followed by the text
+// of its deltas (DeltasOf), in sequence order, up to the
+// message.completed (the log may already hold later events of the same
+// append). checkJSON is DeltasOf's.
+func messageCompleted(log string, checkJSON bool) string {
+	return `UPDATE projection_messages SET text = text || COALESCE((SELECT string_agg(e.payload ->> 'delta', '' ORDER BY e.sequence)
+		FROM ` + log + ` e WHERE ` + DeltasOf(log, "projection_messages", checkJSON) + ` AND e.sequence < ?), ''),
+		streaming = false, updated_at = ?, last_sequence = ?
+		WHERE message_id = ? AND turn_id = ? AND thread_id = ? AND streaming`
 }
 
-// chunksCompared is what Verify compares of the chunk table: per
-// message, its chunks' text in sequence order and its last chunk's
-// sequence and at. That is what the chunks mean (the view and the reader
-// read just that), and it does not depend on how the deltas were batched
-// into rows (see Applier.hold), which a rebuild does its own way.
-const chunksCompared = `SELECT g.message_id, g.sequence, g.text, c.updated_at FROM (
-	SELECT message_id, MAX(sequence) AS sequence, string_agg(text, '' ORDER BY sequence) AS text FROM {table} GROUP BY message_id
-) g JOIN {table} c ON c.sequence = g.sequence`
+// DeltasOf is the condition on a row e of log that makes it a delta of
+// the message m (a row of projection_messages): a message.delta of m's
+// stream, after its message.added, that names m and m's turn and thread
+// (the projector ignores one that names another turn or thread). The
+// range of the stream's versions after the message.added's finds them
+// in the index of (stream_id, stream_version); the sequence says the same
+// and keeps the condition exact without it. With checkJSON, for an
+// engine whose payload column may hold any text (SQLite: a damaged row),
+// a payload that is not JSON names no message, as Rebuild leaves such a
+// row out, instead of failing the statement. The view
+// projection_messages_live (internal/migrategen) is made with it, and
+// projection.Reader reads that view.
+func DeltasOf(log, m string, checkJSON bool) string {
+	names := "e.payload ->> 'message_id' = " + m + ".message_id AND e.payload ->> 'turn_id' = " + m + ".turn_id" +
+		"\n      AND e.payload ->> 'thread_id' = " + m + ".thread_id"
+	if checkJSON {
+		names = "CASE WHEN json_valid(e.payload) THEN " + names + " END"
+	}
+	return strings.Join([]string{
+		"e.stream_id = 'thread:' || " + m + ".thread_id",
+		"e.stream_version > (SELECT a.stream_version FROM " + log + " a WHERE a.sequence = " + m + ".added_sequence)",
+		"e.sequence > " + m + ".added_sequence",
+		"e.event_type = 'message.delta'",
+		names,
+	}, "\n      AND ")
+}
 
-// chunkUnnest is the INSERT of the chunk rows of six arrays of as many
-// elements, element i of each making row i (sequence, message_id, text,
-// updated_at, turn_id, thread_id), for an engine with array parameters
-// (PostgreSQL): one statement and six parameters whatever the number of
-// rows, kept as chunkInsert keeps them.
-const chunkUnnest = `INSERT INTO projection_message_chunks (sequence, message_id, text, updated_at)
-	SELECT v.sequence, v.message_id, v.text, v.updated_at
-	FROM unnest(CAST(? AS bigint[]), CAST(? AS text[]), CAST(? AS text[]), CAST(? AS timestamptz[]), CAST(? AS text[]), CAST(? AS text[]))
-		AS v(sequence, message_id, text, updated_at, turn_id, thread_id)
-	WHERE EXISTS (SELECT 1 FROM projection_messages m
-		WHERE m.message_id = v.message_id AND m.turn_id = v.turn_id AND m.thread_id = v.thread_id AND m.streaming)`
+// sqlMessageCompleted is messageCompleted of the store's own log, as an
+// Applier runs it on an engine without JSONLog (SQLite), which prepares
+// it (see Statements).
+var sqlMessageCompleted = messageCompleted("events", true)
 
 // statements lists every statement of the projectors.
 var statements = func() []string {
 	out := []string{sqlAdvance, sqlProjectCreated, sqlProjectRenamed, sqlProjectDeleted,
 		sqlThreadCreated, sqlThreadRenamed, sqlThreadArchived, sqlThreadDeleted, sqlThreadTurnStarted,
 		sqlThreadIdle, sqlThreadMessageAdded, sqlThreadReverted, sqlTurnStarted, sqlTurnEnded,
-		sqlTurnCheckpoint, sqlTurnsReverted, sqlMessageAdded, sqlMessageCompleted, sqlChunksFolded,
+		sqlTurnCheckpoint, sqlTurnsReverted, sqlMessageAdded, sqlMessageCompleted,
 		sqlCheckpointCreated, sqlCheckpointsReverted, sqlSettingChanged}
-	for _, n := range heldSizes {
-		out = append(out, chunkInserts[n], turnLookUps[n])
+	for _, n := range lookUpSizes {
+		out = append(out, turnLookUps[n])
 	}
 	return out
 }()

@@ -170,7 +170,7 @@ func runStats(t *testing.T, h Harness) {
 			tables = append(tables, tb.Table)
 			require.GreaterOrEqual(t, tb.TotalBytes, tb.TableBytes+tb.IndexBytes, tb.Table)
 		}
-		require.Equal(t, []string{"atlas_schema_revisions", "checkpoints", "compacted_commands", "compactions", "events", "projection_message_chunks", "projection_messages", "projection_projects",
+		require.Equal(t, []string{"atlas_schema_revisions", "checkpoints", "compacted_commands", "compactions", "events", "projection_messages", "projection_projects",
 			"projection_state", "projection_threads", "projection_turns", "settings", "stream_tombstones"}, tables)
 		events := db.Tables[slices.IndexFunc(db.Tables, func(tb persistence.TableStats) bool { return tb.Table == "events" })]
 		require.Positive(t, events.TableBytes)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -121,15 +122,8 @@ func runStreaming(t *testing.T, h Harness) {
 		require.True(t, rows.Next())
 		require.NoError(t, rows.Scan(&stored))
 		require.NoError(t, rows.Close())
-		require.Equal(t, want["a"], stored, "the completion folded the chunks into text")
-		rows, err = s.store.Client().QueryContext(s.ctx, "SELECT COUNT(*) FROM projection_message_chunks WHERE message_id = 'a'")
-		require.NoError(t, err)
-		var left int
-		require.True(t, rows.Next())
-		require.NoError(t, rows.Scan(&left))
-		require.NoError(t, rows.Close())
-		require.Zero(t, left, "chunks left after the completion")
-		// b never completes: it keeps its chunks, and every reader its text.
+		require.Equal(t, want["a"], stored, "the completion folded the deltas into text")
+		// b never completes: every reader has its text from the log.
 		text, streaming = liveText(t, s, "b")
 		require.True(t, streaming)
 		require.Equal(t, want["b"], text)
@@ -141,50 +135,97 @@ func runStreaming(t *testing.T, h Harness) {
 		require.Equal(t, want["b"], readerMessage(t, s, "t", "b").Text)
 	})
 
-	t.Run("VerifySeesAMissingChunk", func(t *testing.T) {
+	t.Run("VerifySeesAnAlteredFold", func(t *testing.T) {
 		t.Parallel()
 		s := streamed(t)
 		_, err := s.store.Append(s.ctx, nil, Deltas("t", 5)...)
 		require.NoError(t, err)
-		// The five deltas of one Append are one chunk row: take one
-		// delta's text out of it.
-		res, err := s.store.Client().ExecContext(s.ctx, "UPDATE projection_message_chunks SET text = replace(text, 'token 3 ', '')")
+		_, err = s.store.Append(s.ctx, nil, orchestration.MessageCompleted{ThreadID: "t", TurnID: "t-turn", MessageID: "t-msg", At: at(99)})
+		require.NoError(t, err)
+		text, streaming := liveText(t, s, "t-msg")
+		require.False(t, streaming)
+		require.Equal(t, "token 0 token 1 token 2 token 3 token 4 ", text)
+		requireVerified(t, s)
+		res, err := s.store.Client().ExecContext(s.ctx, "UPDATE projection_messages SET text = replace(text, 'token 3 ', '')")
 		require.NoError(t, err)
 		n, err := res.RowsAffected()
 		require.NoError(t, err)
-		require.EqualValues(t, 1, n, "the chunk rows of one Append")
+		require.EqualValues(t, 1, n)
 		rep, err := s.store.Verify(s.ctx)
 		require.NoError(t, err)
 		require.False(t, rep.OK())
-		require.Contains(t, fmt.Sprint(rep.Problems), "projection_message_chunks")
+		require.Contains(t, fmt.Sprint(rep.Problems), "projection_messages")
 		mustRebuild(t, s, nil)
 		requireVerified(t, s)
 	})
 
-	t.Run("VerifyComparesTextNotRows", func(t *testing.T) {
+	t.Run("DeltasKeepEveryCharacter", func(t *testing.T) {
 		t.Parallel()
 		s := streamed(t)
-		// One delta per Append is one chunk row each; a rebuild makes
-		// one row of them all. Verify compares what they mean.
-		for _, d := range Deltas("t", 6) {
-			_, err := s.store.Append(s.ctx, nil, d)
-			require.NoError(t, err)
+		// What JSON escapes, what Go's encoder escapes besides (<, >, &,
+		// U+2028), and what it does not: each engine reads the text back
+		// out of the payload as the store wrote it.
+		parts := []string{"\"quoted\" ", `back\slash `, "tab\tnew\nline\r ", "<b>&amp;</b> ", "\u2028\u2029 ",
+			"\x01\x1f ", "héllo wörld ", "日本語 ", "🦀🎉 ", "' OR 1=1 -- ", "%_ ", "\u00a0end"}
+		evs := []orchestration.Event{orchestration.MessageAdded{ThreadID: "t", TurnID: "u", MessageID: "m", Role: orchestration.RoleAssistant, Text: "é:", Streaming: true, At: at(1)}}
+		want := "é:"
+		for i, p := range parts {
+			evs = append(evs, orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "m", Delta: p, At: at(2 + i)})
+			want += p
 		}
-		q, err := s.store.Client().QueryContext(s.ctx, "SELECT COUNT(*) FROM projection_message_chunks")
+		_, err := s.store.Append(s.ctx, nil, evs...)
 		require.NoError(t, err)
-		var rows int
-		require.True(t, q.Next())
-		require.NoError(t, q.Scan(&rows))
-		require.NoError(t, q.Close())
-		require.Equal(t, 6, rows, "one chunk row per Append")
+		text, _ := liveText(t, s, "m")
+		require.Equal(t, want, text, "the view")
+		require.Equal(t, want, readerMessage(t, s, "t", "m").Text, "the reader")
+		_, err = s.store.Append(s.ctx, nil, orchestration.MessageCompleted{ThreadID: "t", TurnID: "u", MessageID: "m", At: at(99)})
+		require.NoError(t, err)
+		text, streaming := liveText(t, s, "m")
+		require.False(t, streaming)
+		require.Equal(t, want, text, "the folded text")
+		require.Equal(t, want, readerMessage(t, s, "t", "m").Text)
 		requireVerified(t, s)
-		// A row's at is compared too: the last chunk's is the message's.
-		_, err = s.store.Client().ExecContext(s.ctx, "UPDATE projection_message_chunks SET updated_at = (SELECT MIN(updated_at) FROM projection_message_chunks) WHERE sequence = (SELECT MAX(sequence) FROM projection_message_chunks)")
+	})
+
+	t.Run("EachMessageHasItsOwnDeltas", func(t *testing.T) {
+		t.Parallel()
+		s := streamed(t)
+		_, err := s.store.Append(s.ctx, nil,
+			orchestration.ThreadCreated{ThreadID: "t2", ProjectID: "p", Title: "t2", Model: "m", At: at(0)},
+			orchestration.TurnStarted{ThreadID: "t2", TurnID: "u2", At: at(0)},
+			orchestration.MessageAdded{ThreadID: "t", TurnID: "u", MessageID: "a", Role: orchestration.RoleAssistant, Streaming: true, At: at(1)},
+			orchestration.MessageAdded{ThreadID: "t2", TurnID: "u2", MessageID: "b", Role: orchestration.RoleAssistant, Streaming: true, At: at(1)})
 		require.NoError(t, err)
-		rep, err := s.store.Verify(s.ctx)
-		require.NoError(t, err)
-		require.False(t, rep.OK())
-		require.Contains(t, fmt.Sprint(rep.Problems), "updated_at")
+		// Deltas of two threads interleaved, and deltas that name a
+		// message with another turn or thread than its own: ignored.
+		var last int64
+		for i := range 20 {
+			recs, err := s.store.Append(s.ctx, nil,
+				orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: fmt.Sprint("a", i, " "), At: at(10 + i)},
+				orchestration.MessageDelta{ThreadID: "t2", TurnID: "u2", MessageID: "b", Delta: fmt.Sprint("b", i, " "), At: at(10 + i)},
+				orchestration.MessageDelta{ThreadID: "t2", TurnID: "u2", MessageID: "a", Delta: "wrong thread ", At: at(10 + i)},
+				orchestration.MessageDelta{ThreadID: "t", TurnID: "u2", MessageID: "a", Delta: "wrong turn ", At: at(10 + i)})
+			require.NoError(t, err)
+			last = recs[0].Sequence
+		}
+		var wantA, wantB string
+		for i := range 20 {
+			wantA += fmt.Sprint("a", i, " ")
+			wantB += fmt.Sprint("b", i, " ")
+		}
+		text, _ := liveText(t, s, "a")
+		require.Equal(t, wantA, text)
+		text, _ = liveText(t, s, "b")
+		require.Equal(t, wantB, text)
+		ma := readerMessage(t, s, "t", "a")
+		require.Equal(t, wantA, ma.Text)
+		require.Equal(t, last, ma.LastSequence, "the last delta of a, not a later one that names it wrongly")
+		require.WithinDuration(t, at(29), ma.UpdatedAt, time.Microsecond, "updated_at") // PostgreSQL keeps µs
+		require.Equal(t, wantB, readerMessage(t, s, "t2", "b").Text)
+		requireVerified(t, s)
+		before := readViews(t, s)
+		mustRebuild(t, s, nil)
+		require.Equal(t, before, readViews(t, s))
 	})
 
 	t.Run("MissingParentsChangeNothing", func(t *testing.T) {

@@ -66,7 +66,9 @@ type Engine struct{}
 
 // Features are many writers, serialized by the append lock; projection
 // writes are pipelined, not prepared by the store.
-func (Engine) Features() engine.Features { return engine.Features{ArrayParameters: true} }
+func (Engine) Features() engine.Features {
+	return engine.Features{ArrayParameters: true, JSONPayloads: true}
+}
 
 // Name is "postgres".
 func (Engine) Name() string { return "postgres" }
@@ -290,7 +292,7 @@ func (Engine) CreateShadow(ctx context.Context, tx engine.Querier, table, shadow
 // CreateStaging copies the columns of events with LIKE, without its
 // identity, in the session's temp schema.
 func (Engine) CreateStaging(ctx context.Context, conn *sql.Conn, name string) error {
-	_, err := conn.ExecContext(ctx, "CREATE TEMP TABLE "+name+" (LIKE events, PRIMARY KEY (sequence), UNIQUE (event_id))")
+	_, err := conn.ExecContext(ctx, "CREATE TEMP TABLE "+name+" (LIKE events, PRIMARY KEY (sequence), UNIQUE (event_id), UNIQUE (stream_id, stream_version))")
 	return err
 }
 

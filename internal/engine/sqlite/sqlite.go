@@ -123,7 +123,7 @@ func (Engine) CreateStaging(ctx context.Context, conn *sql.Conn, name string) er
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	_, err = conn.ExecContext(ctx, "CREATE TEMP TABLE "+name+" ("+strings.Join(cols, ", ")+`, UNIQUE ("event_id"))`)
+	_, err = conn.ExecContext(ctx, "CREATE TEMP TABLE "+name+" ("+strings.Join(cols, ", ")+`, UNIQUE ("event_id"), UNIQUE ("stream_id", "stream_version"))`)
 	return err
 }
 
