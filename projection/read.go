@@ -6,18 +6,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
-
-	entsql "entgo.io/ent/dialect/sql"
 
 	"github.com/peonhq/peon/ent"
 	"github.com/peonhq/peon/ent/checkpoint"
-	"github.com/peonhq/peon/ent/event"
 	"github.com/peonhq/peon/ent/message"
 	"github.com/peonhq/peon/ent/project"
 	"github.com/peonhq/peon/ent/setting"
 	"github.com/peonhq/peon/ent/thread"
 	"github.com/peonhq/peon/ent/turn"
+	"github.com/peonhq/peon/internal/projector"
+	"github.com/peonhq/peon/internal/sqlx"
 	"github.com/peonhq/peon/persistence"
 )
 
@@ -254,61 +254,58 @@ type pendingText struct {
 }
 
 // deltas returns what the deltas of each streaming message of msgs make
-// of its row, as the view projection_messages_live shows them: the view
-// reads them from the log (projector.DeltasOf), so what the Reader and a
-// SQL shell show is one statement's result.
+// of its row. They stay in the log: for each such message one query reads
+// them from events, by the condition the view projection_messages_live
+// and the projector's fold read them by (projector.DeltasOf), so the
+// Reader, a SQL shell and a completion agree on them.
 func (r *Reader) deltas(ctx context.Context, c *ent.Client, msgs []*ent.Message) (map[string]pendingText, error) {
-	var streaming []any
-	base := map[string]*ent.Message{}
+	q := `SELECT e.sequence, e.payload ->> 'delta', e.occurred_at FROM events e, projection_messages m
+		WHERE m.message_id = ? AND ` + projector.DeltasOf("events", "m", r.dialect != "postgres") + ` ORDER BY e.stream_version`
+	if r.dialect == "postgres" {
+		q = sqlx.Dollar(q)
+	}
+	var out map[string]pendingText
 	for _, m := range msgs {
-		if m.Streaming {
-			streaming = append(streaming, m.ID)
-			base[m.ID] = m
+		if !m.Streaming {
+			continue
 		}
-	}
-	if len(streaming) == 0 {
-		return nil, nil
-	}
-	query, args := entsql.Dialect(r.dialect).Select("message_id", "text", "last_sequence").
-		From(entsql.Table("projection_messages_live")).Where(entsql.In("message_id", streaming...)).Query()
-	rows, err := c.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]pendingText{}
-	var last []int64
-	for rows.Next() {
-		var id, text string
-		var seq int64
-		if err := rows.Scan(&id, &text, &seq); err != nil {
-			return nil, err
+		p, err := readDeltas(ctx, c, q, m)
+		if err != nil {
+			return nil, fmt.Errorf("message %s: %w", m.ID, err)
 		}
-		if m := base[id]; m != nil && seq != m.LastSequence {
-			out[id] = pendingText{text: text, lastSequence: seq}
-			last = append(last, seq)
+		if p.lastSequence == 0 {
+			continue // no deltas yet
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if len(last) == 0 {
-		return out, nil
-	}
-	// The last delta's at, typed as the log keeps it.
-	evs, err := c.Event.Query().Where(event.IDIn(last...)).Select(event.FieldID, event.FieldOccurredAt).All(ctx)
-	if err != nil {
-		return nil, err
-	}
-	at := map[int64]time.Time{}
-	for _, e := range evs {
-		at[e.ID] = e.OccurredAt
-	}
-	for id, p := range out {
-		p.updatedAt = at[p.lastSequence]
-		out[id] = p
+		if out == nil {
+			out = map[string]pendingText{}
+		}
+		out[m.ID] = p
 	}
 	return out, nil
+}
+
+// readDeltas reads the deltas of streaming message m with q.
+func readDeltas(ctx context.Context, c *ent.Client, q string, m *ent.Message) (pendingText, error) {
+	rows, err := c.QueryContext(ctx, q, m.ID)
+	if err != nil {
+		return pendingText{}, err
+	}
+	defer rows.Close()
+	var b strings.Builder
+	b.WriteString(m.Text)
+	var p pendingText
+	for rows.Next() {
+		var d sql.NullString
+		if err := rows.Scan(&p.lastSequence, &d, &p.updatedAt); err != nil {
+			return pendingText{}, err
+		}
+		b.WriteString(d.String)
+	}
+	if err := rows.Err(); err != nil {
+		return pendingText{}, err
+	}
+	p.text = b.String()
+	return p, nil
 }
 
 // Checkpoints lists a thread's checkpoints by creation time.

@@ -34,18 +34,21 @@ func Views(dialectName string) []View {
 		// A streaming message's text is its stored text followed by the
 		// text of its deltas, which stay in the log: the message.delta
 		// events of its thread's stream after its message.added that
-		// name it, its turn and its thread (projector.DeltasOf). Its last
-		// delta gives its last_sequence and updated_at. A completed
-		// message's deltas are folded into its text.
+		// name it and its turn (projector.DeltasOf). Its last delta gives
+		// its last_sequence and updated_at, found by reading the stream's
+		// index backwards to the first that qualifies (the order of
+		// stream_version, which in one stream is the sequence's). A
+		// completed message's deltas are folded into its text.
 		SQL: `CREATE VIEW projection_messages_live AS
 SELECT m.message_id,
-  CASE WHEN m.streaming THEN COALESCE((SELECT MAX(e.sequence) FROM events e WHERE ` + deltas + `), m.last_sequence) ELSE m.last_sequence END AS last_sequence,
+  CASE WHEN m.streaming THEN COALESCE((SELECT e.sequence FROM events e
+    WHERE ` + deltas + ` ORDER BY e.stream_version DESC LIMIT 1), m.last_sequence) ELSE m.last_sequence END AS last_sequence,
   m.thread_id, m.turn_id, m.role,
   CASE WHEN m.streaming THEN m.text || COALESCE((SELECT string_agg(e.payload ->> 'delta', '' ORDER BY e.sequence)
     FROM events e WHERE ` + deltas + `), '') ELSE m.text END AS text,
   m.streaming, m.added_sequence, m.created_at,
   CASE WHEN m.streaming THEN COALESCE((SELECT e.occurred_at FROM events e
-    WHERE ` + deltas + ` ORDER BY e.sequence DESC LIMIT 1), m.updated_at) ELSE m.updated_at END AS updated_at
+    WHERE ` + deltas + ` ORDER BY e.stream_version DESC LIMIT 1), m.updated_at) ELSE m.updated_at END AS updated_at
 FROM projection_messages m`,
 	}}
 }

@@ -122,19 +122,19 @@ func messageCompleted(log string, checkJSON bool) string {
 
 // DeltasOf is the condition on a row e of log that makes it a delta of
 // the message m (a row of projection_messages): a message.delta of m's
-// stream, after its message.added, that names m and m's turn and thread
-// (the projector ignores one that names another turn or thread). The
-// range of the stream's versions after the message.added's finds them
-// in the index of (stream_id, stream_version); the sequence says the same
-// and keeps the condition exact without it. With checkJSON, for an
-// engine whose payload column may hold any text (SQLite: a damaged row),
-// a payload that is not JSON names no message, as Rebuild leaves such a
-// row out, instead of failing the statement. The view
-// projection_messages_live (internal/migrategen) is made with it, and
-// projection.Reader reads that view.
+// thread's stream, after its message.added, that names m and m's turn
+// (the projector ignores one that names another turn; the stream names
+// the thread, since Append and Import write every event to its own
+// stream). The range of the stream's versions after the message.added's
+// finds them in the index of (stream_id, stream_version); the sequence
+// says the same and keeps the condition exact without it. With
+// checkJSON, for an engine whose payload column may hold any text
+// (SQLite: a damaged row), a payload that is not JSON names no message,
+// as Rebuild leaves such a row out, instead of failing the statement.
+// The view projection_messages_live (internal/migrategen) and
+// projection.Reader read with it too.
 func DeltasOf(log, m string, checkJSON bool) string {
-	names := "e.payload ->> 'message_id' = " + m + ".message_id AND e.payload ->> 'turn_id' = " + m + ".turn_id" +
-		"\n      AND e.payload ->> 'thread_id' = " + m + ".thread_id"
+	names := "e.payload ->> 'message_id' = " + m + ".message_id AND e.payload ->> 'turn_id' = " + m + ".turn_id"
 	if checkJSON {
 		names = "CASE WHEN json_valid(e.payload) THEN " + names + " END"
 	}

@@ -155,26 +155,24 @@ CREATE UNIQUE INDEX `idx_turns_thread` ON `projection_turns` (`thread_id`, `ordi
 -- Create "projection_messages_live" view
 CREATE VIEW projection_messages_live AS
 SELECT m.message_id,
-  CASE WHEN m.streaming THEN COALESCE((SELECT MAX(e.sequence) FROM events e WHERE e.stream_id = 'thread:' || m.thread_id
+  CASE WHEN m.streaming THEN COALESCE((SELECT e.sequence FROM events e
+    WHERE e.stream_id = 'thread:' || m.thread_id
       AND e.stream_version > (SELECT a.stream_version FROM events a WHERE a.sequence = m.added_sequence)
       AND e.sequence > m.added_sequence
       AND e.event_type = 'message.delta'
-      AND CASE WHEN json_valid(e.payload) THEN e.payload ->> 'message_id' = m.message_id AND e.payload ->> 'turn_id' = m.turn_id
-      AND e.payload ->> 'thread_id' = m.thread_id END), m.last_sequence) ELSE m.last_sequence END AS last_sequence,
+      AND CASE WHEN json_valid(e.payload) THEN e.payload ->> 'message_id' = m.message_id AND e.payload ->> 'turn_id' = m.turn_id END ORDER BY e.stream_version DESC LIMIT 1), m.last_sequence) ELSE m.last_sequence END AS last_sequence,
   m.thread_id, m.turn_id, m.role,
   CASE WHEN m.streaming THEN m.text || COALESCE((SELECT string_agg(e.payload ->> 'delta', '' ORDER BY e.sequence)
     FROM events e WHERE e.stream_id = 'thread:' || m.thread_id
       AND e.stream_version > (SELECT a.stream_version FROM events a WHERE a.sequence = m.added_sequence)
       AND e.sequence > m.added_sequence
       AND e.event_type = 'message.delta'
-      AND CASE WHEN json_valid(e.payload) THEN e.payload ->> 'message_id' = m.message_id AND e.payload ->> 'turn_id' = m.turn_id
-      AND e.payload ->> 'thread_id' = m.thread_id END), '') ELSE m.text END AS text,
+      AND CASE WHEN json_valid(e.payload) THEN e.payload ->> 'message_id' = m.message_id AND e.payload ->> 'turn_id' = m.turn_id END), '') ELSE m.text END AS text,
   m.streaming, m.added_sequence, m.created_at,
   CASE WHEN m.streaming THEN COALESCE((SELECT e.occurred_at FROM events e
     WHERE e.stream_id = 'thread:' || m.thread_id
       AND e.stream_version > (SELECT a.stream_version FROM events a WHERE a.sequence = m.added_sequence)
       AND e.sequence > m.added_sequence
       AND e.event_type = 'message.delta'
-      AND CASE WHEN json_valid(e.payload) THEN e.payload ->> 'message_id' = m.message_id AND e.payload ->> 'turn_id' = m.turn_id
-      AND e.payload ->> 'thread_id' = m.thread_id END ORDER BY e.sequence DESC LIMIT 1), m.updated_at) ELSE m.updated_at END AS updated_at
+      AND CASE WHEN json_valid(e.payload) THEN e.payload ->> 'message_id' = m.message_id AND e.payload ->> 'turn_id' = m.turn_id END ORDER BY e.stream_version DESC LIMIT 1), m.updated_at) ELSE m.updated_at END AS updated_at
 FROM projection_messages m;
