@@ -116,7 +116,7 @@ func (s *Store) MaintainWithReport(ctx context.Context, r Retention) (*MaintainR
 	rep.Events += c.Events
 	rep.Bytes += c.Bytes
 	// The space of both, given back once; also the free pages found at
-	// the start (a run cut short, or deleted chunk rows).
+	// the start (a run cut short, or rows deleted beside it).
 	removed := pruned > 0 || c.Events > 0 || before.FreePages > 0
 	if rep.Reclaimed, err = s.reclaimSpace(ctx, sd, before.Bytes, removed, false); err != nil {
 		return nil, s.maintainFailed(ctx, "reclaim", err)
