@@ -110,13 +110,21 @@ type ThreadDetail struct {
 
 // Reader runs the typed queries of the read models.
 type Reader struct {
-	c       *ent.Client
-	dialect string // the store's, for the SQL Reader writes itself
+	c *ent.Client
+	// deltaQuery reads the deltas of one streaming message (see deltas),
+	// written for the store's engine.
+	deltaQuery string
 }
 
 // NewReader returns a Reader of the projection tables of store.
 func NewReader(store *persistence.Store) *Reader {
-	return &Reader{c: store.Client(), dialect: store.Target().Dialect}
+	postgres := store.Target().Dialect == "postgres"
+	q := `SELECT e.sequence, e.payload ->> 'delta', e.occurred_at FROM events e, projection_messages m
+		WHERE m.message_id = ? AND ` + projector.DeltasOf("events", "m", !postgres) + ` ORDER BY e.stream_version`
+	if postgres {
+		q = sqlx.Dollar(q)
+	}
+	return &Reader{c: store.Client(), deltaQuery: q}
 }
 
 // ProjectFilter selects projects. A nil *ProjectFilter lists the projects
@@ -259,17 +267,12 @@ type pendingText struct {
 // and the projector's fold read them by (projector.DeltasOf), so the
 // Reader, a SQL shell and a completion agree on them.
 func (r *Reader) deltas(ctx context.Context, c *ent.Client, msgs []*ent.Message) (map[string]pendingText, error) {
-	q := `SELECT e.sequence, e.payload ->> 'delta', e.occurred_at FROM events e, projection_messages m
-		WHERE m.message_id = ? AND ` + projector.DeltasOf("events", "m", r.dialect != "postgres") + ` ORDER BY e.stream_version`
-	if r.dialect == "postgres" {
-		q = sqlx.Dollar(q)
-	}
 	var out map[string]pendingText
 	for _, m := range msgs {
 		if !m.Streaming {
 			continue
 		}
-		p, err := readDeltas(ctx, c, q, m)
+		p, err := readDeltas(ctx, c, r.deltaQuery, m)
 		if err != nil {
 			return nil, fmt.Errorf("message %s: %w", m.ID, err)
 		}

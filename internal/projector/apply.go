@@ -1,7 +1,6 @@
 package projector
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -279,11 +278,7 @@ func (a *Applier) apply(ctx context.Context, seq int64, ev orchestration.Event) 
 		err = a.insertThen(ctx, sqlMessageAdded, []any{e.MessageID, e.ThreadID, e.TurnID, string(e.Role), e.Text, e.Streaming, seq, e.At, e.At, seq, e.TurnID, e.ThreadID},
 			sqlThreadMessageAdded, e.At, seq, e.ThreadID, e.MessageID, seq)
 	case orchestration.MessageCompleted:
-		q := sqlMessageCompleted
-		if (a.Log != "" && a.Log != "events") || a.JSONLog {
-			q = messageCompleted(cmp.Or(a.Log, "events"), !a.JSONLog)
-		}
-		err = a.do(ctx, q, seq, e.At, seq, e.MessageID, e.TurnID, e.ThreadID)
+		err = a.do(ctx, a.completion(), seq, e.At, seq, e.MessageID, e.TurnID, e.ThreadID)
 	case orchestration.CheckpointCreated:
 		if !a.mayHaveTurn(e.TurnID, e.ThreadID) {
 			return nil
@@ -298,6 +293,19 @@ func (a *Applier) apply(ctx context.Context, seq int64, ev orchestration.Event) 
 		err = fmt.Errorf("no projection for %T", ev)
 	}
 	return err
+}
+
+// completion is the UPDATE of a message.completed for a's log and
+// engine: one of the two built once for the store's own log, or one
+// built for another log (an Import's staging table).
+func (a *Applier) completion() string {
+	switch {
+	case a.Log != "" && a.Log != "events":
+		return messageCompleted(a.Log, !a.JSONLog)
+	case a.JSONLog:
+		return sqlMessageCompletedJSON
+	}
+	return sqlMessageCompleted
 }
 
 // endTurn ends a running turn (a turn ends once; a reverted one keeps

@@ -152,6 +152,10 @@ func DeltasOf(log, m string, checkJSON bool) string {
 // it (see Statements).
 var sqlMessageCompleted = messageCompleted("events", true)
 
+// sqlMessageCompletedJSON is messageCompleted of the store's own log on
+// an engine with JSONLog (PostgreSQL).
+var sqlMessageCompletedJSON = messageCompleted("events", false)
+
 // statements lists every statement of the projectors.
 var statements = func() []string {
 	out := []string{sqlAdvance, sqlProjectCreated, sqlProjectRenamed, sqlProjectDeleted,
