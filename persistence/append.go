@@ -242,15 +242,16 @@ func (s *Store) appendIn(ctx context.Context, tx querier, b *batch) (recs []Reco
 	if t, ok := tx.(*sql.Tx); ok {
 		projTx = preparedTx{t, &s.stmts}
 	}
-	if err := s.projectAppend(ctx, projTx, recs); err != nil {
+	if err := s.projectAppend(ctx, projTx, recs, nil); err != nil {
 		return nil, false, wrap("project", err)
 	}
 	return recs, true, nil
 }
 
 // project applies recs to the projection tables inside tx, the append's
-// own transaction.
-func (s *Store) project(ctx context.Context, tx querier, recs []Recorded) error {
+// own transaction; turns, when not nil, is the look-up of their turns,
+// read ahead (see readTurns).
+func (s *Store) project(ctx context.Context, tx querier, recs []Recorded, turns *projector.TurnsRead) error {
 	if s.opts.NoProjections {
 		return nil
 	}
@@ -258,7 +259,23 @@ func (s *Store) project(ctx context.Context, tx querier, recs []Recorded) error 
 	for i := range recs {
 		evs[i] = projector.Event{Sequence: recs[i].Sequence, Event: recs[i].Event}
 	}
-	return s.applier(tx).Apply(ctx, evs)
+	ap := s.applier(tx)
+	ap.Turns = turns
+	return ap.Apply(ctx, evs)
+}
+
+// readTurns returns, for a pipelined append of evs that projects, the
+// Applier's look-up of their turns as a statement that goes with the
+// head read (see projector.TurnsRead), or nil when there is none to make.
+func (s *Store) readTurns(evs []orchestration.Event) (*projector.TurnsRead, []pipeStmt) {
+	if s.opts.NoProjections || !s.d.Features().ArrayParameters {
+		return nil, nil
+	}
+	r := projector.ReadTurns(evs)
+	if r == nil {
+		return nil, nil
+	}
+	return r, []pipeStmt{{What: "look up turns", Query: s.d.Bind(r.Query()), Args: r.Args(), Dest: r.Dest()}}
 }
 
 // applier returns a projector.Applier that runs its statements through q

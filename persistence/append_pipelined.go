@@ -20,9 +20,11 @@ const rollbackTimeout = 5 * time.Second
 // a bare log:
 //
 //  1. BEGIN (READ COMMITTED), the append lock, and the head read: the last
-//     sequence, the streams' versions and whether the command is stored.
-//     Each is a statement of its own, so the head read's snapshot is taken
-//     after the lock was granted (docs/ORDERING.md).
+//     sequence, the streams' versions and whether the command is stored
+//     (and, for a projection of many messages, which of their turns exist:
+//     see projector.TurnsRead). Each is a statement of its own, so the
+//     head read's snapshot is taken after the lock was granted
+//     (docs/ORDERING.md).
 //  2. The INSERTs, the last one with the notification folded in, the
 //     projection statements, and COMMIT.
 //
@@ -83,6 +85,8 @@ func (s *Store) appendPipelined(ctx context.Context, p pipeliner, b *batch) (rec
 	var locked bool
 	stmts := beginAppend(p, &locked)
 	reads, head := s.headReads(b)
+	turns, look := s.readTurns(b.events)
+	reads = append(reads, look...)
 	if err := p.Pipeline(work, conn, append(stmts, reads...)); err != nil {
 		return fail("", err)
 	}
@@ -113,7 +117,7 @@ func (s *Store) appendPipelined(ctx context.Context, p pipeliner, b *batch) (rec
 	stmts = s.inserts(recs, true)
 	if !s.opts.NoProjections {
 		pc := &pipeConn{p: p, conn: conn, pending: stmts, caller: ctx}
-		if err := s.projectAppend(work, pc, recs); err != nil {
+		if err := s.projectAppend(work, pc, recs, turns); err != nil {
 			if errors.As(err, new(*projector.DeferredError)) { // names its statement
 				return fail("", err)
 			}

@@ -219,6 +219,21 @@ func TestPostgresProjectedAppendRoundTrips(t *testing.T) {
 		for i := range deltas {
 			deltas[i] = delta
 		}
+		// Ten message.added of ten turns, enough for the Applier to look
+		// their turns up at once (turns that do not exist; and with ten
+		// more of turn u, which exists): the look-up goes with the head
+		// read.
+		added := func(turn string) []orchestration.Event {
+			evs := make([]orchestration.Event, 10)
+			for i := range evs {
+				evs[i] = orchestration.MessageAdded{ThreadID: th, TurnID: fmt.Sprint(turn, i%10), MessageID: fmt.Sprint(m, turn, i), Role: orchestration.RoleUser, Text: "hi", At: at}
+			}
+			return evs
+		}
+		known := added("x") // and as many of turn u, which exists
+		for i := range 10 {
+			known = append(known, orchestration.MessageAdded{ThreadID: th, TurnID: u, MessageID: fmt.Sprint(m, "u", i), Role: orchestration.RoleUser, Text: "hi", At: at})
+		}
 		return []step{
 			one(orchestration.ProjectCreated{ProjectID: p, Name: "peon", WorkspaceRoot: "/src", At: at}, 2),
 			one(orchestration.ProjectRenamed{ProjectID: p, Name: "peon2", At: at}, 2),
@@ -229,6 +244,8 @@ func TestPostgresProjectedAppendRoundTrips(t *testing.T) {
 			one(delta, 2),
 			{deltas, 2},
 			one(orchestration.MessageCompleted{ThreadID: th, TurnID: u, MessageID: m, At: at}, 2),
+			{known, 2},
+			{added("gone"), 2},
 			one(orchestration.TurnCompleted{ThreadID: th, TurnID: u, At: at}, 2),
 			one(orchestration.CheckpointCreated{ThreadID: th, TurnID: u, GitRef: ref, Message: "c", At: at}, 2),
 			one(orchestration.TurnStarted{ThreadID: th, TurnID: u2, At: at}, 2),

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/peonhq/peon/internal/projector"
+	"github.com/peonhq/peon/orchestration"
 )
 
 // Group commit.
@@ -434,11 +435,20 @@ func (s *Store) groupPipelined(p pipeliner, g []*groupReq) {
 			m.err = notBegun(m.ctx, m.b)
 		}
 	}
-	// The fast way's head read goes with BEGIN and the lock.
+	// The fast way's head read, and the look-up of the turns its
+	// projection would make, go with BEGIN and the lock.
 	h, fast := s.readGroupHead(g)
 	var read []pipeStmt
+	var turns *projector.TurnsRead
 	if fast {
 		read = []pipeStmt{{What: "read versions", Query: h.query, Args: h.args, Dest: h.dest()}}
+		var evs []orchestration.Event
+		for _, m := range g {
+			evs = append(evs, m.b.events...)
+		}
+		var look []pipeStmt
+		turns, look = s.readTurns(evs)
+		read = append(read, look...)
 	}
 	if err := p.Pipeline(work, conn, append(stmts, read...)); err != nil {
 		failGroup(g, err)
@@ -453,7 +463,7 @@ func (s *Store) groupPipelined(p pipeliner, g []*groupReq) {
 
 	pc := &pipeConn{p: p, conn: conn}
 	if fast {
-		switch done, err := s.groupFastPipelined(work, p, conn, pc, h, g); {
+		switch done, err := s.groupFastPipelined(work, p, conn, pc, h, turns, g); {
 		case err != nil:
 			failGroup(g, err)
 			return
@@ -513,7 +523,7 @@ func (s *Store) groupPipelined(p pipeliner, g []*groupReq) {
 		writer = m
 		pc.pending = append([]pipeStmt{{What: "savepoint", Query: savepointSQL}}, s.inserts(m.recs, true)...)
 		if !s.opts.NoProjections {
-			if err := s.projectAppend(work, pc, m.recs); err != nil {
+			if err := s.projectAppend(work, pc, m.recs, nil); err != nil {
 				if len(pc.pending) > 0 && pc.pending[0].Query == savepointSQL {
 					// Nothing of it was sent.
 					pc.pending = nil
@@ -576,8 +586,8 @@ func (s *Store) groupPipelined(p pipeliner, g []*groupReq) {
 // projectAppend applies recs to the projections inside an append's
 // transaction; a test hook may make it fail after the projection's
 // statements, with a statement that fails in the database.
-func (s *Store) projectAppend(ctx context.Context, q querier, recs []Recorded) error {
-	if err := s.project(ctx, q, recs); err != nil {
+func (s *Store) projectAppend(ctx context.Context, q querier, recs []Recorded, turns *projector.TurnsRead) error {
+	if err := s.project(ctx, q, recs, turns); err != nil {
 		return err
 	}
 	if f := s.group.failAfter; f != nil && f(recs) {
@@ -733,7 +743,7 @@ func (s *Store) groupFastTx(ctx context.Context, tx *sql.Tx, h *groupHead, g []*
 		}
 	}
 	if len(all) > 0 {
-		if err := s.projectAppend(ctx, preparedTx{tx, &s.stmts}, all); err != nil {
+		if err := s.projectAppend(ctx, preparedTx{tx, &s.stmts}, all, nil); err != nil {
 			unnumber(g)
 			return false, true
 		}
@@ -749,7 +759,7 @@ func (s *Store) groupFastTx(ctx context.Context, tx *sql.Tx, h *groupHead, g []*
 // when it is false and err nil, nothing of the fast way is left in the
 // transaction and the slow way goes on from the start. err is a failure
 // of the whole group, before its COMMIT was sent.
-func (s *Store) groupFastPipelined(work context.Context, p pipeliner, conn *sql.Conn, pc *pipeConn, h *groupHead, g []*groupReq) (done bool, err error) {
+func (s *Store) groupFastPipelined(work context.Context, p pipeliner, conn *sql.Conn, pc *pipeConn, h *groupHead, turns *projector.TurnsRead, g []*groupReq) (done bool, err error) {
 	all, ok := h.number(g)
 	if !ok {
 		unnumber(g)
@@ -765,7 +775,7 @@ func (s *Store) groupFastPipelined(work context.Context, p pipeliner, conn *sql.
 	}
 	pc.pending = append([]pipeStmt{{What: "savepoint", Query: "SAVEPOINT peon_fast"}}, s.inserts(all, true)...)
 	if !s.opts.NoProjections {
-		if err := s.projectAppend(work, pc, all); err != nil {
+		if err := s.projectAppend(work, pc, all, turns); err != nil {
 			if len(pc.pending) > 0 && pc.pending[0].Query == "SAVEPOINT peon_fast" {
 				unnumber(g) // nothing of it was sent
 				pc.pending = nil

@@ -48,7 +48,8 @@ type Event struct {
 // back and sent with the COMMIT (or the next statement that reads), in
 // the same order. When it is not, an INSERT's row count spares the
 // statement that would follow it when it inserted nothing. The one read,
-// for an Apply of many messages or checkpoints, is lookUpTurns.
+// for an Apply of many messages or checkpoints, is lookUpTurns, which the
+// caller may make ahead instead (TurnsRead).
 type Applier struct {
 	// Arrays says the engine takes Go slices as array parameters
 	// (PostgreSQL): lookUpTurns then sends one array.
@@ -61,6 +62,10 @@ type Applier struct {
 	// (PostgreSQL's json type), so a completion need not check that a
 	// payload parses before it reads it (see DeltasOf).
 	JSONLog bool
+	// Turns, when not nil, is lookUpTurns read ahead by the caller (see
+	// ReadTurns): the next Apply takes the turns from it instead of
+	// reading them.
+	Turns *TurnsRead
 
 	q    sqlx.Querier
 	d    Deferrer // q, when it defers; nil when not
@@ -126,9 +131,14 @@ func (a *Applier) insertThen(ctx context.Context, insert string, args []any, the
 // refers to a missing row changes nothing. The error of a deferred
 // statement, a *DeferredError, names its own event.
 func (a *Applier) Apply(ctx context.Context, evs []Event) error {
-	defer func() { a.turns, a.started = nil, nil }()
+	defer func() { a.turns, a.started, a.Turns = nil, nil, nil }()
 	var de *DeferredError
-	if err := a.lookUpTurns(ctx, evs); err != nil {
+	if r := a.Turns; r != nil {
+		a.turns, a.started = make(map[string]string, len(r.turns)), map[string]string{}
+		for i, turn := range r.turns {
+			a.turns[turn] = r.threads[i]
+		}
+	} else if err := a.lookUpTurns(ctx, evs); err != nil {
 		if errors.As(err, &de) { // a statement held before this Apply
 			return err
 		}
@@ -158,30 +168,15 @@ const minLookUp = 8
 
 // lookUpTurns reads once which of the turns that evs' message.added and
 // checkpoint.created events name exist, when there are at least minLookUp
-// of them (on PostgreSQL one round trip, worth it against the two
-// statements each event would cost the server). An event whose turn
+// of them (worth a round trip on PostgreSQL against the two statements
+// each event would cost the server; its pipelined append makes none, as
+// it reads them ahead: see TurnsRead). An event whose turn
 // neither existed then nor was started by an earlier event of evs (no
 // event deletes a turn) then runs no statement at all; the others still
 // check in SQL.
 func (a *Applier) lookUpTurns(ctx context.Context, evs []Event) error {
-	var ids []string
-	seen := map[string]bool{}
-	for _, ev := range evs {
-		var turn string
-		switch e := ev.Event.(type) {
-		case orchestration.MessageAdded:
-			turn = e.TurnID
-		case orchestration.CheckpointCreated:
-			turn = e.TurnID
-		default:
-			continue
-		}
-		if !seen[turn] {
-			seen[turn] = true
-			ids = append(ids, turn)
-		}
-	}
-	if len(seen) < minLookUp {
+	ids := namedTurns(evs, func(ev Event) orchestration.Event { return ev.Event })
+	if ids == nil {
 		return nil
 	}
 	a.turns, a.started = map[string]string{}, map[string]string{}
@@ -202,6 +197,68 @@ func (a *Applier) lookUpTurns(ctx context.Context, evs []Event) error {
 	}
 	return nil
 }
+
+// namedTurns returns the turns that evs' message.added and
+// checkpoint.created events name, each once, when there are at least
+// minLookUp of them; else nil.
+func namedTurns[E any](evs []E, event func(E) orchestration.Event) []string {
+	var ids []string
+	seen := map[string]bool{}
+	for _, ev := range evs {
+		var turn string
+		switch e := event(ev).(type) {
+		case orchestration.MessageAdded:
+			turn = e.TurnID
+		case orchestration.CheckpointCreated:
+			turn = e.TurnID
+		default:
+			continue
+		}
+		if !seen[turn] {
+			seen[turn] = true
+			ids = append(ids, turn)
+		}
+	}
+	if len(ids) < minLookUp {
+		return nil
+	}
+	return ids
+}
+
+// TurnsRead is lookUpTurns as a read that the caller sends ahead of
+// Apply, on an engine with array parameters (PostgreSQL), in a round trip
+// it makes anyway: PostgreSQL's pipelined append sends it with its head
+// read, so that an Apply of many messages costs no round trip of its own
+// (the look-up would cost two: one for the statements held back before
+// it, one for itself). The read must run in Apply's transaction after
+// every write to projection_turns before Apply's events (an append's
+// runs under the append lock, which every writer of the projections
+// takes), and its one row be scanned into Dest before Apply.
+type TurnsRead struct {
+	ids            []string
+	turns, threads []string
+}
+
+// ReadTurns returns the read of the turns that Apply of evs would look
+// up, or nil when it would not look any up.
+func ReadTurns(evs []orchestration.Event) *TurnsRead {
+	ids := namedTurns(evs, func(ev orchestration.Event) orchestration.Event { return ev })
+	if ids == nil {
+		return nil
+	}
+	return &TurnsRead{ids: ids}
+}
+
+// Query is the read, with ? placeholders: one row of two arrays, the
+// turns found and their threads, in the same order (both aggregates read
+// the same rows in one pass).
+func (r *TurnsRead) Query() string { return turnReadArrays }
+
+// Args are the read's arguments.
+func (r *TurnsRead) Args() []any { return []any{r.ids} }
+
+// Dest is what the read's row is scanned into.
+func (r *TurnsRead) Dest() []any { return []any{&r.turns, &r.threads} }
 
 // readTurns adds to a.turns the turns (turn id → thread id) that query
 // returns.

@@ -107,6 +107,10 @@ var turnLookUps = func() map[int]string {
 // number of them.
 const turnLookUpArray = `SELECT turn_id, thread_id FROM projection_turns WHERE turn_id = ANY(CAST(? AS text[]))`
 
+// turnReadArrays is TurnsRead's query: lookUpTurns' on an engine with
+// array parameters, as one row of two arrays.
+const turnReadArrays = `SELECT COALESCE(array_agg(turn_id), '{}'), COALESCE(array_agg(thread_id), '{}') FROM projection_turns WHERE turn_id = ANY(CAST(? AS text[]))`
+
 // messageCompleted is the UPDATE that completes a streaming message,
 // with log the table the log is read from (events, or an Import's
 // staging table): its text becomes its stored text followed by the text
