@@ -17,10 +17,13 @@ import (
 // BenchmarkStreamingRead measures what a streaming message costs its
 // readers and its completion, after n deltas of 16 bytes, one Append
 // each, as an agent streams a reply: per iteration one
-// projection.Reader.Thread of its thread (thread-read-us) and one SELECT
-// of its text from the view projection_messages_live (view-us); after
-// the loop, once, the Append of its message.completed, which folds the
-// text (complete-us).
+// projection.Reader.Thread of its thread by a new Reader (thread-read-us),
+// one SELECT of its text from the view projection_messages_live
+// (view-us), and, as a UI that keeps its Reader reads while the reply
+// streams, one more delta appended and the thread read again by a Reader
+// that read it before (poll-us, the read alone); after the loop, once,
+// the Append of its message.completed, which folds the text
+// (complete-us).
 func BenchmarkStreamingRead(b *testing.B) {
 	benchStreamingRead(b, func(b *testing.B) *persistence.Store {
 		s, err := persistence.Open(context.Background(), dbtest.SQLiteFile(b))
@@ -56,14 +59,25 @@ func benchStreamingRead(b *testing.B, open func(*testing.B) *persistence.Store) 
 				_, err := s.Append(ctx, nil, orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "m", Delta: delta, At: at})
 				require.NoError(b, err)
 			}
-			r := projection.NewReader(s)
-			var read, view time.Duration
+			stored := n // the deltas appended so far
+			kept := projection.NewReader(s)
+			_, err = kept.Thread(ctx, "t")
+			require.NoError(b, err)
+			var read, view, poll time.Duration
 			for b.Loop() {
 				start := time.Now()
-				d, err := r.Thread(ctx, "t")
+				d, err := projection.NewReader(s).Thread(ctx, "t")
 				read += time.Since(start)
 				require.NoError(b, err)
-				require.Len(b, d.Turns[0].Messages[0].Text, n*len(delta))
+				require.Len(b, d.Turns[0].Messages[0].Text, stored*len(delta))
+				stored++
+				_, err = s.Append(ctx, nil, orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "m", Delta: delta, At: at})
+				require.NoError(b, err)
+				start = time.Now()
+				d, err = kept.Thread(ctx, "t")
+				poll += time.Since(start)
+				require.NoError(b, err)
+				require.Len(b, d.Turns[0].Messages[0].Text, stored*len(delta))
 				start = time.Now()
 				rows, err := s.Client().QueryContext(ctx, "SELECT text FROM projection_messages_live WHERE message_id = 'm'")
 				require.NoError(b, err)
@@ -72,7 +86,7 @@ func benchStreamingRead(b *testing.B, open func(*testing.B) *persistence.Store) 
 				require.NoError(b, rows.Scan(&text))
 				require.NoError(b, rows.Close())
 				view += time.Since(start)
-				require.Len(b, text, n*len(delta))
+				require.Len(b, text, stored*len(delta))
 			}
 			start := time.Now()
 			_, err = s.Append(ctx, nil, orchestration.MessageCompleted{ThreadID: "t", TurnID: "u", MessageID: "m", At: at})
@@ -81,6 +95,7 @@ func benchStreamingRead(b *testing.B, open func(*testing.B) *persistence.Store) 
 			us := func(d time.Duration) float64 { return float64(d.Microseconds()) }
 			b.ReportMetric(us(read)/float64(b.N), "thread-read-us")
 			b.ReportMetric(us(view)/float64(b.N), "view-us")
+			b.ReportMetric(us(poll)/float64(b.N), "poll-us")
 			b.ReportMetric(us(complete), "complete-us")
 		})
 	}

@@ -16,5 +16,8 @@
 //	detail, err := r.Thread(ctx, threads[0].ID) // turns in order, each with its messages
 //
 // Thread returns an error that wraps ErrNotFound for a thread that does
-// not exist.
+// not exist. Keep the Reader: it remembers the text so far of the
+// streaming messages it read, so that reading a thread again while a
+// reply streams into it reads only the deltas appended since (see
+// docs/PROJECTIONS.md, "Reading a streaming message").
 package projection

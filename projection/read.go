@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/peonhq/peon/ent"
@@ -108,23 +109,36 @@ type ThreadDetail struct {
 	Checkpoints []Checkpoint `json:"checkpoints"`
 }
 
-// Reader runs the typed queries of the read models.
+// Reader runs the typed queries of the read models. It is safe for
+// concurrent use, and worth keeping: it remembers the text so far of the
+// streaming messages it read (see streamed), so that the next read of a
+// message reads only the deltas appended since.
 type Reader struct {
 	c *ent.Client
 	// deltaQuery reads the deltas of one streaming message (see deltas),
-	// written for the store's engine.
-	deltaQuery string
+	// moreQuery those after a version of its thread's stream, and
+	// seenQuery whether the log holds an event at a sequence and version;
+	// each written for the store's engine.
+	deltaQuery, moreQuery, seenQuery string
+	streamed                         streamed
 }
 
 // NewReader returns a Reader of the projection tables of store.
 func NewReader(store *persistence.Store) *Reader {
 	postgres := store.Target().Dialect == "postgres"
-	q := `SELECT e.sequence, e.payload ->> 'delta', e.occurred_at FROM events e, projection_messages m
-		WHERE m.message_id = ? AND ` + projector.DeltasOf("events", "m", !postgres) + ` ORDER BY e.stream_version`
-	if postgres {
-		q = sqlx.Dollar(q)
+	q := func(deltas string) string {
+		return `SELECT e.sequence, e.stream_version, e.payload ->> 'delta', e.occurred_at FROM events e, projection_messages m
+		WHERE m.message_id = ? AND ` + deltas + ` ORDER BY e.stream_version`
 	}
-	return &Reader{c: store.Client(), deltaQuery: q}
+	r := &Reader{c: store.Client(),
+		deltaQuery: q(projector.DeltasOf("events", "m", !postgres)),
+		moreQuery:  q(projector.DeltasAfter("events", "m", "?", !postgres)),
+		seenQuery:  `SELECT COUNT(*) FROM events WHERE sequence = ? AND stream_version = ?`,
+	}
+	if postgres {
+		r.deltaQuery, r.moreQuery, r.seenQuery = sqlx.Dollar(r.deltaQuery), sqlx.Dollar(r.moreQuery), sqlx.Dollar(r.seenQuery)
+	}
+	return r
 }
 
 // ProjectFilter selects projects. A nil *ProjectFilter lists the projects
@@ -254,25 +268,30 @@ func (r *Reader) threadDetail(ctx context.Context, c *ent.Client, id string) (Th
 }
 
 // pendingText is what the deltas of a streaming message make of its row:
-// its text so far, and the at and sequence of its last delta.
+// its text so far, and the at, sequence and stream version of its last
+// delta.
 type pendingText struct {
 	text         string
 	updatedAt    time.Time
 	lastSequence int64
+	version      int64
 }
 
 // deltas returns what the deltas of each streaming message of msgs make
 // of its row. They stay in the log: for each such message one query reads
 // them from events, by the condition the view projection_messages_live
 // and the projector's fold read them by (projector.DeltasOf), so the
-// Reader, a SQL shell and a completion agree on them.
+// Reader, a SQL shell and a completion agree on them. Where the Reader
+// read the message before, that query reads only the deltas after the
+// last one it read then (see streamed).
 func (r *Reader) deltas(ctx context.Context, c *ent.Client, msgs []*ent.Message) (map[string]pendingText, error) {
 	var out map[string]pendingText
 	for _, m := range msgs {
 		if !m.Streaming {
+			r.streamed.forget(m.ID)
 			continue
 		}
-		p, err := readDeltas(ctx, c, r.deltaQuery, m)
+		p, err := r.readDeltas(ctx, c, m)
 		if err != nil {
 			return nil, fmt.Errorf("message %s: %w", m.ID, err)
 		}
@@ -287,28 +306,140 @@ func (r *Reader) deltas(ctx context.Context, c *ent.Client, msgs []*ent.Message)
 	return out, nil
 }
 
-// readDeltas reads the deltas of streaming message m with q.
-func readDeltas(ctx context.Context, c *ent.Client, q string, m *ent.Message) (pendingText, error) {
-	rows, err := c.QueryContext(ctx, q, m.ID)
+// readDeltas returns what the deltas of streaming message m make of its
+// row: the text the Reader remembers of it, when it may build on it,
+// followed by the deltas after it.
+func (r *Reader) readDeltas(ctx context.Context, c *ent.Client, m *ent.Message) (pendingText, error) {
+	p := pendingText{text: m.Text}
+	query, args := r.deltaQuery, []any{m.ID}
+	if known, ok := r.streamed.get(m); ok {
+		// What this read's snapshot holds may end before the remembered
+		// text does (another read, begun later, remembered it): build on
+		// it only when the snapshot holds its last delta.
+		n, err := sqlx.QueryInt64(ctx, c, r.seenQuery, known.lastSequence, known.version)
+		if err != nil {
+			return pendingText{}, err
+		}
+		if n == 1 {
+			p = known
+			query, args = r.moreQuery, []any{m.ID, known.version}
+		}
+	}
+	rows, err := c.QueryContext(ctx, query, args...)
 	if err != nil {
 		return pendingText{}, err
 	}
 	defer rows.Close()
 	var b strings.Builder
-	b.WriteString(m.Text)
-	var p pendingText
+	b.WriteString(p.text)
+	read := false
 	for rows.Next() {
 		var d sql.NullString
-		if err := rows.Scan(&p.lastSequence, &d, &p.updatedAt); err != nil {
+		if err := rows.Scan(&p.lastSequence, &p.version, &d, &p.updatedAt); err != nil {
 			return pendingText{}, err
 		}
 		b.WriteString(d.String)
+		read = true
 	}
 	if err := rows.Err(); err != nil {
 		return pendingText{}, err
 	}
-	p.text = b.String()
+	if read {
+		p.text = b.String()
+		r.streamed.put(m, p)
+	}
 	return p, nil
+}
+
+// Bounds of what a Reader remembers of streaming messages (see streamed).
+const (
+	maxStreamed      = 256      // messages
+	maxStreamedBytes = 16 << 20 // bytes of their text
+)
+
+// streamed is the text so far of the streaming messages a Reader read,
+// by message id, each with the stream version of its last delta, so that
+// the next read of a message reads only the deltas after it: a UI that
+// reads a thread while a reply streams into it costs, each time, the
+// deltas appended since it last read instead of every delta so far.
+//
+// The log is append-only and a stream's events commit in version order
+// (the append lock), so the deltas of a message up to a version never
+// change once a read saw them, with two exceptions, which the entry's
+// key rules out: a message that completes (its text is then in its row:
+// the entry is dropped) and one pruned with its thread, whose row goes
+// with it (a message of the same id added later has another
+// added_sequence). Compaction folds only completed messages. A read whose
+// snapshot does not hold the entry's last delta reads from the start.
+//
+// It holds at most maxStreamed messages and maxStreamedBytes of text; to
+// put one more, it forgets others, any of them (a forgotten message is
+// read from the start once more).
+type streamed struct {
+	mu    sync.Mutex
+	m     map[string]streamedText
+	bytes int
+}
+
+// streamedText is what a Reader remembers of one streaming message.
+type streamedText struct {
+	added int64  // the message's added_sequence
+	base  string // its stored text, which its deltas follow
+	p     pendingText
+}
+
+// get returns what is remembered of m, if it is of m as it is now.
+func (s *streamed) get(m *ent.Message) (pendingText, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.m[m.ID]
+	if !ok || e.added != m.AddedSequence || e.base != m.Text {
+		return pendingText{}, false
+	}
+	return e.p, true
+}
+
+// put remembers p of m, unless what is remembered of m is further on.
+func (s *streamed) put(m *ent.Message, p pendingText) {
+	size := len(p.text) + len(m.Text)
+	if size > maxStreamedBytes/4 {
+		s.forget(m.ID) // one message would crowd out the rest
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.m[m.ID]; ok {
+		if e.added == m.AddedSequence && e.p.version >= p.version {
+			return
+		}
+		s.drop(m.ID, e)
+	}
+	for id, e := range s.m {
+		if len(s.m) < maxStreamed && s.bytes+size <= maxStreamedBytes {
+			break
+		}
+		s.drop(id, e)
+	}
+	if s.m == nil {
+		s.m = map[string]streamedText{}
+	}
+	s.m[m.ID] = streamedText{added: m.AddedSequence, base: m.Text, p: p}
+	s.bytes += size
+}
+
+// forget drops what is remembered of message id.
+func (s *streamed) forget(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.m[id]; ok {
+		s.drop(id, e)
+	}
+}
+
+// drop removes entry e of id; s.mu is held.
+func (s *streamed) drop(id string, e streamedText) {
+	delete(s.m, id)
+	s.bytes -= len(e.p.text) + len(e.base)
 }
 
 // Checkpoints lists a thread's checkpoints by creation time.

@@ -138,13 +138,21 @@ func messageCompleted(log string, checkJSON bool) string {
 // The view projection_messages_live (internal/migrategen) and
 // projection.Reader read with it too.
 func DeltasOf(log, m string, checkJSON bool) string {
+	return DeltasAfter(log, m, "(SELECT a.stream_version FROM "+log+" a WHERE a.sequence = "+m+".added_sequence)", checkJSON)
+}
+
+// DeltasAfter is DeltasOf for the deltas after version after (an SQL
+// expression) of the thread's stream, which is not before the message's
+// message.added: a reader that has read the deltas up to a version reads
+// on from it, and the index range begins there.
+func DeltasAfter(log, m, after string, checkJSON bool) string {
 	names := "e.payload ->> 'message_id' = " + m + ".message_id AND e.payload ->> 'turn_id' = " + m + ".turn_id"
 	if checkJSON {
 		names = "CASE WHEN json_valid(e.payload) THEN " + names + " END"
 	}
 	return strings.Join([]string{
 		"e.stream_id = 'thread:' || " + m + ".thread_id",
-		"e.stream_version > (SELECT a.stream_version FROM " + log + " a WHERE a.sequence = " + m + ".added_sequence)",
+		"e.stream_version > " + after,
 		"e.sequence > " + m + ".added_sequence",
 		"e.event_type = 'message.delta'",
 		names,

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/peonhq/peon/orchestration"
+	"github.com/peonhq/peon/persistence"
 	"github.com/peonhq/peon/projection"
 )
 
@@ -226,6 +227,79 @@ func runStreaming(t *testing.T, h Harness) {
 		before := readViews(t, s)
 		mustRebuild(t, s, nil)
 		require.Equal(t, before, readViews(t, s))
+	})
+
+	t.Run("AKeptReaderReadsOnlyNewDeltas", func(t *testing.T) {
+		t.Parallel()
+		s := streamed(t)
+		_, err := s.store.Append(s.ctx, nil,
+			orchestration.MessageAdded{ThreadID: "t", TurnID: "u", MessageID: "a", Role: orchestration.RoleAssistant, Text: "a:", Streaming: true, At: at(1)},
+			orchestration.MessageAdded{ThreadID: "t", TurnID: "u", MessageID: "b", Role: orchestration.RoleAssistant, Streaming: true, At: at(1)})
+		require.NoError(t, err)
+		// kept remembers what it read; each of its reads must show what a
+		// new Reader and the view show.
+		kept := projection.NewReader(s.store)
+		same := func(round int) {
+			t.Helper()
+			d, err := kept.Thread(s.ctx, "t")
+			require.NoError(t, err)
+			fresh, err := projection.NewReader(s.store).Thread(s.ctx, "t")
+			require.NoError(t, err)
+			require.Equal(t, fresh, d, "round %d: a kept Reader against a new one", round)
+			for _, m := range d.Turns[0].Messages {
+				text, _ := liveText(t, s, m.ID)
+				require.Equal(t, text, m.Text, "round %d: message %s against the view", round, m.ID)
+			}
+		}
+		same(-1)
+		for i := range 12 {
+			evs := []orchestration.Event{
+				orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: fmt.Sprint("a", i, " "), At: at(10 + i)},
+				orchestration.MessageDelta{ThreadID: "t", TurnID: "u2", MessageID: "a", Delta: "wrong turn ", At: at(10 + i)},
+			}
+			if i%3 != 1 { // b gets no delta in some rounds
+				evs = append(evs, orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "b", Delta: fmt.Sprint("b", i, " "), At: at(10 + i)})
+			}
+			if i%4 == 3 { // and some rounds append nothing to either
+				evs = evs[1:2]
+			}
+			_, err := s.store.Append(s.ctx, nil, evs...)
+			require.NoError(t, err)
+			same(i)
+			if i == 6 {
+				_, err := s.store.Append(s.ctx, nil, orchestration.MessageCompleted{ThreadID: "t", TurnID: "u", MessageID: "b", At: at(50)})
+				require.NoError(t, err)
+				same(i)
+			}
+		}
+		// A rebuild gives the rows back as they were: what kept remembers
+		// still holds.
+		mustRebuild(t, s, nil)
+		_, err = s.store.Append(s.ctx, nil, orchestration.MessageDelta{ThreadID: "t", TurnID: "u", MessageID: "a", Delta: "after ", At: at(60)})
+		require.NoError(t, err)
+		same(99)
+		require.Equal(t, "a:a0 a1 a2 a4 a5 a6 a8 a9 a10 after ", readerMessage(t, s, "t", "a").Text)
+
+		// Thread t pruned while a streams, and a message of the same id
+		// added in another thread: kept must not build on the old one.
+		_, err = s.store.Append(s.ctx, nil, orchestration.ThreadArchived{ThreadID: "t", At: at(70)})
+		require.NoError(t, err)
+		_, err = s.store.Prune(s.ctx, &persistence.PruneOpts{ArchivedBefore: at(71)})
+		require.NoError(t, err)
+		_, err = s.store.Append(s.ctx, nil,
+			orchestration.ThreadCreated{ThreadID: "t2", ProjectID: "p", Title: "t2", Model: "m", At: at(80)},
+			orchestration.TurnStarted{ThreadID: "t2", TurnID: "u", At: at(80)},
+			orchestration.MessageAdded{ThreadID: "t2", TurnID: "u", MessageID: "a", Role: orchestration.RoleAssistant, Streaming: true, At: at(80)})
+		require.NoError(t, err)
+		for i := range 30 { // past the version kept remembers of the old a
+			_, err = s.store.Append(s.ctx, nil, orchestration.MessageDelta{ThreadID: "t2", TurnID: "u", MessageID: "a", Delta: fmt.Sprint(i, " "), At: at(81)})
+			require.NoError(t, err)
+		}
+		d, err := kept.Thread(s.ctx, "t2")
+		require.NoError(t, err)
+		fresh, err := projection.NewReader(s.store).Thread(s.ctx, "t2")
+		require.NoError(t, err)
+		require.Equal(t, fresh, d, "a kept Reader against a new one, after a prune")
 	})
 
 	t.Run("MissingParentsChangeNothing", func(t *testing.T) {
