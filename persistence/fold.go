@@ -11,16 +11,21 @@ import (
 // planner over the same rows, so the two agree.
 //
 // A message is its (stream, turn_id, message_id), the columns a
-// message.delta's projection matches. Its first message.added opens it;
-// the message.delta events that follow, until its first
-// message.completed, are its deltas; that completion closes it, and later
-// events of the same message change nothing here. A message completed
-// before the horizon with two deltas or more folds: its deltas become
-// one. Every delta of a message applies to its projection row or none
-// does (the row streams from its message.added to its message.completed),
-// and no other event changes the row's text meanwhile, so the folded
-// delta gives the same row; the completion then sets updated_at and
-// last_sequence, as it did.
+// message.delta's projection matches. A message.added opens it; the
+// message.delta events that follow, until its first message.completed,
+// are its deltas; that completion closes it, and later events of the same
+// message change nothing here. A message.added that comes while it is
+// open opens it again: the deltas before it do not fold. Of two
+// message.added, the projector may have ignored the first (its turn did
+// not exist yet), and then the deltas before the second applied to no
+// row, or the second (the row was there), and then they applied: either
+// way the deltas after the last one applied, and a fold of those alone
+// keeps the text. A message completed before the horizon with two deltas
+// or more folds: its deltas become one. Every delta of a message applies
+// to its projection row or none does (the row streams from its
+// message.added to its message.completed), and no other event changes
+// the row's text meanwhile, so the folded delta gives the same row; the
+// completion then sets updated_at and last_sequence, as it did.
 
 // maxFoldDeltas bounds the deltas folded into one event (and the
 // arguments of one statement): a longer reply folds into several.
@@ -88,8 +93,8 @@ func (p *foldPlanner) see(r foldRow) []messageFold {
 	}
 	deltas, open := p.open[k]
 	switch {
-	case r.Type == orchestration.TypeMessageAdded && !open:
-		p.open[k] = nil
+	case r.Type == orchestration.TypeMessageAdded:
+		p.open[k] = nil // opened, or opened again (see above)
 	case r.Type == orchestration.TypeMessageDelta && open:
 		p.open[k] = append(deltas, deltaRef{r.Sequence, r.Version})
 	case r.Type == orchestration.TypeMessageCompleted && open:

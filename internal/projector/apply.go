@@ -250,8 +250,8 @@ func ReadTurns(evs []orchestration.Event) *TurnsRead {
 }
 
 // Query is the read, with ? placeholders: one row of two arrays, the
-// turns found and their threads, in the same order (both aggregates read
-// the same rows in one pass).
+// turns found and their threads, both ordered by turn id (its primary
+// key), so that the two line up.
 func (r *TurnsRead) Query() string { return turnReadArrays }
 
 // Args are the read's arguments.

@@ -108,8 +108,9 @@ var turnLookUps = func() map[int]string {
 const turnLookUpArray = `SELECT turn_id, thread_id FROM projection_turns WHERE turn_id = ANY(CAST(? AS text[]))`
 
 // turnReadArrays is TurnsRead's query: lookUpTurns' on an engine with
-// array parameters, as one row of two arrays.
-const turnReadArrays = `SELECT COALESCE(array_agg(turn_id), '{}'), COALESCE(array_agg(thread_id), '{}') FROM projection_turns WHERE turn_id = ANY(CAST(? AS text[]))`
+// array parameters, as one row of two arrays, both in the order of the
+// turn ids.
+const turnReadArrays = `SELECT COALESCE(array_agg(turn_id ORDER BY turn_id), '{}'), COALESCE(array_agg(thread_id ORDER BY turn_id), '{}') FROM projection_turns WHERE turn_id = ANY(CAST(? AS text[]))`
 
 // messageCompleted is the UPDATE that completes a streaming message,
 // with log the table the log is read from (events, or an Import's

@@ -121,6 +121,7 @@ func stringsOf[T fmt.Stringer](rows []T, err error) ([]string, error) {
 
 func runCompact(t *testing.T, h Harness) {
 	t.Run("CommandsVersionsAndSubscribers", func(t *testing.T) { compactCommands(t, h) })
+	t.Run("MessageAddedTwice", func(t *testing.T) { compactAddedTwice(t, h) })
 	t.Run("PropertyProjectionsUnchanged", func(t *testing.T) {
 		t.Parallel()
 		for seed := range uint64(6) {
@@ -130,6 +131,58 @@ func runCompact(t *testing.T, h Harness) {
 			})
 		}
 	})
+}
+
+// compactAddedTwice compacts messages whose message.added comes twice
+// before their completion, with deltas before, between and after: once
+// where the first names a turn not started yet (the projector ignores
+// it, and the deltas before the second apply to no row), once where the
+// second repeats the first (ignored: every delta applies). Compaction,
+// and a rebuild after it, leave the text as the projector made it.
+func compactAddedTwice(t *testing.T, h Harness) {
+	t.Parallel()
+	s := h.setup(t)
+	add := func(id, turn string) orchestration.Event {
+		return orchestration.MessageAdded{ThreadID: "t", TurnID: turn, MessageID: id, Role: orchestration.RoleAssistant, Streaming: true, At: at(1)}
+	}
+	d := func(id, turn, text string) orchestration.Event {
+		return orchestration.MessageDelta{ThreadID: "t", TurnID: turn, MessageID: id, Delta: text, At: at(2)}
+	}
+	done := func(id, turn string) orchestration.Event {
+		return orchestration.MessageCompleted{ThreadID: "t", TurnID: turn, MessageID: id, At: at(3)}
+	}
+	evs := []orchestration.Event{
+		orchestration.ProjectCreated{ProjectID: "p", Name: "p", WorkspaceRoot: "/p", At: at(0)},
+		orchestration.ThreadCreated{ThreadID: "t", ProjectID: "p", Title: "t", Model: "m", At: at(0)},
+		// late: added before its turn starts, and again after.
+		add("late", "v"), d("late", "v", "pre "), d("late", "v", "pre2 "),
+		orchestration.TurnStarted{ThreadID: "t", TurnID: "v", At: at(1)},
+		add("late", "v"), d("late", "v", "a"), d("late", "v", "b"), done("late", "v"),
+		// again: added twice to a turn that exists.
+		orchestration.TurnStarted{ThreadID: "t", TurnID: "u", At: at(1)},
+		add("again", "u"), d("again", "u", "x"), d("again", "u", "y"), add("again", "u"), d("again", "u", "z"), d("again", "u", "w"), done("again", "u"),
+	}
+	for _, e := range evs { // one Append each, as agents stream
+		_, err := s.store.Append(s.ctx, nil, e)
+		require.NoError(t, err)
+	}
+	text := func(id string) string {
+		m, err := s.store.Client().Message.Get(s.ctx, id)
+		require.NoError(t, err)
+		return m.Text
+	}
+	require.Equal(t, "ab", text("late"))
+	require.Equal(t, "xyzw", text("again"))
+	before := dumpTables(t, s)
+	rep, err := s.store.Compact(s.ctx, &persistence.CompactOpts{Until: int64(len(evs))})
+	require.NoError(t, err)
+	require.Positive(t, rep.Events, "something folds")
+	require.Equal(t, before, dumpTables(t, s), "compaction changed a projection")
+	requireVerified(t, s)
+	mustRebuild(t, s, nil)
+	require.Equal(t, "ab", text("late"), "after compaction and a rebuild")
+	require.Equal(t, "xyzw", text("again"), "after compaction and a rebuild")
+	require.Equal(t, before, dumpTables(t, s))
 }
 
 // compactCommands checks idempotency, expected versions and a subscriber
