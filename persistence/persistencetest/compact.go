@@ -60,6 +60,19 @@ func compactSession(rng *rand.Rand, n int) []appendCall {
 			if rng.IntN(4) > 0 {
 				active = slices.Delete(active, k, k+1)
 			}
+		case r < 9 && rng.IntN(3) == 0:
+			// A message added before its turn starts (the projector
+			// ignores it: its deltas apply to no row), then the turn
+			// started and the message added again (now it streams).
+			late := msg{th, fmt.Sprintf("late%d", i), fmt.Sprintf("m%d", next%40)}
+			next++
+			added := orchestration.MessageAdded{ThreadID: late.thread, TurnID: late.turn, MessageID: late.id,
+				Role: orchestration.RoleAssistant, Streaming: true, At: when}
+			evs = append(evs, added,
+				orchestration.MessageDelta{ThreadID: late.thread, TurnID: late.turn, MessageID: late.id, Delta: "early·", At: when},
+				orchestration.TurnStarted{ThreadID: th, TurnID: late.turn, At: when}, added)
+			turns[th] = late.turn
+			active = append(active, late)
 		case r < 9:
 			turns[th] = fmt.Sprintf("u%d", rng.IntN(8))
 			evs = append(evs, orchestration.TurnStarted{ThreadID: th, TurnID: turns[th], At: when})
