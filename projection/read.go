@@ -383,8 +383,8 @@ type streamed struct {
 
 // streamedText is what a Reader remembers of one streaming message.
 type streamedText struct {
-	added int64  // the message's added_sequence
-	base  string // its stored text, which its deltas follow
+	added int64 // the message's added_sequence
+	base  int   // the length of its stored text, which p.text begins with
 	p     pendingText
 }
 
@@ -393,7 +393,7 @@ func (s *streamed) get(m *ent.Message) (pendingText, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.m[m.ID]
-	if !ok || e.added != m.AddedSequence || e.base != m.Text {
+	if !ok || e.added != m.AddedSequence || e.base != len(m.Text) || e.p.text[:e.base] != m.Text {
 		return pendingText{}, false
 	}
 	return e.p, true
@@ -401,7 +401,7 @@ func (s *streamed) get(m *ent.Message) (pendingText, bool) {
 
 // put remembers p of m, unless what is remembered of m is further on.
 func (s *streamed) put(m *ent.Message, p pendingText) {
-	size := len(p.text) + len(m.Text)
+	size := len(p.text)
 	if size > maxStreamedBytes/4 {
 		s.forget(m.ID) // one message would crowd out the rest
 		return
@@ -423,7 +423,7 @@ func (s *streamed) put(m *ent.Message, p pendingText) {
 	if s.m == nil {
 		s.m = map[string]streamedText{}
 	}
-	s.m[m.ID] = streamedText{added: m.AddedSequence, base: m.Text, p: p}
+	s.m[m.ID] = streamedText{added: m.AddedSequence, base: len(m.Text), p: p}
 	s.bytes += size
 }
 
@@ -439,7 +439,7 @@ func (s *streamed) forget(id string) {
 // drop removes entry e of id; s.mu is held.
 func (s *streamed) drop(id string, e streamedText) {
 	delete(s.m, id)
-	s.bytes -= len(e.p.text) + len(e.base)
+	s.bytes -= len(e.p.text)
 }
 
 // Checkpoints lists a thread's checkpoints by creation time.
